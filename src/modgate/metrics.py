@@ -1,0 +1,141 @@
+"""Counters and histograms in plain integers, rendered in the Prometheus text format.
+
+The hot path of serving a cached artifact increments a dict entry and
+nothing more; rendering happens only when ``/metrics`` is scraped. The
+process is single-threaded (one event loop), so no locks are needed; threads
+that report (import, executors) go through ``inc`` which is a single dict
+update under the GIL.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+Labels = tuple[tuple[str, str], ...]
+
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str
+    kind: str  # "counter" | "gauge" | "histogram"
+    help: str
+
+
+SPECS: dict[str, MetricSpec] = {
+    s.name: s
+    for s in (
+        MetricSpec("modgate_requests_total", "counter", "HTTP requests by route and status."),
+        MetricSpec("modgate_bytes_served_total", "counter", "Response body bytes sent."),
+        MetricSpec("modgate_cache_hits_total", "counter", "Artifacts answered from the store."),
+        MetricSpec("modgate_cache_misses_total", "counter", "Artifacts that had to be fetched."),
+        MetricSpec("modgate_upstream_fetches_total", "counter", "Requests sent to a source."),
+        MetricSpec("modgate_upstream_errors_total", "counter", "Failed requests to a source."),
+        MetricSpec(
+            "modgate_upstream_latency_seconds", "histogram", "Latency of requests to a source."
+        ),
+        MetricSpec(
+            "modgate_singleflight_waits_total",
+            "counter",
+            "Requests that waited for a fetch already under way.",
+        ),
+        MetricSpec(
+            "modgate_stale_served_total",
+            "counter",
+            "list/latest answers served stale because every source failed.",
+        ),
+        MetricSpec(
+            "modgate_negative_cache_hits_total", "counter", "Not-found answers served from memory."
+        ),
+        MetricSpec(
+            "modgate_verification_failures_total",
+            "counter",
+            "Fetched artifacts refused because they failed validation.",
+        ),
+        MetricSpec("modgate_hot_cache_bytes", "gauge", "Bytes held in the in-memory hot set."),
+        MetricSpec("modgate_imported_total", "counter", "Artifacts imported by modgate import."),
+    )
+}
+
+
+def _fmt_labels(labels: Labels) -> str:
+    if not labels:
+        return ""
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+    return "{" + inner + "}"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+@dataclass
+class _Histogram:
+    counts: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    total: float = 0.0
+    n: int = 0
+
+
+class Metrics:
+    """A registry of named series. Unknown names are a programming error."""
+
+    def __init__(self) -> None:
+        self.counters: defaultdict[tuple[str, Labels], float] = defaultdict(float)
+        self.gauges: dict[tuple[str, Labels], float] = {}
+        self.histograms: dict[tuple[str, Labels], _Histogram] = {}
+
+    def inc(self, name: str, labels: Labels = (), by: float = 1) -> None:
+        self.counters[(name, labels)] += by
+
+    def set(self, name: str, value: float, labels: Labels = ()) -> None:
+        self.gauges[(name, labels)] = value
+
+    def observe(self, name: str, seconds: float, labels: Labels = ()) -> None:
+        hist = self.histograms.get((name, labels))
+        if hist is None:
+            hist = self.histograms[(name, labels)] = _Histogram()
+        for i, bound in enumerate(LATENCY_BUCKETS):
+            if seconds <= bound:
+                hist.counts[i] += 1
+        hist.total += seconds
+        hist.n += 1
+
+    def value(self, name: str, labels: Labels = ()) -> float:
+        """A counter's or gauge's current value (0 when never set); for tests and health."""
+        if (name, labels) in self.gauges:
+            return self.gauges[(name, labels)]
+        return self.counters.get((name, labels), 0.0)
+
+    def total(self, name: str) -> float:
+        """The sum of a counter over all its label sets."""
+        return sum(v for (n, _), v in self.counters.items() if n == name)
+
+    def render(self) -> bytes:
+        by_name: defaultdict[str, list[str]] = defaultdict(list)
+        for (name, labels), value in sorted(self.counters.items()):
+            by_name[name].append(f"{name}{_fmt_labels(labels)} {_num(value)}")
+        for (name, labels), value in sorted(self.gauges.items()):
+            by_name[name].append(f"{name}{_fmt_labels(labels)} {_num(value)}")
+        for (name, labels), hist in sorted(self.histograms.items(), key=lambda kv: kv[0]):
+            lines = by_name[name]
+            for bound, count in zip(LATENCY_BUCKETS, hist.counts, strict=True):
+                le = (*labels, ("le", repr(bound)))
+                lines.append(f"{name}_bucket{_fmt_labels(le)} {count}")
+            inf = (*labels, ("le", "+Inf"))
+            lines.append(f"{name}_bucket{_fmt_labels(inf)} {hist.n}")
+            lines.append(f"{name}_sum{_fmt_labels(labels)} {hist.total!r}")
+            lines.append(f"{name}_count{_fmt_labels(labels)} {hist.n}")
+        out: list[str] = []
+        for name, spec in SPECS.items():
+            out.append(f"# HELP {name} {spec.help}")
+            out.append(f"# TYPE {name} {spec.kind}")
+            out.extend(by_name.pop(name, []))
+        for name, lines in sorted(by_name.items()):
+            out.extend(lines)
+        return ("\n".join(out) + "\n").encode()
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
