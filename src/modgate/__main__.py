@@ -1,0 +1,3 @@
+from modgate.cli import main
+
+main()

@@ -1,0 +1,159 @@
+"""``modgate serve``: the composition root of the proxy.
+
+Wiring, from the bottom up: the filesystem store; one shared HTTP client
+(pooling, proxies from the environment, CA bundle); one source per GOPROXY
+entry (upstream proxy, file://, direct, off) in a chain with the go
+command's fall-through rules; the router that sends --private modules only
+to direct; the gateway (singleflight, TTLs, stale-if-error, verification);
+the HTTP server with its hot set in front.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import click
+
+from modgate.cli.jsonlog import setup as setup_logging
+from modgate.config import ConfigError, ServeSettings, describe, resolve
+from modgate.metrics import Metrics
+from modgate.protocol.errors import StoreError
+from modgate.protocol.goproxy import EntryKind
+from modgate.server.app import run_server
+from modgate.service.gateway import Gateway, GatewayOptions
+from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.sources.base import Source
+from modgate.sources.direct import DirectSource
+from modgate.sources.fileproxy import FileProxy
+from modgate.sources.httpclient import make_client
+from modgate.sources.upstream import UpstreamProxy
+from modgate.store.filesystem import FilesystemStore
+
+log = logging.getLogger("modgate.serve")
+MAX_UPSTREAM_CONNECTIONS = 100
+
+
+def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
+    store = FilesystemStore(settings.store)
+    client = make_client(
+        ca_bundle=settings.ca_bundle,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.upstream_timeout,
+        max_connections=MAX_UPSTREAM_CONNECTIONS,
+    )
+    direct = DirectSource()
+    chain: list[ChainEntry] = []
+    for entry in settings.upstream.entries:
+        source: Source
+        if entry.kind is EntryKind.DIRECT:
+            source = direct
+        elif entry.kind is EntryKind.OFF:
+            source = OffSource()
+        elif entry.url is not None and entry.url.startswith("file://"):
+            source = FileProxy(Path(entry.url.removeprefix("file://")))
+        else:
+            assert entry.url is not None
+            source = UpstreamProxy(entry.url, client, metrics, retries=settings.upstream_retries)
+        chain.append(ChainEntry(source, entry.fall_through_on_any_error))
+    router = Router(tuple(chain), direct, settings.private)
+    options = GatewayOptions(
+        list_ttl=settings.list_ttl,
+        negative_ttl=settings.negative_ttl,
+        list_max_age=int(settings.list_ttl),
+    )
+    return Gateway(store, router, metrics, options, closers=(client.aclose,))
+
+
+def _open_access_log(value: str) -> TextIO | None:
+    if value in {"off", "none", ""}:
+        return None
+    if value == "-":
+        return sys.stderr
+    try:
+        return open(value, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115 - lives as long as the server
+    except OSError as exc:
+        raise click.UsageError(f"cannot open --access-log {value!r}: {exc.strerror}") from exc
+
+
+SERVE_EPILOG = """\b
+Every option can also be set with a MODGATE_* environment variable
+(MODGATE_LISTEN, MODGATE_STORE, MODGATE_UPSTREAM, MODGATE_PRIVATE,
+MODGATE_LIST_TTL, ...) or in a TOML file given with --config (keys as the
+option names, at the top level or under [serve]). Flags win over variables,
+variables over the file.
+
+\b
+Examples:
+  modgate serve --listen 0.0.0.0:8080 --store /var/lib/modgate
+  modgate serve --upstream 'https://proxy.golang.org|https://mirror.corp,direct' \\
+                --private '*.corp.example.com,corp.example.com'
+  GOPROXY=http://localhost:8080 go mod download
+"""
+
+
+@click.command("serve", epilog=SERVE_EPILOG)
+@click.option("--listen", metavar="HOST:PORT", help="Address to serve on [127.0.0.1:8080]; port 0 picks a free port.")
+@click.option("--store", metavar="PATH", help="Store directory (GOMODCACHE/cache/download layout) [~/.local/share/modgate/store].")
+@click.option("--upstream", metavar="GOPROXY", help="Upstream chain in GOPROXY syntax: URLs, file://, direct, off; ',' falls through on 404/410 only, '|' on any error [https://proxy.golang.org,direct].")
+@click.option("--private", metavar="PATTERNS", help="GOPRIVATE glob patterns; matching modules are fetched only directly and never sent upstream.")
+@click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file.")
+@click.option("--list-ttl", metavar="SECONDS", help="How long list, latest and query answers are reused before a refresh [60].")
+@click.option("--negative-ttl", metavar="SECONDS", help="How long a not-found answer is remembered [30].")
+@click.option("--upstream-timeout", metavar="SECONDS", help="Read timeout for upstream requests [60].")
+@click.option("--connect-timeout", metavar="SECONDS", help="Connect timeout for upstream requests [10].")
+@click.option("--upstream-retries", metavar="N", help="Retries of a transient upstream failure, with jittered backoff [2].")
+@click.option("--ca-bundle", metavar="FILE", help="Extra CA certificates (PEM) trusted for upstream TLS, added to the system ones.")
+@click.option("--hot-cache", metavar="SIZE", help="Memory for pre-rendered hot artifacts, e.g. 64MiB [64MiB].")
+@click.option("--access-log", metavar="PATH|-|off", help="JSON access log destination [- = stderr].")
+@click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [info].")
+@click.option("--workers", metavar="N", help="Server processes sharing the port [1].")
+def serve_command(config_file: Path | None, **flags: str | None) -> None:
+    """Serve the GOPROXY protocol from the store, filling it from upstreams.
+
+    Set GOPROXY=http://HOST:PORT for the go command. Health at /healthz,
+    readiness at /readyz, Prometheus metrics at /metrics.
+    """
+    if config_file is None and os.environ.get("MODGATE_CONFIG"):
+        config_file = Path(os.environ["MODGATE_CONFIG"])
+    try:
+        settings = resolve(flags, os.environ, config_file)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    setup_logging(settings.log_level)
+    for ignored in settings.upstream.ignored:
+        log.warning(
+            "upstream entries after direct/off are never used",
+            extra={"event": "config_warning", "ignored": ignored},
+        )
+    metrics = Metrics()
+    try:
+        gateway = build_gateway(settings, metrics)
+    except StoreError as exc:
+        raise click.UsageError(f"cannot use --store {str(settings.store)!r}: {exc.reason}") from exc
+    access_log = _open_access_log(settings.access_log)
+
+    def on_listening(host: str, port: int) -> None:
+        shown = f"[{host}]" if ":" in host else host
+        log.info(
+            "serving the GOPROXY protocol",
+            extra={"event": "listening", "url": f"http://{shown}:{port}", **describe(settings)},
+        )
+
+    try:
+        run_server(
+            gateway,
+            host=settings.host,
+            port=settings.port,
+            hot_cache_bytes=settings.hot_cache_bytes,
+            access_log=access_log,
+            workers=settings.workers,
+            on_listening=on_listening,
+        )
+    except OSError as exc:
+        raise click.UsageError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from exc

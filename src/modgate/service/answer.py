@@ -1,0 +1,23 @@
+"""What the service hands the server for one request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A response body: in memory (``body``) or a complete file in the store (``path``).
+
+    ``immutable`` is true for the .info/.mod/.zip of a canonical version: the
+    bytes never change, so the server may cache them forever and send an
+    immutable Cache-Control. list, latest and query answers are mutable.
+    ``stale`` marks a list/latest answer served because every source failed.
+    """
+
+    body: bytes | None
+    path: Path | None
+    size: int
+    immutable: bool
+    stale: bool = False

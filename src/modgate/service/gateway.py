@@ -1,0 +1,338 @@
+"""The fetch coordinator: store first, then the source chain, once per key.
+
+Every request for an artifact goes through here: a stored immutable
+artifact is answered at once; otherwise one fetch per key (singleflight in
+this process, a store lock across processes) walks the module's source
+chain, verifies what came back through ``Ingest`` and stores it. ``list``,
+``latest`` and query answers expire after ``list_ttl``; when every source
+fails, the last good answer is served and counted as stale. Not-found
+answers are remembered for ``negative_ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from modgate.formats.modzip import MAX_ZIP_FILE
+from modgate.metrics import Metrics
+from modgate.protocol import semver
+from modgate.protocol.errors import (
+    InvalidModuleError,
+    ModgateError,
+    NotFoundError,
+    UpstreamError,
+)
+from modgate.protocol.escape import escape_path, escape_version
+from modgate.protocol.module import ModuleVersion, canonical_version, is_pseudo_version
+from modgate.service.answer import Answer
+from modgate.service.ingest import Ingest
+from modgate.service.routing import Router, walk
+from modgate.service.singleflight import SingleFlight
+from modgate.service.ttlcache import TTLCache
+from modgate.sources.base import Source
+from modgate.store.base import Kind, Stamped, Store
+
+log = logging.getLogger("modgate.gateway")
+
+LOCK_THREADS = 64
+READY_CHECK_INTERVAL = 10.0
+STORE_HIT = (("layer", "store"),)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayOptions:
+    list_ttl: float = 60.0
+    """Seconds a list, latest or query answer is used before it is refreshed."""
+    negative_ttl: float = 30.0
+    """Seconds a not-found answer is remembered."""
+    list_max_age: int = 60
+    """Cache-Control max-age the server sends for list, latest and query answers."""
+    max_zip_size: int = MAX_ZIP_FILE
+
+
+class Gateway:
+    def __init__(
+        self,
+        store: Store,
+        router: Router,
+        metrics: Metrics,
+        options: GatewayOptions | None = None,
+        closers: tuple[Callable[[], Awaitable[None]], ...] = (),
+    ) -> None:
+        self.store = store
+        self.router = router
+        self.metrics = metrics
+        self.options = options or GatewayOptions()
+        self.list_max_age = self.options.list_max_age
+        self.ingest = Ingest(store, metrics)
+        self._flight = SingleFlight(metrics)
+        self._negative: TTLCache[ModgateError] = TTLCache(self.options.negative_ttl)
+        self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")
+        self._closers = closers
+        self._ready: tuple[float, tuple[bool, str]] = (-READY_CHECK_INTERVAL, (False, ""))
+
+    # ---- readiness and shutdown ---------------------------------------------------------
+
+    def ready(self) -> tuple[bool, str]:
+        checked, verdict = self._ready
+        now = time.monotonic()
+        if now - checked < READY_CHECK_INTERVAL:
+            return verdict
+        try:
+            self.store.put_meta("readyz", str(int(time.time())).encode())
+            verdict = (True, "ok")
+        except ModgateError as exc:
+            verdict = (False, f"store is not writable: {exc.reason}")
+        self._ready = (now, verdict)
+        return verdict
+
+    async def aclose(self) -> None:
+        for source in self.router.sources():
+            await source.aclose()
+        for close in self._closers:
+            await close()
+        self._lock_pool.shutdown(wait=False, cancel_futures=True)
+
+    # ---- immutable artifacts ------------------------------------------------------------
+
+    async def info(self, module: str, version: str) -> Answer:
+        if canonical_version(version) != version:
+            return await self._query(module, version)
+        mv = ModuleVersion(module, version)
+        data = self._stored(mv, Kind.INFO)
+        if data is None:
+            data = await self._fetch(f"info:{mv}", mv, Kind.INFO, lambda: self._fetch_info(mv))
+        return Answer(data, None, len(data), immutable=True)
+
+    async def mod(self, mv: ModuleVersion) -> Answer:
+        data = await self.mod_bytes(mv)
+        return Answer(data, None, len(data), immutable=True)
+
+    async def mod_bytes(self, mv: ModuleVersion) -> bytes:
+        data = self._stored(mv, Kind.MOD)
+        if data is None:
+            data = await self._fetch(f"mod:{mv}", mv, Kind.MOD, lambda: self._fetch_mod(mv))
+        return data
+
+    async def zip(self, mv: ModuleVersion) -> Answer:
+        path = self.store.local_path(mv, Kind.ZIP)
+        if path is None:
+            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, lambda: self._fetch_zip(mv))
+            path = self.store.local_path(mv, Kind.ZIP)
+            if path is None:
+                raise NotFoundError(str(mv), "zip vanished from the store after it was stored")
+        else:
+            self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
+        return Answer(None, path, path.stat().st_size, immutable=True)
+
+    def _stored(self, mv: ModuleVersion, kind: Kind) -> bytes | None:
+        data = self.store.get(mv, kind)
+        if data is not None:
+            self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
+        return data
+
+    async def _fetch(
+        self, key: str, mv: ModuleVersion, kind: Kind, fetch: Callable[[], Awaitable[None]]
+    ) -> bytes:
+        """Fetch once per key (in this process and across processes), then read the store."""
+        cached = self._negative.get(key)
+        if cached is not None:
+            self.metrics.inc("modgate_negative_cache_hits_total")
+            raise cached
+
+        async def flight() -> None:
+            async with self._store_lock(key):
+                if self.store.size(mv, kind) is not None:
+                    return  # another process stored it while we waited for the lock
+                self.metrics.inc("modgate_cache_misses_total", (("kind", kind.value),))
+                try:
+                    await fetch()
+                except (NotFoundError, InvalidModuleError) as exc:
+                    self._negative.put(key, exc)
+                    raise
+
+        await self._flight.do(key, flight)
+        if kind is Kind.ZIP:
+            return b""
+        data = self.store.get(mv, kind)
+        if data is None:
+            raise NotFoundError(str(mv), f".{kind.value} vanished from the store after it was stored")
+        return data
+
+    async def _fetch_info(self, mv: ModuleVersion) -> None:
+        async def op(source: Source) -> None:
+            data = await source.info(mv.path, mv.version)
+            self.ingest.store_info(mv, data, source.name)
+
+        await walk(self.router.chain_for(mv.path), str(mv), op)
+
+    async def _fetch_mod(self, mv: ModuleVersion) -> None:
+        async def op(source: Source) -> None:
+            data = await source.mod(mv)
+            self.ingest.store_mod(mv, data, source.name)
+
+        await walk(self.router.chain_for(mv.path), str(mv), op)
+
+    async def _fetch_zip(self, mv: ModuleVersion) -> None:
+        mod = await self.mod_bytes(mv)
+
+        async def op(source: Source) -> None:
+            with self.store.temp_file() as tmp:
+                await source.zip(mv, tmp, self.options.max_zip_size)
+                await asyncio.to_thread(self.ingest.store_zip, mv, tmp, mod, source.name)
+
+        await walk(self.router.chain_for(mv.path), str(mv), op)
+
+    @asynccontextmanager
+    async def _store_lock(self, name: str) -> AsyncIterator[None]:
+        lock = self.store.lock(name)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._lock_pool, lock.__enter__)
+        try:
+            yield
+        finally:
+            lock.__exit__(None, None, None)
+
+    # ---- mutable answers: list, latest, queries -------------------------------------------
+
+    async def list(self, module: str) -> Answer:
+        return await self._mutable(
+            key=f"list:{module}",
+            subject=module,
+            stored=lambda: self.store.get_list(module),
+            refresh=lambda: self._refresh_list(module),
+            fallback=lambda: self._local_list(module),
+        )
+
+    async def latest(self, module: str) -> Answer:
+        name = f"latest/{escape_path(module)}"
+
+        async def refresh() -> bytes:
+            async def op(source: Source) -> bytes:
+                data = await source.latest(module)
+                self.ingest.resolve_query(module, "latest", data, source.name)
+                return data
+
+            data = await walk(self.router.chain_for(module), f"{module}@latest", op)
+            self.store.put_meta(name, data)
+            return data
+
+        return await self._mutable(
+            key=f"latest:{module}",
+            subject=f"{module}@latest",
+            stored=lambda: self.store.get_meta(name),
+            refresh=refresh,
+            fallback=lambda: None,
+        )
+
+    async def _query(self, module: str, query: str) -> Answer:
+        name = f"query/{escape_path(module)}/{escape_version(query)}"
+
+        async def refresh() -> bytes:
+            async def op(source: Source) -> bytes:
+                data = await source.info(module, query)
+                self.ingest.resolve_query(module, query, data, source.name)
+                return data
+
+            data = await walk(self.router.chain_for(module), f"{module}@{query}", op)
+            self.store.put_meta(name, data)
+            return data
+
+        return await self._mutable(
+            key=f"query:{module}@{query}",
+            subject=f"{module}@{query}",
+            stored=lambda: self.store.get_meta(name),
+            refresh=refresh,
+            fallback=lambda: None,
+        )
+
+    async def _mutable(
+        self,
+        *,
+        key: str,
+        subject: str,
+        stored: Callable[[], Stamped | None],
+        refresh: Callable[[], Awaitable[bytes]],
+        fallback: Callable[[], bytes | None],
+    ) -> Answer:
+        """A TTL-cached answer with stale-if-error and negative caching."""
+        last = stored()
+        if last is not None and time.time() - last.written < self.options.list_ttl:
+            self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
+            return _mutable_answer(last.data)
+        cached = self._negative.get(key)
+        if cached is not None:
+            self.metrics.inc("modgate_negative_cache_hits_total")
+            raise cached
+        try:
+            data = await self._flight.do(key, refresh)
+        except NotFoundError as exc:
+            local = fallback()
+            if local:
+                return _mutable_answer(local)
+            self._negative.put(key, exc)
+            raise
+        except (UpstreamError, InvalidModuleError) as exc:
+            stale = last.data if last is not None else fallback()
+            if not stale:
+                raise
+            self.metrics.inc("modgate_stale_served_total")
+            log.warning(
+                "every source failed; serving the last good answer",
+                extra={"event": "stale_served", "subject": subject, "error": str(exc)},
+            )
+            return _mutable_answer(stale, stale=True)
+        return _mutable_answer(data)
+
+    async def _refresh_list(self, module: str) -> bytes:
+        async def op(source: Source) -> bytes:
+            return await source.list(module)
+
+        try:
+            upstream = await walk(self.router.chain_for(module), module, op)
+        except NotFoundError:
+            upstream = b""
+            if not self._local_versions(module):
+                raise
+        data = merge_list(module, upstream, self._local_versions(module))
+        self.store.put_list(module, data)
+        return data
+
+    def _local_versions(self, module: str) -> list[str]:
+        return [v for v in self.store.versions(module) if not is_pseudo_version(v)]
+
+    def _local_list(self, module: str) -> bytes | None:
+        local = self._local_versions(module)
+        return merge_list(module, b"", local) if local else None
+
+
+def _mutable_answer(data: bytes, *, stale: bool = False) -> Answer:
+    return Answer(data, None, len(data), immutable=False, stale=stale)
+
+
+def merge_list(module: str, upstream: bytes, local: list[str]) -> bytes:
+    """An ``@v/list`` answer: upstream lines with a valid version, plus stored versions.
+
+    Each line keeps its version and optional time; lines whose first field
+    is not a valid version for this module, and pseudo-versions, are dropped.
+    The result is sorted by semver and has one line per version.
+    """
+    lines: dict[str, str] = {}
+    for raw in upstream.decode("utf-8", "replace").splitlines():
+        fields = raw.split()
+        if not fields:
+            continue
+        version = fields[0]
+        if canonical_version(version) != version or is_pseudo_version(version):
+            continue
+        lines[version] = " ".join(fields[:2])
+    for version in local:
+        lines.setdefault(version, version)
+    ordered = sorted(lines, key=semver.sort_key)
+    return "".join(lines[v] + "\n" for v in ordered).encode()

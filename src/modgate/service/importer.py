@@ -1,0 +1,105 @@
+"""``modgate import``: fill a store from module caches and zip trees.
+
+Each candidate goes through ``Ingest``, the same verification as an
+upstream fetch. Versions already stored are counted and left alone, so an
+import can be run again safely.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modgate.formats.gomod import synthesize_gomod
+from modgate.formats.info import render_info
+from modgate.formats.modzip import MAX_GO_MOD, read_go_mod
+from modgate.protocol.errors import InvalidModuleError
+from modgate.protocol.module import is_pseudo_version, pseudo_version_time
+from modgate.service.ingest import Ingest
+from modgate.sources.local import Candidate, Unusable, discover
+from modgate.store.base import Kind, Store
+
+SOURCE_NAME = "import"
+
+
+@dataclass
+class ImportReport:
+    stored: int = 0
+    already: int = 0
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """(module@version or file, why) for each artifact that failed verification."""
+    unusable: list[tuple[str, str]] = field(default_factory=list)
+    """(file, why) for each file that is not a module artifact at all."""
+
+
+class Importer:
+    def __init__(self, store: Store, ingest: Ingest) -> None:
+        self.store = store
+        self.ingest = ingest
+
+    def run(
+        self, found: Iterable[Candidate | Unusable], progress: Callable[[str], None]
+    ) -> ImportReport:
+        report = ImportReport()
+        for item in found:
+            if isinstance(item, Unusable):
+                report.unusable.append((str(item.path), item.reason))
+            else:
+                self._one(item, report)
+            progress(str(item.mv) if isinstance(item, Candidate) else str(item.path))
+        return report
+
+    def _one(self, c: Candidate, report: ImportReport) -> None:
+        mv = c.mv
+        have_zip = self.store.size(mv, Kind.ZIP) is not None
+        have_mod = self.store.size(mv, Kind.MOD) is not None
+        if have_mod and (have_zip or c.zip is None):
+            report.already += 1
+            return
+        try:
+            mod = self._mod_bytes(c)
+            self.ingest.store_mod(mv, mod, SOURCE_NAME)
+            mod = self.store.get(mv, Kind.MOD) or mod
+            self._store_info(c)
+            if c.zip is not None and not have_zip:
+                with self.store.temp_file() as tmp:
+                    shutil.copyfile(c.zip, tmp)
+                    self.ingest.store_zip(mv, tmp, mod, SOURCE_NAME)
+        except InvalidModuleError as exc:
+            report.refused.append((str(mv), exc.reason))
+            return
+        except OSError as exc:
+            report.refused.append((str(mv), f"cannot read {exc.filename}: {exc.strerror}"))
+            return
+        report.stored += 1
+
+    def _mod_bytes(self, c: Candidate) -> bytes:
+        if c.mod is not None:
+            if c.mod.stat().st_size > MAX_GO_MOD:
+                raise InvalidModuleError(str(c.mv), f"go.mod is larger than {MAX_GO_MOD} bytes")
+            return c.mod.read_bytes()
+        assert c.zip is not None  # discover() yields a zip or a mod
+        with c.zip.open("rb") as f:
+            data = read_go_mod(c.mv, f)
+        return data if data is not None else synthesize_gomod(c.mv.path)
+
+    def _store_info(self, c: Candidate) -> None:
+        if self.store.size(c.mv, Kind.INFO) is not None:
+            return
+        if c.info is not None:
+            self.ingest.store_info(c.mv, c.info.read_bytes(), SOURCE_NAME)
+            return
+        time = pseudo_version_time(c.mv.version) if is_pseudo_version(c.mv.version) else None
+        self.store.put(c.mv, Kind.INFO, render_info(c.mv.version, time))
+
+
+def import_paths(
+    store: Store, ingest: Ingest, roots: Iterable[Path], progress: Callable[[str], None]
+) -> ImportReport:
+    def found() -> Iterable[Candidate | Unusable]:
+        for root in roots:
+            yield from discover(root)
+
+    return Importer(store, ingest).run(found(), progress)

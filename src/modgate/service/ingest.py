@@ -1,0 +1,111 @@
+"""Verification of everything before it is stored: one path for every source.
+
+Upstream fetches, imports and (later) git fetches all store artifacts
+through ``Ingest``. A zip is stored only after it passed the module zip
+rules, its go.mod equals the version's .mod, and its h1 hash was computed
+and written as ``.ziphash``; the zip itself is renamed into place last, so a
+stored zip always has its .mod and .ziphash beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from modgate.formats.gomod import GoModError, parse_gomod, synthesize_gomod
+from modgate.formats.info import check_info_for, parse_info
+from modgate.formats.modzip import MAX_GO_MOD, check_zip
+from modgate.metrics import Metrics
+from modgate.protocol import semver
+from modgate.protocol.errors import InvalidModuleError, InvalidRequestError
+from modgate.protocol.module import ModuleVersion, check
+from modgate.store.base import Kind, Store
+
+log = logging.getLogger("modgate.ingest")
+
+
+class Ingest:
+    def __init__(self, store: Store, metrics: Metrics) -> None:
+        self.store = store
+        self.metrics = metrics
+
+    def refuse(self, exc: InvalidModuleError, source: str) -> InvalidModuleError:
+        """Count and log a refused artifact; returns the error for raising."""
+        self.metrics.inc("modgate_verification_failures_total", (("source", source),))
+        log.warning(
+            "refused artifact",
+            extra={"event": "verification_failed", "subject": exc.subject, "source": source,
+                   "reason": exc.reason},
+        )
+        return exc
+
+    def check_mod(self, mv: ModuleVersion, data: bytes) -> None:
+        """A .mod must be a go.mod with a module line (HTML from a portal is not)."""
+        if len(data) > MAX_GO_MOD:
+            raise InvalidModuleError(str(mv), f"go.mod is larger than {MAX_GO_MOD} bytes")
+        try:
+            parsed = parse_gomod(data)
+        except (GoModError, UnicodeDecodeError) as exc:
+            raise InvalidModuleError(str(mv), f"invalid go.mod: {exc}") from exc
+        if not parsed.module:
+            raise InvalidModuleError(
+                str(mv), "invalid go.mod: missing module line (is the upstream a real proxy?)"
+            )
+
+    def store_mod(self, mv: ModuleVersion, data: bytes, source: str) -> bytes:
+        try:
+            self.check_mod(mv, data)
+        except InvalidModuleError as exc:
+            raise self.refuse(exc, source) from None
+        self.store.put(mv, Kind.MOD, data)
+        return self.store.get(mv, Kind.MOD) or data
+
+    def store_info(self, mv: ModuleVersion, data: bytes, source: str) -> bytes:
+        """Store the .info of a canonical version after checking it names that version."""
+        try:
+            check_info_for(parse_info(data, str(mv)), mv)
+        except InvalidModuleError as exc:
+            raise self.refuse(exc, source) from None
+        self.store.put(mv, Kind.INFO, data)
+        return self.store.get(mv, Kind.INFO) or data
+
+    def resolve_query(self, module: str, query: str, data: bytes, source: str) -> ModuleVersion:
+        """Check the .info answer to a query; returns the version it resolved to."""
+        subject = f"{module}@{query}"
+        try:
+            info = parse_info(data, subject)
+            version = info.version
+            if semver.canonical(version) == "" or not _is_module_canonical(module, version):
+                raise InvalidModuleError(
+                    subject, f"upstream resolved the query to invalid version {version!r}"
+                )
+        except InvalidModuleError as exc:
+            raise self.refuse(exc, source) from None
+        return ModuleVersion(module, version)
+
+    def store_zip(self, mv: ModuleVersion, tmp: Path, mod: bytes, source: str) -> str:
+        """Verify a fetched zip in ``tmp`` and move it into the store; returns its h1."""
+        size = tmp.stat().st_size
+        try:
+            with tmp.open("rb") as f:
+                checked = check_zip(mv, f, size)
+            expected = checked.go_mod if checked.go_mod is not None else synthesize_gomod(mv.path)
+            if expected != mod:
+                raise InvalidModuleError(
+                    str(mv),
+                    "the zip's go.mod differs from the version's .mod; "
+                    "the upstream serves inconsistent artifacts",
+                )
+        except InvalidModuleError as exc:
+            raise self.refuse(exc, source) from None
+        self.store.put(mv, Kind.ZIPHASH, checked.h1.encode())
+        self.store.put_file(mv, Kind.ZIP, tmp)
+        return checked.h1
+
+
+def _is_module_canonical(module: str, version: str) -> bool:
+    try:
+        check(module, version)
+    except InvalidRequestError:
+        return False
+    return True

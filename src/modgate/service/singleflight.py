@@ -1,0 +1,48 @@
+"""Singleflight: at most one fetch per key in this process.
+
+Callers that ask for a key while a fetch for it is under way wait for that
+fetch and share its result or its error. Across processes the gateway adds a
+store lock inside the flight (see ``gateway.py``), so N processes behind one
+store also cause one upstream fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from modgate.metrics import Metrics
+
+T = TypeVar("T")
+
+
+class SingleFlight:
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._flights: dict[str, asyncio.Task[object]] = {}
+
+    def in_flight(self) -> int:
+        return len(self._flights)
+
+    async def do(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run ``fn`` once for ``key``; concurrent callers share its outcome.
+
+        The fetch runs as its own task: a caller that goes away (a client
+        hanging up) never cancels a fetch that others wait for, and a fetch
+        that was started is finished and stored.
+        """
+        task = self._flights.get(key)
+        if task is None:
+            task = asyncio.ensure_future(fn())  # type: ignore[arg-type]
+            self._flights[key] = task
+            task.add_done_callback(lambda t: self._done(key, t))
+        else:
+            self._metrics.inc("modgate_singleflight_waits_total")
+        return await asyncio.shield(task)  # type: ignore[return-value]
+
+    def _done(self, key: str, task: asyncio.Task[object]) -> None:
+        if self._flights.get(key) is task:
+            del self._flights[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: callers that left must not cause a warning

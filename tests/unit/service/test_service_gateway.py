@@ -1,0 +1,271 @@
+"""Gateway behaviour with fake sources over a real filesystem store."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from modgate.metrics import Metrics
+from modgate.protocol.errors import (
+    GoneError,
+    InvalidModuleError,
+    NotFoundError,
+    UpstreamError,
+)
+from modgate.protocol.module import ModuleVersion
+from modgate.protocol.patterns import parse_patterns
+from modgate.service.gateway import Gateway, GatewayOptions, merge_list
+from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.sources.direct import DirectSource
+from modgate.store.base import Kind
+from modgate.store.filesystem import FilesystemStore
+
+MV = ModuleVersion("example.com/m", "v1.0.0")
+GOMOD = b"module example.com/m\n\ngo 1.22\n"
+
+
+def module_zip(mv: ModuleVersion, files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(f"{mv.path}@{mv.version}/{name}", data)
+    return buf.getvalue()
+
+
+GOOD_ZIP = module_zip(MV, {"go.mod": GOMOD, "m.go": b"package m\n"})
+
+
+class FakeSource:
+    """Answers from a table; an Exception value is raised. Counts every call."""
+
+    def __init__(self, name: str, table: dict[str, bytes | Exception], delay: float = 0) -> None:
+        self.name = name
+        self.table = table
+        self.delay = delay
+        self.calls: Counter[str] = Counter()
+
+    async def _answer(self, key: str) -> bytes:
+        self.calls[key] += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        value = self.table.get(key)
+        if value is None:
+            raise NotFoundError(key, "not in the fake table")
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    async def list(self, module: str) -> bytes:
+        return await self._answer(f"list:{module}")
+
+    async def latest(self, module: str) -> bytes:
+        return await self._answer(f"latest:{module}")
+
+    async def info(self, module: str, version: str) -> bytes:
+        return await self._answer(f"info:{module}@{version}")
+
+    async def mod(self, mv: ModuleVersion) -> bytes:
+        return await self._answer(f"mod:{mv}")
+
+    async def zip(self, mv: ModuleVersion, dest: Path, max_size: int) -> None:
+        dest.write_bytes(await self._answer(f"zip:{mv}"))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def good_table() -> dict[str, bytes | Exception]:
+    return {
+        "list:example.com/m": b"v1.0.0\nv0.9.0\n",
+        "latest:example.com/m": b'{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}',
+        "info:example.com/m@v1.0.0": b'{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}',
+        "info:example.com/m@main": b'{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}',
+        "mod:example.com/m@v1.0.0": GOMOD,
+        "zip:example.com/m@v1.0.0": GOOD_ZIP,
+    }
+
+
+def make_gateway(
+    tmp_path: Path, *entries: tuple[FakeSource | OffSource, bool], private: str = "", **opts: float
+) -> Gateway:
+    chain = tuple(ChainEntry(src, any_error) for src, any_error in entries)
+    router = Router(chain, DirectSource(), parse_patterns(private))
+    options = GatewayOptions(**opts)  # type: ignore[arg-type]
+    return Gateway(FilesystemStore(tmp_path / "store"), router, Metrics(), options)
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_fetches_verifies_and_stores_every_artifact(tmp_path: Path) -> None:
+    src = FakeSource("up", good_table())
+    gw = make_gateway(tmp_path, (src, False))
+
+    async def go() -> None:
+        info = await gw.info(MV.path, MV.version)
+        assert info.immutable and info.body is not None and b"v1.0.0" in info.body
+        assert (await gw.mod(MV)).body == GOMOD
+        answer = await gw.zip(MV)
+        assert answer.path is not None and answer.path.read_bytes() == GOOD_ZIP
+        # second round is served from the store: no new source calls
+        await gw.info(MV.path, MV.version)
+        await gw.mod(MV)
+        await gw.zip(MV)
+
+    run(go())
+    assert src.calls == Counter({"info:example.com/m@v1.0.0": 1, "mod:example.com/m@v1.0.0": 1,
+                                 "zip:example.com/m@v1.0.0": 1})
+    ziphash = gw.store.get(MV, Kind.ZIPHASH)
+    assert ziphash is not None and ziphash.startswith(b"h1:")
+
+
+def test_fifty_concurrent_zip_requests_cause_one_fetch(tmp_path: Path) -> None:
+    src = FakeSource("up", good_table(), delay=0.05)
+    gw = make_gateway(tmp_path, (src, False))
+
+    async def go() -> list[bytes]:
+        answers = await asyncio.gather(*(gw.zip(MV) for _ in range(50)))
+        return [a.path.read_bytes() for a in answers if a.path]
+
+    bodies = run(go())
+    assert bodies == [GOOD_ZIP] * 50
+    assert src.calls["zip:example.com/m@v1.0.0"] == 1, src.calls
+    assert gw.metrics.total("modgate_singleflight_waits_total") >= 49
+
+
+@pytest.mark.parametrize(
+    ("failure", "any_error", "reaches_second"),
+    [
+        (NotFoundError("x", "no"), False, True),
+        (GoneError("x", "gone"), False, True),
+        (UpstreamError("x", "500"), False, False),
+        (UpstreamError("x", "500"), True, True),
+        (InvalidModuleError("x", "bad"), False, False),
+    ],
+)
+def test_chain_fall_through_follows_goproxy_separators(
+    tmp_path: Path, failure: Exception, any_error: bool, reaches_second: bool
+) -> None:
+    first = FakeSource("first", {"mod:example.com/m@v1.0.0": failure})
+    second = FakeSource("second", good_table())
+    gw = make_gateway(tmp_path, (first, any_error), (second, False))
+
+    async def go() -> bytes | None:
+        return (await gw.mod(MV)).body
+
+    if reaches_second:
+        assert run(go()) == GOMOD
+    else:
+        with pytest.raises(type(failure)):
+            run(go())
+    assert second.calls["mod:example.com/m@v1.0.0"] == (1 if reaches_second else 0)
+
+
+def test_off_ends_the_chain_with_not_found(tmp_path: Path) -> None:
+    gw = make_gateway(tmp_path, (OffSource(), False))
+    with pytest.raises(NotFoundError, match="fetching is disabled"):
+        run(gw.mod(MV))
+
+
+def test_private_modules_never_reach_upstream(tmp_path: Path) -> None:
+    src = FakeSource("up", good_table())
+    gw = make_gateway(tmp_path, (src, False), private="example.com")
+
+    async def go() -> None:
+        for call in (gw.list(MV.path), gw.latest(MV.path), gw.info(MV.path, "v1.0.0"),
+                     gw.info(MV.path, "main"), gw.mod(MV), gw.zip(MV)):
+            with pytest.raises(NotFoundError):
+                await call
+
+    run(go())
+    assert sum(src.calls.values()) == 0, f"private module names reached upstream: {src.calls}"
+
+
+def test_negative_cache_remembers_not_found(tmp_path: Path) -> None:
+    src = FakeSource("up", {})
+    gw = make_gateway(tmp_path, (src, False), negative_ttl=60)
+
+    async def go() -> None:
+        for _ in range(3):
+            with pytest.raises(NotFoundError):
+                await gw.mod(MV)
+
+    run(go())
+    assert src.calls["mod:example.com/m@v1.0.0"] == 1
+
+
+def test_list_is_refreshed_after_ttl_and_served_stale_on_error(tmp_path: Path) -> None:
+    table = good_table()
+    src = FakeSource("up", table)
+    gw = make_gateway(tmp_path, (src, False), list_ttl=0)
+
+    async def go() -> None:
+        first = await gw.list(MV.path)
+        assert first.body == b"v0.9.0\nv1.0.0\n" and not first.stale
+        table["list:example.com/m"] = UpstreamError("up", "answered 500")
+        second = await gw.list(MV.path)
+        assert second.body == first.body and second.stale
+
+    run(go())
+    assert src.calls["list:example.com/m"] == 2
+    assert gw.metrics.total("modgate_stale_served_total") == 1
+
+
+def test_list_without_any_good_answer_fails(tmp_path: Path) -> None:
+    src = FakeSource("up", {"list:example.com/m": UpstreamError("up", "answered 500")})
+    gw = make_gateway(tmp_path, (src, False))
+    with pytest.raises(UpstreamError):
+        run(gw.list(MV.path))
+
+
+def test_query_info_resolves_and_expires(tmp_path: Path) -> None:
+    src = FakeSource("up", good_table())
+    gw = make_gateway(tmp_path, (src, False), list_ttl=3600)
+
+    async def go() -> None:
+        for _ in range(2):
+            answer = await gw.info(MV.path, "main")
+            assert not answer.immutable and answer.body and b"v1.0.0" in answer.body
+
+    run(go())
+    assert src.calls["info:example.com/m@main"] == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("mod:example.com/m@v1.0.0", b"<html>captive portal</html>"),
+        ("zip:example.com/m@v1.0.0", b"not a zip at all"),
+        ("zip:example.com/m@v1.0.0", module_zip(MV, {"go.mod": b"module example.com/other\n"})),
+        ("zip:example.com/m@v1.0.0", module_zip(ModuleVersion("example.com/x", "v1.0.0"), {"a": b""})),
+        ("info:example.com/m@v1.0.0", b'{"Version":"v1.0.1"}'),
+    ],
+)
+def test_invalid_artifacts_are_refused_and_not_stored(tmp_path: Path, key: str, bad: bytes) -> None:
+    table = good_table()
+    table[key] = bad
+    gw = make_gateway(tmp_path, (FakeSource("up", table), False))
+    kind = key.split(":")[0]
+
+    async def go() -> None:
+        call = {"mod": gw.mod(MV), "zip": gw.zip(MV), "info": gw.info(MV.path, MV.version)}[kind]
+        with pytest.raises(InvalidModuleError):
+            await call
+
+    run(go())
+    stored = gw.store.size(MV, Kind(kind))
+    assert stored is None, f"refused .{kind} was stored ({stored} bytes)"
+    assert gw.metrics.total("modgate_verification_failures_total") == 1
+
+
+def test_merge_list_sorts_dedups_and_drops_junk() -> None:
+    upstream = b"v1.10.0 2024-01-01T00:00:00Z\nv1.2.0\n\ngarbage\nv1.2\nv0.0.0-20240101000000-abcdefabcdef\n"
+    assert merge_list("example.com/m", upstream, ["v1.2.0", "v1.3.0"]) == (
+        b"v1.2.0\nv1.3.0\nv1.10.0 2024-01-01T00:00:00Z\n"
+    )
