@@ -178,10 +178,17 @@ def test_private_modules_never_reach_upstream(tmp_path: Path) -> None:
     gw = make_gateway(tmp_path, (src, False), private="example.com")
 
     async def go() -> None:
-        for call in (gw.list(MV.path), gw.latest(MV.path), gw.info(MV.path, "v1.0.0"),
-                     gw.info(MV.path, "main"), gw.mod(MV), gw.zip(MV)):
+        calls = (
+            lambda: gw.list(MV.path),
+            lambda: gw.latest(MV.path),
+            lambda: gw.info(MV.path, "v1.0.0"),
+            lambda: gw.info(MV.path, "main"),
+            lambda: gw.mod(MV),
+            lambda: gw.zip(MV),
+        )
+        for call in calls:
             with pytest.raises(NotFoundError):
-                await call
+                await call()
 
     run(go())
     assert sum(src.calls.values()) == 0, f"private module names reached upstream: {src.calls}"
@@ -254,9 +261,13 @@ def test_invalid_artifacts_are_refused_and_not_stored(tmp_path: Path, key: str, 
     kind = key.split(":")[0]
 
     async def go() -> None:
-        call = {"mod": gw.mod(MV), "zip": gw.zip(MV), "info": gw.info(MV.path, MV.version)}[kind]
+        calls = {
+            "mod": lambda: gw.mod(MV),
+            "zip": lambda: gw.zip(MV),
+            "info": lambda: gw.info(MV.path, MV.version),
+        }
         with pytest.raises(InvalidModuleError):
-            await call
+            await calls[kind]()
 
     run(go())
     stored = gw.store.size(MV, Kind(kind))

@@ -1,0 +1,95 @@
+"""The one HTTP client every upstream shares.
+
+Corporate networks are the normal case, so the client behaves like the go
+command there: ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and ``NO_PROXY``
+(either case) are honoured, and the trust store is the system's, which
+OpenSSL locates through ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when they are set.
+A custom CA bundle is *added* to that trust, never a replacement for it.
+
+``NO_PROXY`` is applied literally: loopback addresses are not bypassed unless
+listed (``NO_PROXY=localhost,127.0.0.1,::1``), so an HTTP proxy set for the
+whole process also sees requests to ``http://127.0.0.1:...`` upstreams.
+
+The client is created once by the composition root, shared by every source,
+and closed by its owner.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import certifi
+import httpx
+
+from modgate import __version__
+
+USER_AGENT = f"modgate/{__version__}"
+MAX_REDIRECTS = 10
+KEEPALIVE_EXPIRY = 30.0
+"""Seconds an idle pooled connection is kept open."""
+
+
+def make_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """The system trust store, plus ``ca_bundle`` (PEM) when given.
+
+    When the system has no trust store at all (a bare container), the
+    certifi bundle stands in for it. A bundle that cannot be read raises
+    ValueError naming the file, for the configuration layer to report.
+    """
+    ctx = ssl.create_default_context()
+    paths = ssl.get_default_verify_paths()
+    has_system_trust = bool(
+        (paths.cafile and Path(paths.cafile).is_file())
+        or (paths.capath and Path(paths.capath).is_dir())
+    )
+    if not has_system_trust:
+        ctx.load_verify_locations(cafile=certifi.where())
+    if ca_bundle is not None:
+        try:
+            ctx.load_verify_locations(cafile=str(ca_bundle))
+        except (OSError, ssl.SSLError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            msg = f"cannot load the CA bundle {ca_bundle}: {reason}; pass a PEM file of CA certs"
+            raise ValueError(msg) from exc
+    return ctx
+
+
+def make_client(
+    *,
+    ca_bundle: Path | None,
+    connect_timeout: float,
+    read_timeout: float,
+    max_connections: int,
+) -> httpx.AsyncClient:
+    """A pooled HTTP/1.1 client for upstream proxies; the caller closes it.
+
+    ``read_timeout`` bounds every single read or write, so a hung upstream
+    fails after it. Waiting for a free pooled connection is bounded by the
+    sum of both timeouts, so that a burst of fetches queues instead of
+    failing at once.
+    """
+    timeout = httpx.Timeout(
+        connect=connect_timeout,
+        read=read_timeout,
+        write=read_timeout,
+        pool=connect_timeout + read_timeout,
+    )
+    limits = httpx.Limits(
+        max_connections=max_connections,
+        max_keepalive_connections=max_connections,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
+    return httpx.AsyncClient(
+        verify=make_ssl_context(ca_bundle),
+        trust_env=True,
+        http1=True,
+        http2=False,
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        timeout=timeout,
+        limits=limits,
+        # Zips are already compressed and the other answers are small:
+        # identity keeps the size limits simple and decompression bombs out.
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+    )

@@ -1,0 +1,323 @@
+"""FilesystemStore: the store contract, plus its layout and failure modes."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from contract.store_contract import StoreContract
+from helpers.goenv import go_env, module_cache, run_go
+from modgate.protocol.errors import StoreError
+from modgate.protocol.module import ModuleVersion
+from modgate.store import filesystem
+from modgate.store.base import Kind, Store
+from modgate.store.filesystem import FilesystemStore
+
+MV = ModuleVersion("github.com/Azure/x", "v1.0.0-RC1")
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+class TestFilesystemStoreContract(StoreContract):
+    def make_store(self, tmp_path: Path) -> Store:
+        return FilesystemStore(tmp_path / "store")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(root: Path) -> FilesystemStore:
+    return FilesystemStore(root)
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# -- layout -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "rel"),
+    [
+        (Kind.INFO, "github.com/!azure/x/@v/v1.0.0-!r!c1.info"),
+        (Kind.MOD, "github.com/!azure/x/@v/v1.0.0-!r!c1.mod"),
+        (Kind.ZIP, "github.com/!azure/x/@v/v1.0.0-!r!c1.zip"),
+        (Kind.ZIPHASH, "github.com/!azure/x/@v/v1.0.0-!r!c1.ziphash"),
+    ],
+)
+def test_layout_matches_the_go_download_cache(
+    store: FilesystemStore, root: Path, kind: Kind, rel: str
+) -> None:
+    store.put(MV, kind, b"data")
+    assert (root / rel).read_bytes() == b"data"
+    assert store.local_path(MV, kind) == root.resolve() / rel
+    assert [f for f in _files(root) if not f.startswith("_modgate")] == [rel]
+
+
+def test_list_and_meta_layout(store: FilesystemStore, root: Path) -> None:
+    store.put_list("github.com/Azure/x", b"v1.0.0\n")
+    store.put_meta("latest/github.com/!azure/x", b"{}")
+    assert (root / "github.com/!azure/x/@v/list").read_bytes() == b"v1.0.0\n"
+    assert (root / "_modgate/meta/latest/github.com/!azure/x/@meta").read_bytes() == b"{}"
+    assert _files(root / "_modgate/tmp") == [], "temp files left after writes"
+
+
+@pytest.mark.parametrize("name", ["@meta", "a/@x", "latest/@v"])
+def test_meta_names_may_not_start_an_element_with_at(store: FilesystemStore, name: str) -> None:
+    with pytest.raises(StoreError, match="invalid meta name"):
+        store.put_meta(name, b"x")
+
+
+def test_lock_files_are_named_by_sha256(store: FilesystemStore, root: Path) -> None:
+    with store.lock("zip:example.com/m@v1.0.0"):
+        pass
+    digest = hashlib.sha256(b"zip:example.com/m@v1.0.0").hexdigest()
+    assert _files(root / "_modgate/locks") == [f"{digest}.lock"]
+
+
+def test_serves_an_existing_cache_and_ignores_junk(root: Path) -> None:
+    vdir = root / "golang.org/x/text/@v"
+    vdir.mkdir(parents=True)
+    for name, data in {
+        "v0.14.0.mod": b"module golang.org/x/text\n",
+        "v0.14.0.info": b"{}",
+        "v0.14.0.lock": b"",
+        "v0.15.0.mod590956869.tmp": b"partial",
+        "v0.15.0.partial": b"",
+        "V9.mod": b"bare upper case is not an escaped version",
+        "list": b"v0.14.0\n",
+    }.items():
+        (vdir / name).write_bytes(data)
+    (root / "sumdb/sum.golang.org/lookup").mkdir(parents=True)
+    (root / "sumdb/sum.golang.org/lookup/golang.org!x!text@v0.14.0").write_bytes(b"x")
+    (root / "Bad.example/@v").mkdir(parents=True)
+    (root / "Bad.example/@v/v1.0.0.mod").write_bytes(b"invalid escaped path")
+    store = FilesystemStore(root)
+    text = ModuleVersion("golang.org/x/text", "v0.14.0")
+    assert store.get(text, Kind.MOD) == b"module golang.org/x/text\n"
+    assert store.versions("golang.org/x/text") == ["v0.14.0"]
+    assert list(store.modules()) == ["golang.org/x/text"]
+    listed = store.get_list("golang.org/x/text")
+    assert listed is not None and listed.data == b"v0.14.0\n"
+
+
+# -- defence in depth -------------------------------------------------------------------------
+
+
+def test_symlinked_directory_escaping_root_is_refused(tmp_path: Path, root: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    (root / "evil.com").symlink_to(outside, target_is_directory=True)
+    store = FilesystemStore(root)
+    mv = ModuleVersion("evil.com/x", "v1.0.0")
+    with pytest.raises(StoreError, match="outside the store"):
+        store.put(mv, Kind.MOD, b"pwned")
+    with pytest.raises(StoreError, match="outside the store"):
+        store.get(mv, Kind.MOD)
+    assert list(outside.rglob("*")) == [], "wrote through a symlink outside the store"
+
+
+def test_symlinked_artifact_is_refused(tmp_path: Path, store: FilesystemStore, root: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"secret")
+    vdir = root / "example.com/m/@v"
+    vdir.mkdir(parents=True)
+    (vdir / "v1.0.0.mod").symlink_to(secret)
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    with pytest.raises(StoreError, match="symbolic link"):
+        store.get(mv, Kind.MOD)
+    with pytest.raises(StoreError, match="not a regular file"):
+        store.size(mv, Kind.MOD)
+
+
+def test_symlink_inside_root_is_followed(root: Path) -> None:
+    (root / "real").mkdir(parents=True)
+    (root / "example.com").symlink_to(root / "real", target_is_directory=True)
+    store = FilesystemStore(root)
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    store.put(mv, Kind.MOD, b"ok")
+    assert store.get(mv, Kind.MOD) == b"ok"
+
+
+# -- failures are StoreErrors, never "not found" --------------------------------------------
+
+
+def test_directory_in_place_of_an_artifact_is_an_error(store: FilesystemStore, root: Path) -> None:
+    (root / "example.com/m/@v/v1.0.0.zip").mkdir(parents=True)
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    for call in (store.get, store.size, store.local_path):
+        with pytest.raises(StoreError, match="not a regular file"):
+            call(mv, Kind.ZIP)
+
+
+def test_root_that_is_a_file_fails_with_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    with pytest.raises(StoreError) as info:
+        FilesystemStore(blocker / "store")
+    assert str(blocker / "store") in str(info.value)
+
+
+@pytest.mark.skipif(IS_ROOT, reason="root bypasses file permissions")
+def test_permission_denied_is_not_not_found(store: FilesystemStore, root: Path) -> None:
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    store.put(mv, Kind.MOD, b"x")
+    vdir = root / "example.com/m/@v"
+    vdir.chmod(0)
+    try:
+        with pytest.raises(StoreError, match="Permission denied") as info:
+            store.get(mv, Kind.MOD)
+        assert "v1.0.0.mod" in str(info.value)
+    finally:
+        vdir.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    ("err", "reason"),
+    [(errno.EACCES, "Permission denied"), (errno.EIO, "Input/output error")],
+)
+def test_os_errors_on_read_keep_path_and_reason(
+    store: FilesystemStore, monkeypatch: pytest.MonkeyPatch, err: int, reason: str
+) -> None:
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    store.put(mv, Kind.MOD, b"x")
+    real_open = os.open
+
+    def failing_open(path: object, flags: int, *args: object) -> int:
+        if str(path).endswith("v1.0.0.mod"):
+            raise OSError(err, os.strerror(err), str(path))
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", failing_open)
+    with pytest.raises(StoreError) as info:
+        store.get(mv, Kind.MOD)
+    assert reason in str(info.value) and "example.com/m/@v/v1.0.0.mod" in str(info.value)
+
+
+def test_disk_full_on_write_is_a_store_error(
+    store: FilesystemStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    with pytest.raises(StoreError, match="No space left on device"):
+        store.put(mv, Kind.ZIP, b"zip")
+    monkeypatch.undo()
+    assert store.get(mv, Kind.ZIP) is None
+    assert _files(root / "_modgate/tmp") == [], "a failed write left its temp file"
+
+
+# -- crash safety -----------------------------------------------------------------------------
+
+
+def test_stale_temp_files_are_swept_at_open(root: Path) -> None:
+    FilesystemStore(root)
+    tmp = root / "_modgate/tmp"
+    stale, fresh = tmp / "dead.tmp", tmp / "live.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"partial")
+    old = time.time() - filesystem.STALE_TEMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    FilesystemStore(root)
+    assert (stale.exists(), fresh.exists()) == (False, True)
+
+
+def test_temp_sweep_is_capped(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    FilesystemStore(root)
+    tmp = root / "_modgate/tmp"
+    old = time.time() - filesystem.STALE_TEMP_SECONDS - 60
+    for i in range(20):
+        path = tmp / f"{i}.tmp"
+        path.write_bytes(b"")
+        os.utime(path, (old, old))
+    monkeypatch.setattr(filesystem, "TEMP_SWEEP_LIMIT", 5)
+    FilesystemStore(root)
+    assert len(_files(tmp)) == 15
+
+
+def test_partial_temp_file_is_never_served(store: FilesystemStore, root: Path) -> None:
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    with store.temp_file() as tmp:
+        tmp.write_bytes(b"half a zi")
+        assert store.get(mv, Kind.ZIP) is None
+        assert store.local_path(mv, Kind.ZIP) is None
+
+
+def test_racing_threads_leave_one_artifact_and_no_temp_files(
+    store: FilesystemStore, root: Path
+) -> None:
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    start = threading.Barrier(8)
+
+    def write(i: int) -> None:
+        start.wait()
+        store.put(mv, Kind.ZIP, bytes([i]) * 100_000)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    data = store.get(mv, Kind.ZIP)
+    assert data is not None and data == bytes([data[0]]) * 100_000
+    assert _files(root / "_modgate/tmp") == [], "a losing writer left its temp file"
+
+
+def test_put_file_copies_a_file_from_elsewhere(tmp_path: Path, store: FilesystemStore) -> None:
+    src = tmp_path / "import.zip"
+    src.write_bytes(b"zip")
+    mv = ModuleVersion("example.com/m", "v1.0.0")
+    store.put_file(mv, Kind.ZIP, src)
+    assert store.get(mv, Kind.ZIP) == b"zip"
+    assert src.read_bytes() == b"zip", "put_file consumed a file outside the store"
+
+
+# -- interoperability with the go command -----------------------------------------------------
+
+
+def _module_zip(mv: ModuleVersion, files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(f"{mv.path}@{mv.version}/{name}", data)
+    return out.getvalue()
+
+
+@pytest.mark.go
+def test_go_command_reads_the_store_and_the_store_reads_its_cache(
+    tmp_path: Path, store: FilesystemStore, root: Path
+) -> None:
+    mv = ModuleVersion("example.com/Hello", "v1.0.0")
+    mod = b"module example.com/Hello\n\ngo 1.21\n"
+    store.put(mv, Kind.INFO, b'{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}')
+    store.put(mv, Kind.MOD, mod)
+    store.put(mv, Kind.ZIP, _module_zip(mv, {"go.mod": mod, "hello.go": b"package hello\n"}))
+    store.put_list(mv.path, b"v1.0.0\n")
+    env = go_env(tmp_path, goproxy=root.resolve().as_uri())
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run_go(["mod", "download", "-json", f"{mv.path}@latest"], work, env)
+    result = json.loads(proc.stdout)
+    assert (result.get("Version"), result.get("Error")) == ("v1.0.0", None), proc.stdout
+    assert Path(result["Dir"], "hello.go").read_bytes() == b"package hello\n"
+
+    cache = FilesystemStore(module_cache(env))
+    assert cache.get(mv, Kind.MOD) == mod
+    assert cache.versions(mv.path) == ["v1.0.0"]
+    assert list(cache.modules()) == [mv.path]
+    assert cache.get(mv, Kind.ZIP) == store.get(mv, Kind.ZIP)
