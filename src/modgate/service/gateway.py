@@ -31,7 +31,7 @@ from modgate.protocol.errors import (
 from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.module import ModuleVersion, canonical_version, is_pseudo_version
 from modgate.service.answer import Answer
-from modgate.service.ingest import Ingest
+from modgate.service.ingest import Ingest, is_module_version
 from modgate.service.routing import Router, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.ttlcache import TTLCache
@@ -102,7 +102,9 @@ class Gateway:
     # ---- immutable artifacts ------------------------------------------------------------
 
     async def info(self, module: str, version: str) -> Answer:
-        if canonical_version(version) != version:
+        if not is_module_version(module, version):
+            # a branch, a tag, a commit prefix, or a canonical spelling that does not fit
+            # the path (v2.0.0 of a v1 path resolves to v2.0.0+incompatible): a query
             return await self._query(module, version)
         mv = ModuleVersion(module, version)
         data = self._stored(mv, Kind.INFO)

@@ -75,7 +75,7 @@ class Ingest:
         try:
             info = parse_info(data, subject)
             version = info.version
-            if semver.canonical(version) == "" or not _is_module_canonical(module, version):
+            if semver.canonical(version) == "" or not is_module_version(module, version):
                 raise InvalidModuleError(
                     subject, f"upstream resolved the query to invalid version {version!r}"
                 )
@@ -103,7 +103,8 @@ class Ingest:
         return checked.h1
 
 
-def _is_module_canonical(module: str, version: str) -> bool:
+def is_module_version(module: str, version: str) -> bool:
+    """True for a canonical version that fits the module path (x/mod's Check, strictly)."""
     try:
         check(module, version)
     except InvalidRequestError:
