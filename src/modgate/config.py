@@ -22,8 +22,16 @@ from modgate.protocol.patterns import PatternList, parse_patterns
 ENV_PREFIX = "MODGATE_"
 DEFAULT_UPSTREAM = "https://proxy.golang.org,direct"
 DEFAULT_LISTEN = "127.0.0.1:8080"
-SIZE_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3,
-              "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}
+SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "KIB": 1 << 10,
+    "MIB": 1 << 20,
+    "GIB": 1 << 30,
+}
 
 
 class ConfigError(ValueError):
@@ -100,8 +108,9 @@ def load_toml(path: Path) -> dict[str, str]:
                 f"known: {', '.join(SETTING_NAMES)}"
             )
         if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
-        out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
 
 
@@ -120,9 +129,9 @@ def resolve(
         env_name = ENV_PREFIX + name.upper()
         if env_name in environ:
             raw[name], origin[name] = environ[env_name], env_name
-    for name, value in flags.items():
-        if value is not None:
-            raw[name], origin[name] = value, "--" + name.replace("_", "-")
+    for name, flag in flags.items():
+        if flag is not None:
+            raw[name], origin[name] = flag, "--" + name.replace("_", "-")
     return _validate(raw, origin)
 
 
@@ -166,7 +175,9 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         negative_ttl=_seconds(raw["negative_ttl"], lambda why: bad("negative_ttl", why)),
         upstream_timeout=_seconds(raw["upstream_timeout"], lambda w: bad("upstream_timeout", w)),
         connect_timeout=_seconds(raw["connect_timeout"], lambda w: bad("connect_timeout", w)),
-        upstream_retries=int(_seconds(raw["upstream_retries"], lambda w: bad("upstream_retries", w))),
+        upstream_retries=int(
+            _seconds(raw["upstream_retries"], lambda w: bad("upstream_retries", w))
+        ),
         ca_bundle=ca_bundle,
         hot_cache_bytes=parse_size(raw["hot_cache"], lambda why: bad("hot_cache", why)),
         access_log=access_log,
@@ -197,7 +208,7 @@ def _seconds(value: str, bad: Any) -> float:
         seconds = float(value)
     except ValueError:
         raise bad("use a number of seconds") from None
-    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+    if not 0 <= seconds < float("inf"):
         raise bad("use a non-negative number of seconds")
     return seconds
 

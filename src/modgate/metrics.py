@@ -132,7 +132,7 @@ class Metrics:
             out.append(f"# HELP {name} {spec.help}")
             out.append(f"# TYPE {name} {spec.kind}")
             out.extend(by_name.pop(name, []))
-        for name, lines in sorted(by_name.items()):
+        for _, lines in sorted(by_name.items()):
             out.extend(lines)
         return ("\n".join(out) + "\n").encode()
 

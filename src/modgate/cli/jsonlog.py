@@ -27,7 +27,9 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value if isinstance(value, (int, float, bool, type(None))) else str(value)
+                out[key] = (
+                    value if isinstance(value, (int, float, bool, type(None))) else str(value)
+                )
         if record.exc_info:
             out["traceback"] = self.formatException(record.exc_info)
         return json.dumps(out, separators=(",", ":"))

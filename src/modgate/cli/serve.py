@@ -74,7 +74,8 @@ def _open_access_log(value: str) -> TextIO | None:
     if value == "-":
         return sys.stderr
     try:
-        return open(value, "a", encoding="utf-8", buffering=1 << 16)  # noqa: SIM115 - lives as long as the server
+        # the stream lives as long as the server
+        return Path(value).open("a", encoding="utf-8", buffering=1 << 16)
     except OSError as exc:
         raise click.UsageError(f"cannot open --access-log {value!r}: {exc.strerror}") from exc
 
@@ -96,19 +97,69 @@ Examples:
 
 
 @click.command("serve", epilog=SERVE_EPILOG)
-@click.option("--listen", metavar="HOST:PORT", help="Address to serve on [127.0.0.1:8080]; port 0 picks a free port.")
-@click.option("--store", metavar="PATH", help="Store directory (GOMODCACHE/cache/download layout) [~/.local/share/modgate/store].")
-@click.option("--upstream", metavar="GOPROXY", help="Upstream chain in GOPROXY syntax: URLs, file://, direct, off; ',' falls through on 404/410 only, '|' on any error [https://proxy.golang.org,direct].")
-@click.option("--private", metavar="PATTERNS", help="GOPRIVATE glob patterns; matching modules are fetched only directly and never sent upstream.")
-@click.option("--config", "config_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file.")
-@click.option("--list-ttl", metavar="SECONDS", help="How long list, latest and query answers are reused before a refresh [60].")
-@click.option("--negative-ttl", metavar="SECONDS", help="How long a not-found answer is remembered [30].")
-@click.option("--upstream-timeout", metavar="SECONDS", help="Read timeout for upstream requests [60].")
-@click.option("--connect-timeout", metavar="SECONDS", help="Connect timeout for upstream requests [10].")
-@click.option("--upstream-retries", metavar="N", help="Retries of a transient upstream failure, with jittered backoff [2].")
-@click.option("--ca-bundle", metavar="FILE", help="Extra CA certificates (PEM) trusted for upstream TLS, added to the system ones.")
-@click.option("--hot-cache", metavar="SIZE", help="Memory for pre-rendered hot artifacts, e.g. 64MiB [64MiB].")
-@click.option("--access-log", metavar="PATH|-|off", help="JSON access log destination [- = stderr].")
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Address to serve on [127.0.0.1:8080]; port 0 picks a free port.",
+)
+@click.option(
+    "--store",
+    metavar="PATH",
+    help="Store directory (GOMODCACHE/cache/download layout) [~/.local/share/modgate/store].",
+)
+@click.option(
+    "--upstream",
+    metavar="GOPROXY",
+    help=(
+        "Upstream chain in GOPROXY syntax: URLs, file://, direct, off; ',' falls through "
+        "on 404/410 only, '|' on any error [https://proxy.golang.org,direct]."
+    ),
+)
+@click.option(
+    "--private",
+    metavar="PATTERNS",
+    help=(
+        "GOPRIVATE glob patterns; matching modules are fetched only directly "
+        "and never sent upstream."
+    ),
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML settings file.",
+)
+@click.option(
+    "--list-ttl",
+    metavar="SECONDS",
+    help="How long list, latest and query answers are reused before a refresh [60].",
+)
+@click.option(
+    "--negative-ttl", metavar="SECONDS", help="How long a not-found answer is remembered [30]."
+)
+@click.option(
+    "--upstream-timeout", metavar="SECONDS", help="Read timeout for upstream requests [60]."
+)
+@click.option(
+    "--connect-timeout", metavar="SECONDS", help="Connect timeout for upstream requests [10]."
+)
+@click.option(
+    "--upstream-retries",
+    metavar="N",
+    help="Retries of a transient upstream failure, with jittered backoff [2].",
+)
+@click.option(
+    "--ca-bundle",
+    metavar="FILE",
+    help="Extra CA certificates (PEM) trusted for upstream TLS, added to the system ones.",
+)
+@click.option(
+    "--hot-cache", metavar="SIZE", help="Memory for pre-rendered hot artifacts, e.g. 64MiB [64MiB]."
+)
+@click.option(
+    "--access-log", metavar="PATH|-|off", help="JSON access log destination [- = stderr]."
+)
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [info].")
 @click.option("--workers", metavar="N", help="Server processes sharing the port [1].")
 def serve_command(config_file: Path | None, **flags: str | None) -> None:

@@ -12,6 +12,7 @@ answers are remembered for ``negative_ttl`` seconds.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -164,7 +165,9 @@ class Gateway:
             return b""
         data = self.store.get(mv, kind)
         if data is None:
-            raise NotFoundError(str(mv), f".{kind.value} vanished from the store after it was stored")
+            raise NotFoundError(
+                str(mv), f".{kind.value} vanished from the store after it was stored"
+            )
         return data
 
     async def _fetch_info(self, mv: ModuleVersion) -> None:
@@ -306,7 +309,7 @@ class Gateway:
         self.store.put_list(module, data)
         return data
 
-    def _local_versions(self, module: str) -> list[str]:
+    def _local_versions(self, module: str) -> builtins.list[str]:
         return [v for v in self.store.versions(module) if not is_pseudo_version(v)]
 
     def _local_list(self, module: str) -> bytes | None:

@@ -34,8 +34,12 @@ class Ingest:
         self.metrics.inc("modgate_verification_failures_total", (("source", source),))
         log.warning(
             "refused artifact",
-            extra={"event": "verification_failed", "subject": exc.subject, "source": source,
-                   "reason": exc.reason},
+            extra={
+                "event": "verification_failed",
+                "subject": exc.subject,
+                "source": source,
+                "reason": exc.reason,
+            },
         )
         return exc
 

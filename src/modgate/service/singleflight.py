@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from modgate.metrics import Metrics
 
@@ -34,12 +34,12 @@ class SingleFlight:
         """
         task = self._flights.get(key)
         if task is None:
-            task = asyncio.ensure_future(fn())  # type: ignore[arg-type]
+            task = cast("asyncio.Task[object]", asyncio.ensure_future(fn()))
             self._flights[key] = task
             task.add_done_callback(lambda t: self._done(key, t))
         else:
             self._metrics.inc("modgate_singleflight_waits_total")
-        return await asyncio.shield(task)  # type: ignore[return-value]
+        return cast(T, await asyncio.shield(task))
 
     def _done(self, key: str, task: asyncio.Task[object]) -> None:
         if self._flights.get(key) is task:

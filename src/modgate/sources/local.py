@@ -66,7 +66,8 @@ def _cache_versions(root: Path, vdir: Path, filenames: list[str]) -> Iterator[Ca
         return
     by_version: dict[str, dict[str, Path]] = {}
     for name in filenames:
-        stem, ext = os.path.splitext(name)
+        stem, dot, ext = name.rpartition(".")
+        ext = dot + ext
         if ext in CACHE_EXTENSIONS:
             by_version.setdefault(stem, {})[ext] = vdir / name
     for escaped in sorted(by_version):

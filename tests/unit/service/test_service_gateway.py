@@ -119,8 +119,13 @@ def test_fetches_verifies_and_stores_every_artifact(tmp_path: Path) -> None:
         await gw.zip(MV)
 
     run(go())
-    assert src.calls == Counter({"info:example.com/m@v1.0.0": 1, "mod:example.com/m@v1.0.0": 1,
-                                 "zip:example.com/m@v1.0.0": 1})
+    assert src.calls == Counter(
+        {
+            "info:example.com/m@v1.0.0": 1,
+            "mod:example.com/m@v1.0.0": 1,
+            "zip:example.com/m@v1.0.0": 1,
+        }
+    )
     ziphash = gw.store.get(MV, Kind.ZIPHASH)
     assert ziphash is not None and ziphash.startswith(b"h1:")
 
@@ -250,7 +255,10 @@ def test_query_info_resolves_and_expires(tmp_path: Path) -> None:
         ("mod:example.com/m@v1.0.0", b"<html>captive portal</html>"),
         ("zip:example.com/m@v1.0.0", b"not a zip at all"),
         ("zip:example.com/m@v1.0.0", module_zip(MV, {"go.mod": b"module example.com/other\n"})),
-        ("zip:example.com/m@v1.0.0", module_zip(ModuleVersion("example.com/x", "v1.0.0"), {"a": b""})),
+        (
+            "zip:example.com/m@v1.0.0",
+            module_zip(ModuleVersion("example.com/x", "v1.0.0"), {"a": b""}),
+        ),
         ("info:example.com/m@v1.0.0", b'{"Version":"v1.0.1"}'),
     ],
 )
@@ -258,7 +266,7 @@ def test_invalid_artifacts_are_refused_and_not_stored(tmp_path: Path, key: str, 
     table = good_table()
     table[key] = bad
     gw = make_gateway(tmp_path, (FakeSource("up", table), False))
-    kind = key.split(":")[0]
+    kind = key.split(":", maxsplit=1)[0]
 
     async def go() -> None:
         calls = {
@@ -276,7 +284,10 @@ def test_invalid_artifacts_are_refused_and_not_stored(tmp_path: Path, key: str, 
 
 
 def test_merge_list_sorts_dedups_and_drops_junk() -> None:
-    upstream = b"v1.10.0 2024-01-01T00:00:00Z\nv1.2.0\n\ngarbage\nv1.2\nv0.0.0-20240101000000-abcdefabcdef\n"
+    upstream = (
+        b"v1.10.0 2024-01-01T00:00:00Z\nv1.2.0\n\ngarbage\nv1.2\n"
+        b"v0.0.0-20240101000000-abcdefabcdef\n"
+    )
     assert merge_list("example.com/m", upstream, ["v1.2.0", "v1.3.0"]) == (
         b"v1.2.0\nv1.3.0\nv1.10.0 2024-01-01T00:00:00Z\n"
     )

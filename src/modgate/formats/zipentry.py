@@ -1,0 +1,150 @@
+"""Reading one zip entry's content without trusting what the archive declares.
+
+Python's zipfile stops reading at an entry's declared size, so content longer
+than its header says goes unnoticed, and it reads names and sizes we must
+check first. This reader follows the go command's archive/zip instead: it
+finds the data through the local header, inflates it chunk by chunk, counts
+the bytes it actually produces, and refuses an entry whose content is longer
+or shorter than declared, whose CRC-32 differs, whose deflate stream is
+damaged or truncated, or whose compression method is neither store nor
+deflate. Memory use is bounded by the chunk size, whatever the entry holds.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+_CHUNK = 1 << 16
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_LOCAL_HEADER_MAGIC = b"PK\x03\x04"
+_SUPPORTED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+
+
+class ReadProblem(enum.Enum):
+    CORRUPT = "damaged zip data"
+    SIZE_MISMATCH = "uncompressed size does not match the declared size"
+    CRC = "CRC-32 mismatch"
+    OVER_BUDGET = "content exceeds the size limit"
+
+
+class ZipReadError(ValueError):
+    """A zip, or one of its entries, cannot be read as the go command would read it."""
+
+    def __init__(self, problem: ReadProblem, detail: str = "") -> None:
+        super().__init__(detail or problem.value)
+        self.problem = problem
+        self.detail = detail or problem.value
+
+
+@dataclass(frozen=True, slots=True)
+class EntryContent:
+    size: int  # bytes actually produced
+    sha256: str  # lowercase hex digest of the content
+    data: bytes | None  # the content itself, when asked for
+
+
+class _Sink:
+    def __init__(self, declared: int, budget: int | None, keep: bool) -> None:
+        self.declared = declared
+        self.budget = budget
+        self.size = 0
+        self.crc = 0
+        self.sha = hashlib.sha256()
+        self.kept: bytearray | None = bytearray() if keep else None
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.declared:
+            detail = f"content exceeds its declared {self.declared} bytes"
+            raise ZipReadError(ReadProblem.SIZE_MISMATCH, detail)
+        if self.budget is not None and self.size > self.budget:
+            raise ZipReadError(ReadProblem.OVER_BUDGET)
+        self.crc = zlib.crc32(chunk, self.crc)
+        self.sha.update(chunk)
+        if self.kept is not None:
+            self.kept += chunk
+
+
+def _data_start(f: BinaryIO, zip_size: int, info: zipfile.ZipInfo) -> int:
+    f.seek(info.header_offset)
+    header = f.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_HEADER_MAGIC:
+        raise ZipReadError(ReadProblem.CORRUPT, "missing local file header")
+    *_, name_len, extra_len = _LOCAL_HEADER.unpack(header)
+    start: int = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
+    if start + info.compress_size > zip_size:
+        raise ZipReadError(ReadProblem.CORRUPT, "entry data runs past the end of the zip")
+    return start
+
+
+def _read_chunk(f: BinaryIO, remaining: int) -> bytes:
+    chunk = f.read(min(_CHUNK, remaining))
+    if not chunk:
+        raise ZipReadError(ReadProblem.CORRUPT, "zip is truncated")
+    return chunk
+
+
+def _inflate(f: BinaryIO, remaining: int, sink: _Sink) -> None:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        while not inflater.eof:
+            data = inflater.unconsumed_tail
+            if not data and remaining > 0:
+                data = _read_chunk(f, remaining)
+                remaining -= len(data)
+            out = inflater.decompress(data, _CHUNK)
+            if not out and not data:
+                raise ZipReadError(ReadProblem.CORRUPT, "deflate data is truncated")
+            sink.write(out)
+    except zlib.error as exc:
+        raise ZipReadError(ReadProblem.CORRUPT, f"deflate data is damaged ({exc})") from None
+
+
+def read_entry(
+    f: BinaryIO,
+    zip_size: int,
+    info: zipfile.ZipInfo,
+    *,
+    budget: int | None = None,
+    keep: bool = False,
+) -> EntryContent:
+    """Stream one entry of the zip in ``f`` (``zip_size`` bytes) through SHA-256.
+
+    ``budget`` caps the bytes produced (a zip bomb stops there); ``keep``
+    returns the content too. Raises :class:`ZipReadError`.
+    """
+    if info.compress_type not in _SUPPORTED_METHODS:
+        detail = f"unsupported compression method {info.compress_type}"
+        raise ZipReadError(ReadProblem.CORRUPT, detail)
+    sink = _Sink(info.file_size, budget, keep)
+    f.seek(_data_start(f, zip_size, info))
+    if info.compress_type == zipfile.ZIP_STORED:
+        remaining = info.compress_size
+        while remaining > 0:
+            chunk = _read_chunk(f, remaining)
+            remaining -= len(chunk)
+            sink.write(chunk)
+    else:
+        _inflate(f, info.compress_size, sink)
+    if sink.size != info.file_size:
+        detail = f"content is {sink.size} bytes, declared {info.file_size}"
+        raise ZipReadError(ReadProblem.SIZE_MISMATCH, detail)
+    if sink.crc != info.CRC:
+        raise ZipReadError(ReadProblem.CRC)
+    data = bytes(sink.kept) if sink.kept is not None else None
+    return EntryContent(sink.size, sink.sha.hexdigest(), data)
+
+
+def read_directory(f: BinaryIO) -> list[zipfile.ZipInfo]:
+    """The central directory of the zip in ``f``; raises :class:`ZipReadError`."""
+    try:
+        with zipfile.ZipFile(f) as archive:
+            return archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+        raise ZipReadError(ReadProblem.CORRUPT, f"not a readable zip archive ({exc})") from None
