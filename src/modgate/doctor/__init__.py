@@ -1,0 +1,1 @@
+"""Finds what will break go mod download, and explains failed build logs."""
