@@ -48,17 +48,15 @@ class EntryKind(enum.Enum):
 
 
 def redact_url(url: str) -> str:
-    """``url`` with credentials hidden: ``user:pass@`` becomes ``user:xxxxx@``.
+    """``url`` with its whole userinfo hidden: ``user:pass@`` becomes ``xxxxx@``.
 
-    A user name without a password is hidden too (``xxxxx@``), because such
-    a name is often an access token.
+    The go command keeps the user name, but a user name alone is often an
+    access token (``https://TOKEN@host``), so modgate hides all of it.
     """
     m = _USERINFO_RE.match(url)
     if m is None:
         return url
-    user, colon, _ = m.group(2).partition(":")
-    hidden = f"{user}:{REDACTED}" if colon else REDACTED
-    return f"{m.group(1)}{hidden}@{url[m.end() :]}"
+    return f"{m.group(1)}{REDACTED}@{url[m.end() :]}"
 
 
 @dataclass(frozen=True, slots=True, repr=False)

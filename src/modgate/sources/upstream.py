@@ -47,6 +47,7 @@ from modgate.protocol.errors import (
     UpstreamTimeoutError,
 )
 from modgate.protocol.escape import escape_path, escape_version
+from modgate.protocol.goproxy import redact_url
 from modgate.protocol.module import ModuleVersion
 
 LIST_MAX_BYTES = 16 << 20
@@ -69,15 +70,6 @@ LATENCY = "modgate_upstream_latency_seconds"
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]+@")
 _T = TypeVar("_T")
 _Consumer = Callable[[httpx.Response, str, str], Awaitable[_T]]
-
-
-def redact_url(url: str) -> str:
-    """``url`` with any userinfo replaced by ``xxxxx`` (username included)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{REDACTED}@{host}"))
 
 
 class _Failure(Exception):
