@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modgate.formats.gomod import synthesize_gomod
-from modgate.formats.info import render_info
+from modgate.formats.info import check_info_for, parse_info, render_info
 from modgate.formats.modzip import MAX_GO_MOD, read_go_mod
 from modgate.protocol.errors import InvalidModuleError
-from modgate.protocol.module import is_pseudo_version, pseudo_version_time
+from modgate.protocol.module import ModuleVersion, is_pseudo_version, pseudo_version_time
 from modgate.service.ingest import Ingest
 from modgate.sources.local import Candidate, Unusable, discover
 from modgate.store.base import Kind, Store
@@ -54,26 +54,50 @@ class Importer:
     def _one(self, c: Candidate, report: ImportReport) -> None:
         mv = c.mv
         have_zip = self.store.size(mv, Kind.ZIP) is not None
-        have_mod = self.store.size(mv, Kind.MOD) is not None
-        if have_mod and (have_zip or c.zip is None):
+        stored_mod = self.store.get(mv, Kind.MOD)
+        if stored_mod is not None and (have_zip or c.zip is None):
             report.already += 1
             return
         try:
+            # verify everything first: a refused version leaves nothing in the store
             mod = self._mod_bytes(c)
-            self.ingest.store_mod(mv, mod, SOURCE_NAME)
-            mod = self.store.get(mv, Kind.MOD) or mod
-            self._store_info(c)
-            if c.zip is not None and not have_zip:
+            self.ingest.check_mod(mv, mod)
+            if stored_mod is not None:
+                mod = stored_mod  # the stored .mod is immutable; the zip must agree with it
+            info = self._info_bytes(c)
+            if c.zip is None or have_zip:
+                self._put_mod_info(mv, mod, info)
+            else:
                 with self.store.temp_file() as tmp:
                     shutil.copyfile(c.zip, tmp)
-                    self.ingest.store_zip(mv, tmp, mod, SOURCE_NAME)
+                    h1 = self.ingest.verify_zip(mv, tmp, mod)
+                    self._check_recorded_hash(c, h1)
+                    self._put_mod_info(mv, mod, info)
+                    self.ingest.put_zip(mv, tmp, h1)
         except InvalidModuleError as exc:
+            self.ingest.refuse(exc, SOURCE_NAME)
             report.refused.append((str(mv), exc.reason))
             return
         except OSError as exc:
             report.refused.append((str(mv), f"cannot read {exc.filename}: {exc.strerror}"))
             return
         report.stored += 1
+
+    def _put_mod_info(self, mv: ModuleVersion, mod: bytes, info: bytes) -> None:
+        self.store.put(mv, Kind.MOD, mod)
+        if self.store.size(mv, Kind.INFO) is None:
+            self.store.put(mv, Kind.INFO, info)
+
+    def _check_recorded_hash(self, c: Candidate, h1: str) -> None:
+        if c.ziphash is None:
+            return
+        recorded = c.ziphash.read_bytes().decode("utf-8", "replace").strip()
+        if recorded != h1:
+            raise InvalidModuleError(
+                str(c.mv),
+                f"zip hash {h1} differs from the {recorded} recorded beside it in "
+                f"{c.ziphash.name}; the source cache was modified: re-download it",
+            )
 
     def _mod_bytes(self, c: Candidate) -> bytes:
         if c.mod is not None:
@@ -85,14 +109,13 @@ class Importer:
             data = read_go_mod(c.mv, f)
         return data if data is not None else synthesize_gomod(c.mv.path)
 
-    def _store_info(self, c: Candidate) -> None:
-        if self.store.size(c.mv, Kind.INFO) is not None:
-            return
+    def _info_bytes(self, c: Candidate) -> bytes:
         if c.info is not None:
-            self.ingest.store_info(c.mv, c.info.read_bytes(), SOURCE_NAME)
-            return
+            data = c.info.read_bytes()
+            check_info_for(parse_info(data, str(c.mv)), c.mv)
+            return data
         time = pseudo_version_time(c.mv.version) if is_pseudo_version(c.mv.version) else None
-        self.store.put(c.mv, Kind.INFO, render_info(c.mv.version, time))
+        return render_info(c.mv.version, time)
 
 
 def import_paths(

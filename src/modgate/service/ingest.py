@@ -87,24 +87,36 @@ class Ingest:
             raise self.refuse(exc, source) from None
         return ModuleVersion(module, version)
 
+    def verify_zip(self, mv: ModuleVersion, tmp: Path, mod: bytes) -> str:
+        """Check a zip against the module zip rules and the version's .mod; returns its h1.
+
+        Raises InvalidModuleError without counting it: the caller decides (``refuse``).
+        """
+        size = tmp.stat().st_size
+        with tmp.open("rb") as f:
+            checked = check_zip(mv, f, size)
+        expected = checked.go_mod if checked.go_mod is not None else synthesize_gomod(mv.path)
+        if expected != mod:
+            raise InvalidModuleError(
+                str(mv),
+                "the zip's go.mod differs from the version's .mod; "
+                "the source serves inconsistent artifacts",
+            )
+        return checked.h1
+
+    def put_zip(self, mv: ModuleVersion, tmp: Path, h1: str) -> None:
+        """Store a verified zip: .ziphash first, the zip renamed into place last."""
+        self.store.put(mv, Kind.ZIPHASH, h1.encode())
+        self.store.put_file(mv, Kind.ZIP, tmp)
+
     def store_zip(self, mv: ModuleVersion, tmp: Path, mod: bytes, source: str) -> str:
         """Verify a fetched zip in ``tmp`` and move it into the store; returns its h1."""
-        size = tmp.stat().st_size
         try:
-            with tmp.open("rb") as f:
-                checked = check_zip(mv, f, size)
-            expected = checked.go_mod if checked.go_mod is not None else synthesize_gomod(mv.path)
-            if expected != mod:
-                raise InvalidModuleError(
-                    str(mv),
-                    "the zip's go.mod differs from the version's .mod; "
-                    "the upstream serves inconsistent artifacts",
-                )
+            h1 = self.verify_zip(mv, tmp, mod)
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None
-        self.store.put(mv, Kind.ZIPHASH, checked.h1.encode())
-        self.store.put_file(mv, Kind.ZIP, tmp)
-        return checked.h1
+        self.put_zip(mv, tmp, h1)
+        return h1
 
 
 def is_module_version(module: str, version: str) -> bool:

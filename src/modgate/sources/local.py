@@ -24,7 +24,7 @@ from modgate.protocol.escape import unescape_path, unescape_version
 from modgate.protocol.module import ModuleVersion, check
 
 STATE_DIR = "_modgate"
-CACHE_EXTENSIONS = (".mod", ".info", ".zip")
+CACHE_EXTENSIONS = (".mod", ".info", ".zip", ".ziphash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class Candidate:
     mod: Path | None
     info: Path | None
     zip: Path | None
+    ziphash: Path | None = None
+    """The h1 the go command recorded for the zip, when the cache has one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +83,11 @@ def _cache_versions(root: Path, vdir: Path, filenames: list[str]) -> Iterator[Ca
         if ".mod" not in files and ".zip" not in files:
             continue  # an .info alone (a query answer) carries nothing to import
         yield Candidate(
-            ModuleVersion(module, version), files.get(".mod"), files.get(".info"), files.get(".zip")
+            ModuleVersion(module, version),
+            files.get(".mod"),
+            files.get(".info"),
+            files.get(".zip"),
+            files.get(".ziphash"),
         )
 
 
