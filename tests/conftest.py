@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from helpers.modules import SampleProject, sample_project
 from helpers.netguard import NetworkGuard
@@ -29,6 +30,12 @@ _CLEARED_PREFIXES = ("GO", "MODGATE_")
 _CLEARED_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY")
 
 _GUARD = NetworkGuard()
+
+# Property tests share two cores with go builds and servers: no per-example deadline.
+settings.register_profile(
+    "modgate", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("modgate")
 
 
 def clean_environment(environ: os._Environ[str]) -> list[str]:
