@@ -1,0 +1,389 @@
+"""Cached-artifact throughput of modgate's server against nginx, and its memory.
+
+One command: ``.venv/bin/python bench/serve_bench.py [--duration S] [--rounds N] [--quick]``.
+
+It builds a temporary store in the go download-cache layout, starts nginx
+(1 worker, sendfile on, keep-alive, access log off, its own prefix, never
+the system configuration) and modgate's server on the same store, both on
+127.0.0.1 ephemeral ports, then runs wrk with 32 connections against each
+artifact on each server in turn, several rounds, and prints the medians.
+Last, it asks modgate once for the .info, .mod and .zip of many distinct
+modules and reports the server's resident memory (VmRSS). It prints the
+figures and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from modgate.protocol.escape import escape_path
+
+HOST = "127.0.0.1"
+CONNECTIONS = 32
+SMALL_ZIP_BYTES = 20_000
+LARGE_ZIP_BYTES = 5_000_000
+DISTINCT_MODULES = 10_000
+DISTINCT_ZIP_BYTES = 8_000
+READY_TIMEOUT = 15.0
+WRK = "wrk"
+NGINX = "/usr/sbin/nginx"
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 100000;
+    {open_file_cache}
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{ application/json info; text/plain mod; application/zip zip; }}
+    default_type text/plain;
+    server {{
+        listen {host}:{port};
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+OPEN_FILE_CACHE = "open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;"
+
+
+# ---- the store ----------------------------------------------------------------------------
+
+
+def make_zip(module: str, version: str, size: int, seed: int) -> bytes:
+    """A real module zip holding about ``size`` bytes of incompressible data."""
+    rng = random.Random(seed)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"{module}@{version}/go.mod", f"module {module}\n")
+        zf.writestr(f"{module}@{version}/data.bin", rng.randbytes(max(0, size - 300)))
+    return buf.getvalue()
+
+
+def write_version(root: Path, module: str, version: str, zip_bytes: bytes) -> None:
+    vdir = root / escape_path(module) / "@v"
+    vdir.mkdir(parents=True, exist_ok=True)
+    info = f'{{"Version":"{version}","Time":"2024-01-02T03:04:05Z"}}\n'
+    (vdir / f"{version}.info").write_text(info)
+    (vdir / f"{version}.mod").write_text(f"module {module}\n\ngo 1.21\n")
+    (vdir / f"{version}.zip").write_bytes(zip_bytes)
+    (vdir / "list").write_text(f"{version}\n")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    path: str  # URL path, already escaped
+
+
+def build_store(root: Path, distinct: int) -> list[Artifact]:
+    small, large = "example.com/bench/small", "example.com/bench/Large"
+    write_version(root, small, "v1.0.0", make_zip(small, "v1.0.0", SMALL_ZIP_BYTES, 1))
+    write_version(root, large, "v1.0.0", make_zip(large, "v1.0.0", LARGE_ZIP_BYTES, 2))
+    shared_zip = make_zip("example.com/distinct", "v1.0.0", DISTINCT_ZIP_BYTES, 3)
+    for i in range(distinct):
+        write_version(root, distinct_module(i), "v1.0.0", shared_zip)
+    s, lg = escape_path(small), escape_path(large)
+    return [
+        Artifact(".info", f"/{s}/@v/v1.0.0.info"),
+        Artifact(".mod", f"/{s}/@v/v1.0.0.mod"),
+        Artifact(".zip 20 kB", f"/{s}/@v/v1.0.0.zip"),
+        Artifact(".zip 5 MB", f"/{lg}/@v/v1.0.0.zip"),
+    ]
+
+
+def distinct_module(i: int) -> str:
+    return f"example.com/distinct/m{i:05d}"
+
+
+# ---- the servers --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with status {proc.returncode} before it was ready")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{what} did not listen on {HOST}:{port} within {READY_TIMEOUT} s")
+
+
+def start_nginx(
+    root: Path, work: Path, open_file_cache: bool
+) -> tuple[subprocess.Popen[bytes], int]:
+    prefix = work / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        NGINX_CONF.format(
+            prefix=prefix,
+            host=HOST,
+            port=port,
+            root=root,
+            open_file_cache=OPEN_FILE_CACHE if open_file_cache else "",
+        )
+    )
+    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
+    wait_ready(port, proc, "nginx")
+    return proc, port
+
+
+def start_modgate(root: Path, access_log: bool) -> tuple[subprocess.Popen[bytes], int]:
+    """``modgate serve`` on ``root`` with fetching off: every answer comes from the store."""
+    cmd = [
+        sys.executable, "-m", "modgate", "serve",
+        "--listen", "127.0.0.1:0",
+        "--store", str(root),
+        "--upstream", "off",
+        "--access-log", "-" if access_log else "off",
+    ]  # fmt: skip
+    log = open(root.parent / "modgate.log", "w+b")  # noqa: SIM115 - kept for the server's life
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    port = None
+    while port is None:
+        line = proc.stderr.readline()
+        if not line:
+            sys.exit(f"modgate exited before listening (exit code {proc.wait()})")
+        record = json.loads(line)
+        if record.get("event") == "listening":
+            port = int(record["url"].rsplit(":", 1)[1])
+    # keep draining stderr (the access log, when on) so the pipe never fills
+    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, log), daemon=True).start()
+    wait_ready(port, proc, "modgate")
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return -1
+
+
+# ---- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu: float = 0.0  # the server's CPU seconds per wall second during the run
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its children that are alive (nginx's worker)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def parse_latency(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(m.group(1)) * UNITS_MS[m.group(2)]
+
+
+def parse_wrk(out: str) -> Run:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    if not (rps and p50 and p99):
+        raise ValueError(f"cannot read wrk output:\n{out}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        print(f"  warning: {errors.group(1)} non-2xx responses", file=sys.stderr)
+    return Run(float(rps.group(1)), parse_latency(p50.group(1)), parse_latency(p99.group(1)))
+
+
+def wrk(port: int, pid: int, path: str, duration: int, threads: int) -> Run:
+    cmd = [WRK, f"-t{threads}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    out = subprocess.run(
+        [*cmd, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    run = parse_wrk(out)
+    run.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    return run
+
+
+def warm(port: int, paths: list[str]) -> None:
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    for path in paths:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status != 200:
+            sys.exit(f"GET {path} on port {port} answered {resp.status}")
+    conn.close()
+
+
+def fetch_distinct(port: int, count: int) -> float:
+    """GET .info, .mod and .zip of ``count`` distinct modules once; return the seconds taken."""
+    start = time.monotonic()
+    conn = http.client.HTTPConnection(HOST, port, timeout=30)
+    for i in range(count):
+        base = f"/{escape_path(distinct_module(i))}/@v/v1.0.0"
+        for ext in (".info", ".mod", ".zip"):
+            conn.request("GET", base + ext)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                sys.exit(f"GET {base + ext} answered {resp.status}")
+    conn.close()
+    return time.monotonic() - start
+
+
+def fmt_ms(value: float) -> str:
+    return f"{value:.2f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def report(results: dict[tuple[str, str], list[Run]], artifacts: list[Artifact]) -> None:
+    print()
+    header = ("artifact", "server", "req/s", "p50", "p99", "modgate/nginx")
+    print("{:<12} {:<8} {:>10} {:>10} {:>10} {:>14}".format(*header))
+    for art in artifacts:
+        med: dict[str, float] = {}
+        for server in ("nginx", "modgate"):
+            runs = results[(art.name, server)]
+            rps = statistics.median(r.rps for r in runs)
+            med[server] = rps
+            p50 = statistics.median(r.p50_ms for r in runs)
+            p99 = statistics.median(r.p99_ms for r in runs)
+            spread = f"{min(r.rps for r in runs):.0f}-{max(r.rps for r in runs):.0f}"
+            ratio = f"{med['modgate'] / med['nginx']:.2f}x" if server == "modgate" else ""
+            print(
+                f"{art.name:<12} {server:<8} {rps:>10.0f} {fmt_ms(p50):>10} {fmt_ms(p99):>10}"
+                f" {ratio:>14}   (req/s over rounds: {spread})"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 2,000 modules")
+    parser.add_argument("--modules", type=int, default=DISTINCT_MODULES)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--access-log", action="store_true", help="modgate writes its access log")
+    parser.add_argument("--nginx-open-file-cache", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds, args.modules = 2, 1, min(args.modules, 2000)
+    for tool in (WRK, NGINX):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed; install wrk and nginx-light (apt-get install)")
+
+    work = Path(tempfile.mkdtemp(prefix="modgate-bench-"))
+    work.chmod(0o755)  # nginx's worker may run as an unprivileged user
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        root = work / "store"
+        print(f"building a store with {args.modules} distinct modules ...", flush=True)
+        artifacts = build_store(root, args.modules)
+        nginx, nginx_port = start_nginx(root, work, args.nginx_open_file_cache)
+        procs.append(nginx)
+        modgate, modgate_port = start_modgate(root, args.access_log)
+        procs.append(modgate)
+        ports = {"nginx": nginx_port, "modgate": modgate_port}
+        pids = {"nginx": nginx.pid, "modgate": modgate.pid}
+        for port in ports.values():
+            warm(port, [a.path for a in artifacts])
+        rss_start = rss_kib(modgate.pid)
+        results: dict[tuple[str, str], list[Run]] = {}
+        for rnd in range(args.rounds):
+            for art in artifacts:
+                order = ("nginx", "modgate") if rnd % 2 == 0 else ("modgate", "nginx")
+                for server in order:
+                    run = wrk(ports[server], pids[server], art.path, args.duration, args.threads)
+                    results.setdefault((art.name, server), []).append(run)
+                    print(
+                        f"round {rnd + 1} {art.name:<11} {server:<8} {run.rps:>9.0f} req/s"
+                        f"  p50 {fmt_ms(run.p50_ms)}  p99 {fmt_ms(run.p99_ms)}"
+                        f"  server CPU {run.cpu:.0%}",
+                        flush=True,
+                    )
+        rss_after_wrk = rss_kib(modgate.pid)
+        report(results, artifacts)
+        seconds = fetch_distinct(modgate_port, args.modules)
+        rss_end = rss_kib(modgate.pid)
+        print()
+        print(
+            f"modgate VmRSS: {rss_start / 1024:.1f} MiB after warm-up, "
+            f"{rss_after_wrk / 1024:.1f} MiB after the wrk runs (5 MB zip included), "
+            f"{rss_end / 1024:.1f} MiB after {args.modules} distinct modules "
+            f"(.info/.mod/.zip each once, {3 * args.modules / seconds:.0f} req/s, one client)"
+        )
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,267 @@
+"""Starting, ticking and stopping the HTTP server.
+
+``run_server`` is what the CLI calls: it installs uvloop, binds, reports the
+bound port, serves until SIGTERM or SIGINT, then shuts down gracefully: stop
+accepting, close idle connections, let in-flight responses finish (up to
+``shutdown_grace`` seconds), flush the access log and metrics, and close the
+gateway. With ``workers > 1`` the parent binds one listening socket and forks
+that many processes that all accept on it.
+
+``start_server`` is the same server inside a running loop, for tests and for
+embedding; it returns a ``ServerHandle``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TextIO
+
+import uvloop
+
+from modgate.server.accesslog import FLUSH_INTERVAL, AccessLog
+from modgate.server.http import HttpConnection
+from modgate.server.ports import GatewayLike
+from modgate.server.router import Router
+from modgate.server.settings import ServerSettings
+from modgate.server.state import ServerState
+
+log = logging.getLogger("modgate.server")
+
+MAX_TICK = 1.0
+"""Longest pause between two ticks: the Date header and timeouts use the tick's clock."""
+TICKS_PER_TIMEOUT = 4
+SHUTDOWN_POLL = 0.02
+LISTEN_BACKLOG = 1024
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class ServerHandle:
+    """A listening server. ``close()`` shuts it down gracefully and closes the gateway."""
+
+    def __init__(
+        self,
+        server: asyncio.Server,
+        state: ServerState,
+        gateway: GatewayLike,
+        host: str,
+        port: int,
+    ) -> None:
+        self.server = server
+        self.state = state
+        self.gateway = gateway
+        self.host = host
+        self.port = port
+        self._closed = False
+        self._last_flush = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tick_interval = min(
+            MAX_TICK,
+            min(
+                state.settings.header_timeout,
+                state.settings.idle_timeout,
+                state.settings.send_timeout,
+            )
+            / TICKS_PER_TIMEOUT,
+        )
+        self._tick()
+
+    def _tick(self) -> None:
+        state = self.state
+        now = time.monotonic()
+        wall = time.time()
+        state.update_clock(now, wall)
+        for conn in list(state.connections):
+            conn.check_timeouts(now)
+        if state.access_log is not None and now - self._last_flush >= FLUSH_INTERVAL:
+            self._last_flush = now
+            _flush_log(state.access_log)
+        # Wake just after the next wall-clock second so Date is never a second behind.
+        delay = min(self._tick_interval, 1.0 - (wall % 1.0) + 0.001)
+        self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
+
+    async def close(self, grace: float | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        state = self.state
+        grace = state.settings.shutdown_grace if grace is None else grace
+        self.server.close()
+        state.closing = True
+        for conn in list(state.connections):
+            conn.begin_shutdown()
+        deadline = time.monotonic() + grace
+        while state.connections and time.monotonic() < deadline:
+            await asyncio.sleep(SHUTDOWN_POLL)
+        for conn in list(state.connections):
+            log.warning("shutdown: dropping a connection still busy after %.1f s", grace)
+            conn.abort()
+        await asyncio.sleep(0)
+        if self._timer is not None:
+            self._timer.cancel()
+        state.flush_metrics()
+        if state.access_log is not None:
+            _flush_log(state.access_log)
+        await self.gateway.aclose()
+
+
+def _flush_log(access_log: AccessLog) -> None:
+    try:
+        access_log.flush()
+    except (OSError, ValueError) as err:
+        log.error("access log: cannot write (%s); records dropped", err)
+
+
+async def start_server(
+    gateway: GatewayLike,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    settings: ServerSettings | None = None,
+    access_log: TextIO | None = None,
+    sock: socket.socket | None = None,
+) -> ServerHandle:
+    """Listen on ``host:port`` (or on ``sock``) in the running loop."""
+    settings = settings or ServerSettings()
+    state = ServerState(
+        settings, gateway.metrics, AccessLog(access_log) if access_log is not None else None
+    )
+    router = Router(gateway, state)
+    loop = asyncio.get_running_loop()
+
+    def factory() -> HttpConnection:
+        return HttpConnection(state, router)
+
+    if sock is not None:
+        server = await loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
+    else:
+        server = await loop.create_server(
+            factory, host, port, backlog=LISTEN_BACKLOG, reuse_address=True
+        )
+    bound = server.sockets[0].getsockname()
+    return ServerHandle(server, state, gateway, str(bound[0]), int(bound[1]))
+
+
+def run_server(
+    gateway: GatewayLike,
+    *,
+    host: str,
+    port: int,
+    hot_cache_bytes: int,
+    access_log: TextIO | None,
+    workers: int = 1,
+    on_listening: Callable[[str, int], None] | None = None,
+    settings: ServerSettings | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT. ``access_log`` None disables the access log."""
+    if workers < 1:
+        raise ValueError(f"workers={workers} must be at least 1")
+    settings = replace(settings or ServerSettings(), hot_cache_bytes=hot_cache_bytes)
+    if workers == 1:
+        uvloop.run(
+            _serve_until_signal(
+                gateway,
+                host=host,
+                port=port,
+                settings=settings,
+                access_log=access_log,
+                on_listening=on_listening,
+            )
+        )
+        return
+    sock = _listen(host, port)
+    bound = sock.getsockname()
+    children = [_fork_worker(gateway, sock, settings, access_log) for _ in range(workers)]
+    sock.close()
+    if on_listening is not None:
+        on_listening(str(bound[0]), int(bound[1]))
+    _supervise(children)
+
+
+async def _serve_until_signal(
+    gateway: GatewayLike,
+    *,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    access_log: TextIO | None,
+    on_listening: Callable[[str, int], None] | None,
+    sock: socket.socket | None = None,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
+    handle = await start_server(
+        gateway, host=host, port=port, settings=settings, access_log=access_log, sock=sock
+    )
+    if on_listening is not None:
+        on_listening(handle.host, handle.port)
+    await stop.wait()
+    await handle.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
+    sock.setblocking(False)
+    return sock
+
+
+def _fork_worker(
+    gateway: GatewayLike, sock: socket.socket, settings: ServerSettings, access_log: TextIO | None
+) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        uvloop.run(
+            _serve_until_signal(
+                gateway,
+                host="",
+                port=0,
+                settings=settings,
+                access_log=access_log,
+                on_listening=None,
+                sock=sock,
+            )
+        )
+    except BaseException:
+        log.exception("worker %d failed", os.getpid())
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _supervise(children: list[int]) -> None:
+    """Forward SIGTERM/SIGINT to the workers and wait for all of them."""
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, forward)
+    for pid in children:
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            if os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0:
+                log.error("worker %d exited with status %d", pid, os.WEXITSTATUS(status))
+            break

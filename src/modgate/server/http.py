@@ -1,0 +1,423 @@
+"""The HTTP/1.1 connection: httptools parsing, the hot path, pipelining, limits.
+
+A request whose target is in the hot set is answered inside the parser's
+callback: one dict lookup, two buffers appended to the output list and a few
+integer additions; the output list is written with one ``writelines`` after
+each ``feed_data``, so pipelined hits leave in one system call. Every other
+request goes to a queue served in order by one task per connection, which
+asks the ``Router``; while that task runs, later requests (hits included)
+wait in the queue so responses keep the request order. When the queue is
+long or the client stops reading, the connection stops reading too.
+
+Limits: request-target length (414), header count and size (431), no request
+bodies (413 / 400, then close), malformed requests (400, then close), a
+deadline for the request head (slow clients) and for idle keep-alive
+connections, checked by ``check_timeouts`` once per server tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import cast
+
+import httptools
+
+from modgate.server.filesend import FileChangedError, sendfile_file
+from modgate.server.pending import PendingRequest, StopParsing
+from modgate.server.responses import ConnMode, error_reply
+from modgate.server.router import Router
+from modgate.server.state import ServerState
+
+log = logging.getLogger("modgate.server")
+
+GET = b"GET"
+HEAD = b"HEAD"
+HTTP_10 = "1.0"
+NO_BODY_TE = 400
+NO_BODY_CL = 413
+# Lengths of the header names the server looks at, to skip lower-casing the rest.
+CONTENT_LENGTH = b"content-length"
+TRANSFER_ENCODING = b"transfer-encoding"
+IF_NONE_MATCH = b"if-none-match"
+CONNECTION = b"connection"
+WATCHED_NAMES = frozenset((CONTENT_LENGTH, TRANSFER_ENCODING, IF_NONE_MATCH, CONNECTION))
+WATCHED_NAME_LENGTHS = frozenset(len(name) for name in WATCHED_NAMES)
+LINGER_TIMEOUT = 2.0
+"""Seconds input is read and discarded after the last response before closing."""
+HEAD_SLACK = 64 * 1024
+"""Raw bytes of an unfinished request head tolerated beyond the target and header limits."""
+
+
+class HttpConnection(asyncio.Protocol):
+    def __init__(self, state: ServerState, router: Router) -> None:
+        settings = state.settings
+        self._state = state
+        self._router = router
+        self._hot = state.hot.entries
+        self._log = state.access_log
+        self._max_target = settings.max_target
+        self._max_headers = settings.max_headers
+        self._max_header_bytes = settings.max_header_bytes
+        self._max_head_raw = settings.max_target + settings.max_header_bytes + HEAD_SLACK
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._remote = "-"
+        self._out: list[bytes] = []
+        self._queue: deque[PendingRequest] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._fast = True  # no task, writable, not shutting down: hits may be written at once
+        self._write_paused = False
+        self._paused_since = 0.0
+        self._reading_paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._stopped = False  # the parser is fed no more data
+        self._close_after = False  # close once the current response is written
+        self._lost = False
+        self._lingering = False
+        # The request being parsed.
+        self._url = b""
+        self._nheaders = 0
+        self._hbytes = 0
+        self._special = False  # a header below was seen; the three are valid only then
+        self._inm: bytes | None = None
+        self._body = 0
+        self._conn_header = False
+        self._head_started = state.now  # 0.0 once the head is complete
+        self._head_raw = 0
+        self._last_active = state.now
+        self._t0 = 0.0
+
+    # ---- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self._remote = str(peer[0])
+        self._state.connections.add(self)
+        if self._state.closing:
+            transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._state.connections.discard(self)
+        self._wake()
+
+    def eof_received(self) -> bool:
+        """The client sent everything it will: answer what is queued, then close."""
+        self._stopped = True
+        return not self._lingering and self._task is not None
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._paused_since = self._state.now
+        self._fast = False
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._fast = self._task is None and not self._state.closing
+        self._wake()
+
+    def data_received(self, data: bytes) -> None:
+        if self._stopped:
+            return
+        self._last_active = self._state.now
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError as err:
+            stop = err.__context__
+            if isinstance(stop, StopParsing):
+                self._stop(stop.status, stop.message)
+            else:
+                log.error("request parsing failed", exc_info=stop)
+                self._stop(500, "internal error")
+        except httptools.HttpParserUpgrade:
+            self._stop(0, "")
+        except httptools.HttpParserError as err:
+            self._stop(400, f"malformed request: {_first_line(err)}")
+        else:
+            if self._head_started and self._url:
+                self._head_raw += len(data)
+                if self._head_raw > self._max_head_raw:
+                    self._stop(431, "request head too large")
+        if self._out:
+            assert self._transport is not None
+            self._transport.writelines(self._out)
+            self._out.clear()
+            if self._stopped and self._task is None:
+                self._close(linger=True)
+
+    # ---- httptools callbacks ------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._nheaders = 0
+        self._hbytes = 0
+        self._special = False
+        self._head_started = self._state.now
+        if self._log is not None:
+            self._t0 = time.perf_counter()
+
+    def on_url(self, url: bytes) -> None:
+        self._url = target = self._url + url
+        if len(target) > self._max_target:
+            raise StopParsing(414, f"request-target longer than {self._max_target} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._nheaders += 1
+        self._hbytes += len(name) + len(value)
+        if self._nheaders > self._max_headers:
+            raise StopParsing(431, f"more than {self._max_headers} header fields")
+        if self._hbytes > self._max_header_bytes:
+            raise StopParsing(431, f"header fields longer than {self._max_header_bytes} bytes")
+        if len(name) in WATCHED_NAME_LENGTHS:
+            lname = name.lower()
+            if lname not in WATCHED_NAMES:
+                return
+            if not self._special:
+                self._special = True
+                self._inm = None
+                self._body = 0
+                self._conn_header = False
+            if lname == CONNECTION:
+                self._conn_header = True
+            elif lname == CONTENT_LENGTH:
+                if value.strip() != b"0":
+                    self._body = NO_BODY_CL
+            elif lname == TRANSFER_ENCODING:
+                self._body = NO_BODY_TE
+            elif lname == IF_NONE_MATCH:
+                self._inm = value if self._inm is None else self._inm + b"," + value
+
+    def on_headers_complete(self) -> None:
+        self._head_started = 0.0
+        self._head_raw = 0
+        parser = self._parser
+        keep_alive = parser.should_keep_alive()
+        inm = None
+        http10 = False
+        if self._special:
+            if self._body:
+                raise StopParsing(self._body, "requests to this server must not have a body")
+            inm = self._inm
+            # Without a Connection header only HTTP/1.1 is persistent, so the
+            # version needs looking up only when that header was sent.
+            http10 = self._conn_header and parser.get_http_version() == HTTP_10
+        method = parser.get_method()
+        url = self._url
+        if self._fast and keep_alive and inm is None and not http10:
+            entry = self._hot.get(url)
+            if entry is not None and (not entry.expires or entry.expires > self._state.now):
+                if method == GET:
+                    data = entry.data
+                    nbytes = entry.body_len
+                elif method == HEAD:
+                    data = entry.data[: entry.head_len]
+                    nbytes = 0
+                else:
+                    data = b""
+                if data:
+                    self._hot.move_to_end(url)
+                    state = self._state
+                    out = self._out
+                    out.append(state.ok_prefix)
+                    out.append(data)
+                    state.requests[entry.key] += 1
+                    state.hits += 1
+                    state.bytes_served += nbytes
+                    if self._log is not None:
+                        duration = time.perf_counter() - self._t0
+                        self._log.add(
+                            (time.time(), self._remote, method, url, 200, nbytes, duration, True)
+                        )
+                    return
+        if not keep_alive:
+            mode = ConnMode.CLOSE
+        elif http10:
+            mode = ConnMode.KEEP_10
+        else:
+            mode = ConnMode.KEEP
+        self._enqueue(PendingRequest(method, url, inm, mode, self._t0))
+        if not keep_alive:
+            raise StopParsing(0, "")
+
+    # ---- the serving task ---------------------------------------------------------------
+
+    def _enqueue(self, pending: PendingRequest) -> None:
+        self._queue.append(pending)
+        self._fast = False
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._serve_queue())
+        if len(self._queue) >= self._state.settings.max_pipelined and not self._reading_paused:
+            self._pause_reading()
+
+    def _stop(self, status: int, message: str) -> None:
+        """Parse nothing more; answer ``status`` (unless 0) after the queued requests."""
+        self._stopped = True
+        self._pause_reading()
+        if status:
+            reply = error_reply(status, message, close=True)
+            self._enqueue(
+                PendingRequest(b"-", self._url, None, ConnMode.CLOSE, self._t0, error=reply)
+            )
+        elif self._task is None and not self._out:
+            self._close(linger=True)
+
+    async def _serve_queue(self) -> None:
+        transport = self._transport
+        assert transport is not None
+        low_water = self._state.settings.max_pipelined // 2
+        try:
+            while self._queue and not self._lost and not self._close_after:
+                pending = self._queue.popleft()
+                if self._reading_paused and not self._stopped and len(self._queue) <= low_water:
+                    self._resume_reading()
+                await self._writable()
+                await self._serve(pending)
+        except ConnectionError:
+            pass
+        except FileChangedError as err:
+            log.error("%s; connection dropped mid-response", err)
+            transport.abort()
+        except Exception:
+            log.exception("internal error while writing a response")
+            transport.abort()
+        finally:
+            self._task = None
+            self._last_active = self._state.now
+            if self._close_after or self._state.closing or (self._stopped and not self._queue):
+                self._queue.clear()
+                self._close(linger=not self._state.closing)
+            else:
+                self._fast = not self._write_paused
+                if self._reading_paused:
+                    self._resume_reading()
+
+    async def _serve(self, pending: PendingRequest) -> None:
+        state = self._state
+        transport = self._transport
+        assert transport is not None
+        if pending.error is not None:
+            reply = pending.error
+        else:
+            reply = await self._router.reply(pending.method, pending.target, pending.inm)
+        mode = pending.mode
+        if reply.close or state.closing or (self._stopped and not self._queue):
+            mode = ConnMode.CLOSE
+        if mode is ConnMode.CLOSE:
+            self._close_after = True
+        prefix = state.prefix(reply.status, mode)
+        sent = 0
+        if pending.method == HEAD or reply.status == 304:
+            transport.writelines((prefix, reply.head))
+        elif reply.path is not None:
+            transport.writelines((prefix, reply.head))
+            await self._writable()
+            await sendfile_file(
+                transport, reply.path, reply.size, state.settings.file_chunk, self._writable
+            )
+            sent = reply.size
+        else:
+            transport.writelines((prefix, reply.head, reply.body))
+            sent = len(reply.body)
+        state.count(reply.route, reply.status, sent, reply.hit)
+        if self._log is not None:
+            duration = time.perf_counter() - pending.started
+            record = (time.time(), self._remote, pending.method, pending.target, reply.status, sent,
+                      duration, reply.hit)  # fmt: skip
+            self._log.add(record)
+
+    async def _writable(self) -> None:
+        while self._write_paused and not self._lost:
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
+        if self._lost:
+            raise ConnectionResetError("client went away")
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        self._waiter = None
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._transport is not None and self._reading_paused and not self._lost:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    # ---- timeouts and shutdown ----------------------------------------------------------
+
+    def check_timeouts(self, now: float) -> None:
+        """Close the connection if a deadline passed (called once per server tick)."""
+        transport = self._transport
+        if transport is None or self._lost or self._lingering:
+            return
+        settings = self._state.settings
+        if self._task is not None:
+            if self._write_paused and now - self._paused_since > settings.send_timeout:
+                transport.abort()
+            return
+        if self._head_started:
+            if now - self._head_started > settings.header_timeout:
+                self._stopped = True
+                if self._url:
+                    reply = error_reply(408, "request head not received in time", close=True)
+                    prefix = self._state.prefix(408, ConnMode.CLOSE)
+                    transport.writelines((prefix, reply.head, reply.body))
+                    self._state.count(reply.route, 408, reply.size, False)
+                    self._close(linger=True)
+                else:
+                    transport.close()
+        elif now - self._last_active > settings.idle_timeout:
+            self._stopped = True
+            transport.close()
+
+    def begin_shutdown(self) -> None:
+        """Finish the response in progress (if any), then close."""
+        self._fast = False
+        self._stopped = True
+        self._pause_reading()
+        if self._task is None and self._transport is not None:
+            self._transport.close()
+
+    def _close(self, *, linger: bool) -> None:
+        """Close; with ``linger``, first send FIN and discard input for a while.
+
+        A socket closed with unread input sends a reset, which can destroy the
+        error response the client has not read yet (an oversized or rejected
+        request, a pipeline cut short). Lingering reads and drops what the
+        client still sends until it closes or LINGER_TIMEOUT passes.
+        """
+        transport = self._transport
+        if transport is None or transport.is_closing() or self._lingering:
+            return
+        self._stopped = True
+        if not linger or self._lost or not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()
+        self._reading_paused = True
+        self._resume_reading()
+        asyncio.get_running_loop().call_later(LINGER_TIMEOUT, transport.close)
+
+    def abort(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _first_line(err: Exception) -> str:
+    lines = str(err).splitlines()
+    return lines[0] if lines else type(err).__name__
