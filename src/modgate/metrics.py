@@ -54,6 +54,11 @@ SPECS: dict[str, MetricSpec] = {
             "counter",
             "Fetched artifacts refused because they failed validation.",
         ),
+        MetricSpec(
+            "modgate_security_events_total",
+            "counter",
+            "Checksum mismatches, re-tagged versions and checksum-database misbehaviour.",
+        ),
         MetricSpec("modgate_hot_cache_bytes", "gauge", "Bytes held in the in-memory hot set."),
         MetricSpec("modgate_imported_total", "counter", "Artifacts imported by modgate import."),
     )

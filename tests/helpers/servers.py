@@ -175,12 +175,17 @@ def start_modgate(
         store = tmp_path / "store"
         extra += ["--store", str(store)]
     argv = modgate_argv("serve", *extra, *args)
+    environ = dict(environ)
+    if "--sumdb" not in args:
+        # modgate verifies public modules against sum.golang.org by default; tests never
+        # reach it, so verification is off unless the test configures a local database
+        environ.setdefault("MODGATE_VERIFY_SUMDB", "off")
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=modgate_env(env),
+        env=modgate_env(environ),
     )
     handle = ModgateHandle(url="", proc=proc, argv=argv, store=store)
     lines: queue.Queue[str | None] = queue.Queue()

@@ -32,7 +32,7 @@ from modgate.protocol.errors import (
 from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.module import ModuleVersion, canonical_version, is_pseudo_version
 from modgate.service.answer import Answer
-from modgate.service.ingest import Ingest, is_module_version
+from modgate.service.ingest import Ingest, IngestVerifier, is_module_version
 from modgate.service.routing import Router, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.ttlcache import TTLCache
@@ -65,13 +65,15 @@ class Gateway:
         metrics: Metrics,
         options: GatewayOptions | None = None,
         closers: tuple[Callable[[], Awaitable[None]], ...] = (),
+        *,
+        verifier: IngestVerifier | None = None,
     ) -> None:
         self.store = store
         self.router = router
         self.metrics = metrics
         self.options = options or GatewayOptions()
         self.list_max_age = self.options.list_max_age
-        self.ingest = Ingest(store, metrics)
+        self.ingest = Ingest(store, metrics, verifier)
         self._flight = SingleFlight(metrics)
         self._negative: TTLCache[ModgateError] = TTLCache(self.options.negative_ttl)
         self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")
@@ -180,6 +182,7 @@ class Gateway:
     async def _fetch_mod(self, mv: ModuleVersion) -> None:
         async def op(source: Source) -> None:
             data = await source.mod(mv)
+            await self.ingest.prepare(mv, source.name)
             self.ingest.store_mod(mv, data, source.name)
 
         await walk(self.router.chain_for(mv.path), str(mv), op)
@@ -190,6 +193,7 @@ class Gateway:
         async def op(source: Source) -> None:
             with self.store.temp_file() as tmp:
                 await source.zip(mv, tmp, self.options.max_zip_size)
+                await self.ingest.prepare(mv, source.name)
                 await asyncio.to_thread(self.ingest.store_zip, mv, tmp, mod, source.name)
 
         await walk(self.router.chain_for(mv.path), str(mv), op)
@@ -216,43 +220,38 @@ class Gateway:
         )
 
     async def latest(self, module: str) -> Answer:
-        name = f"latest/{escape_path(module)}"
+        async def ask(source: Source) -> bytes:
+            return await source.latest(module)
 
-        async def refresh() -> bytes:
-            async def op(source: Source) -> bytes:
-                data = await source.latest(module)
-                self.ingest.resolve_query(module, "latest", data, source.name)
-                return data
-
-            data = await walk(self.router.chain_for(module), f"{module}@latest", op)
-            self.store.put_meta(name, data)
-            return data
-
-        return await self._mutable(
-            key=f"latest:{module}",
-            subject=f"{module}@latest",
-            stored=lambda: self.store.get_meta(name),
-            refresh=refresh,
-            fallback=lambda: None,
-        )
+        return await self._resolved(module, "latest", f"latest/{escape_path(module)}", ask)
 
     async def _query(self, module: str, query: str) -> Answer:
+        async def ask(source: Source) -> bytes:
+            return await source.info(module, query)
+
         name = f"query/{escape_path(module)}/{escape_version(query)}"
+        return await self._resolved(module, query, name, ask)
+
+    async def _resolved(
+        self, module: str, query: str, meta: str, ask: Callable[[Source], Awaitable[bytes]]
+    ) -> Answer:
+        """An .info answer to a query (``latest``, a branch, a tag, a commit prefix)."""
+        subject = f"{module}@{query}"
+
+        async def op(source: Source) -> bytes:
+            data = await ask(source)
+            self.ingest.resolve_query(module, query, data, source.name)
+            return data
 
         async def refresh() -> bytes:
-            async def op(source: Source) -> bytes:
-                data = await source.info(module, query)
-                self.ingest.resolve_query(module, query, data, source.name)
-                return data
-
-            data = await walk(self.router.chain_for(module), f"{module}@{query}", op)
-            self.store.put_meta(name, data)
+            data = await walk(self.router.chain_for(module), subject, op)
+            self.store.put_meta(meta, data)
             return data
 
         return await self._mutable(
-            key=f"query:{module}@{query}",
-            subject=f"{module}@{query}",
-            stored=lambda: self.store.get_meta(name),
+            key=f"query:{subject}",
+            subject=subject,
+            stored=lambda: self.store.get_meta(meta),
             refresh=refresh,
             fallback=lambda: None,
         )

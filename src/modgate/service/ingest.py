@@ -2,16 +2,20 @@
 
 Upstream fetches, imports and (later) git fetches all store artifacts
 through ``Ingest``. A zip is stored only after it passed the module zip
-rules, its go.mod equals the version's .mod, and its h1 hash was computed
-and written as ``.ziphash``; the zip itself is renamed into place last, so a
-stored zip always has its .mod and .ziphash beside it.
+rules, its go.mod equals the version's .mod, its h1 hash was computed
+and written as ``.ziphash``, and (with a verifier) the .mod and zip hashes
+agree with the checksum databases (``sumverify.py``); the zip itself is
+renamed into place last, so a stored zip always has its .mod and .ziphash
+beside it.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Protocol
 
+from modgate.formats.dirhash import hash_gomod
 from modgate.formats.gomod import GoModError, parse_gomod, synthesize_gomod
 from modgate.formats.info import check_info_for, parse_info
 from modgate.formats.modzip import MAX_GO_MOD, check_zip
@@ -24,10 +28,32 @@ from modgate.store.base import Kind, Store
 log = logging.getLogger("modgate.ingest")
 
 
+class IngestVerifier(Protocol):
+    """Checksum-database checks (``sumverify.SumVerifier``): prepare, check, then stored."""
+
+    async def prepare(self, mv: ModuleVersion) -> None: ...
+
+    def check(self, mv: ModuleVersion, kind: Kind, h1: str) -> None: ...
+
+    def stored(self, mv: ModuleVersion, gomod_h1: str, zip_h1: str) -> None: ...
+
+
 class Ingest:
-    def __init__(self, store: Store, metrics: Metrics) -> None:
+    def __init__(
+        self, store: Store, metrics: Metrics, verifier: IngestVerifier | None = None
+    ) -> None:
         self.store = store
         self.metrics = metrics
+        self.verifier = verifier
+
+    async def prepare(self, mv: ModuleVersion, source: str) -> None:
+        """Fetch what the checksum databases say about ``mv``, before storing any of it."""
+        if self.verifier is None:
+            return
+        try:
+            await self.verifier.prepare(mv)
+        except InvalidModuleError as exc:
+            raise self.refuse(exc, source) from None
 
     def refuse(self, exc: InvalidModuleError, source: str) -> InvalidModuleError:
         """Count and log a refused artifact; returns the error for raising."""
@@ -59,6 +85,8 @@ class Ingest:
     def store_mod(self, mv: ModuleVersion, data: bytes, source: str) -> bytes:
         try:
             self.check_mod(mv, data)
+            if self.verifier is not None:
+                self.verifier.check(mv, Kind.MOD, hash_gomod(data))
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None
         self.store.put(mv, Kind.MOD, data)
@@ -113,9 +141,13 @@ class Ingest:
         """Verify a fetched zip in ``tmp`` and move it into the store; returns its h1."""
         try:
             h1 = self.verify_zip(mv, tmp, mod)
+            if self.verifier is not None:
+                self.verifier.check(mv, Kind.ZIP, h1)
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None
         self.put_zip(mv, tmp, h1)
+        if self.verifier is not None:
+            self.verifier.stored(mv, hash_gomod(mod), h1)
         return h1
 
 
