@@ -1,0 +1,27 @@
+"""``modgate diagnose``: explain why a CI, docker build or go log failed.
+
+Feed a log to :func:`diagnose_stream` (or :func:`diagnose_lines`) and get
+:class:`Finding` values, most likely root cause first. Each has a stable
+:class:`CauseId`, the module@version involved when the log names it, the
+evidence lines, a fix and a confidence between 0 and 1.
+"""
+
+from __future__ import annotations
+
+from modgate.doctor.diagnose.causes import CAUSES, Cause, CauseId
+from modgate.doctor.diagnose.classify import Diagnoser, diagnose_lines
+from modgate.doctor.diagnose.finding import Finding
+from modgate.doctor.diagnose.output import render_json, render_text
+from modgate.doctor.diagnose.stream import diagnose_stream
+
+__all__ = [
+    "CAUSES",
+    "Cause",
+    "CauseId",
+    "Diagnoser",
+    "Finding",
+    "diagnose_lines",
+    "diagnose_stream",
+    "render_json",
+    "render_text",
+]

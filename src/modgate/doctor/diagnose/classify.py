@@ -1,0 +1,340 @@
+"""Read a log line by line and collect findings, with bounded memory.
+
+The go command prints one failure as a header line and tab-indented
+continuation lines (``server response:`` and the proxy's answer,
+``downloaded:``/``go.sum:`` hashes, git's ``fatal:`` line). A
+:class:`Diagnoser` therefore keeps a little state between lines:
+
+- the *open* finding, to which continuation lines attach as evidence, kept
+  open across a couple of unrelated lines (other processes' output
+  interleaved with go's);
+- whether the lines are the *body* of a proxy's answer, which is remote text:
+  ``terminal prompts disabled`` there is the proxy failing to clone a private
+  repository (a missing GOPRIVATE), not this build's git credentials;
+- the last go error *header* without a cause of its own
+  (``go: m@v: reading m/go.mod at revision v1: git ls-remote ...``), whose
+  module the next classified line inherits;
+- the last go *activity* (a download step or ``go: downloading`` line), so a
+  CI timeout shortly after it reads as a hung proxy.
+
+Everything else is a bounded count: findings (at most ``MAX_FINDINGS``),
+evidence per finding, and the last error-looking lines for ``unknown``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable
+
+from modgate.doctor.diagnose.causes import CauseId
+from modgate.doctor.diagnose.extract import extract_module
+from modgate.doctor.diagnose.finding import Finding
+from modgate.doctor.diagnose.normalize import MARK_ERROR, MARK_WARNING, normalize
+from modgate.doctor.diagnose.rank import rank
+from modgate.doctor.diagnose.rules import classify_text
+from modgate.doctor.diagnose.scan import COMPILER_ERROR, TIMEOUT_WORDS, Scanner, is_interesting
+from modgate.protocol.module import ModuleVersion
+
+MAX_FINDINGS = 64
+MAX_UNKNOWN_EVIDENCE = 8
+NOISE_TOLERANCE = 3
+"""Unrelated lines allowed between a go error and its continuation lines."""
+HEADER_REACH = 4
+"""Lines after an uncaused go error header within which a cause still belongs to it."""
+HUNG_REACH = 8
+"""Lines between the last go download activity and a CI timeout marker for ``proxy-hung``."""
+HUNG_CONFIDENCE = 0.6
+UNKNOWN_CONFIDENCE = 0.2
+UPGRADED_CONFIDENCE = 0.95
+
+_SERVER_RESPONSE = "server response:"
+_DOWNLOADING = "go: downloading "
+_GO_MESSAGE = "go: "
+_PROMPTS = re.compile(r"terminal prompts disabled|could not read (?:Username|Password)")
+_CONTINUATION = re.compile(
+    r"^(?:SECURITY ERROR|This download does NOT match|The bits may have|have intercepted"
+    r"|For more information, see|Confirm the import path|If this is a private repository"
+    r"|To ignore the vendor|To sync the vendor|go mod (?:tidy|vendor|download)|go get )"
+)
+# BuildKit's error summary frames repeated output with these; they continue nothing.
+_FRAME = re.compile(r"^(?:> \[|\d+ \| |-{4,}$|Dockerfile:\d+$)")
+# Lines CI runners print about their own caches, whatever the build does.
+_RUNNER_NOISE = re.compile(r"^Failed to extract cache|^Restore cache failed|cache not found")
+_HEADER = re.compile(r"^go: \S+@v\S*: .*:$")
+_ACTIVITY = re.compile(
+    r"^(?:Run |\$ |RUN |Step \d+/\d+ : RUN |\[[^\]]+\] RUN )?go (?:mod (?:download|tidy)"
+    r"|build|get|install|list|vet|generate)\b|^go: (?:downloading|finding|extracting) "
+    r"|^# get https?://"
+)
+_TIMEOUT = re.compile(
+    r"The operation was canceled|exceeded the maximum execution time|execution took longer"
+    r"|^CANCELED$|Canceled: context canceled|\bjob timed out|^Terminated$|timed out after \d"
+)
+_FAILURE = re.compile(
+    r"exit (?:code|status)[ :]+[1-9]|returned a non-zero code|did not complete successfully"
+    r"|Job failed|^FAIL\b|^--- FAIL|^panic:"
+)
+_ERRORISH = re.compile(
+    r"(?i:\b(?:error|fatal|panic|failed|refused|denied|cannot|unable to)\b)|^FAIL\b|^--- FAIL"
+)
+_GO_INFO = re.compile(
+    r"^go: (?:downloading|finding|extracting|found|added|upgraded|downgraded"
+    r"|removed|creating|to add|warning)\b"
+)
+_FOLLOW_UP = frozenset({CauseId.PROXY_HTTP_ERROR, CauseId.PRIVATE_MODULE_IN_PUBLIC_SUMDB})
+
+Key = tuple[CauseId, ModuleVersion | None]
+
+
+class Diagnoser:
+    """Feed it the lines of one log, then ask for the ranked findings."""
+
+    def __init__(self) -> None:
+        self._findings: dict[Key, Finding] = {}
+        self._open: Finding | None = None
+        self._open_gap = 0
+        self._body = False
+        self._header: tuple[int, str, ModuleVersion | None] | None = None
+        self._activity: tuple[int, str] | None = None
+        self._errors: deque[tuple[int, str]] = deque(maxlen=MAX_UNKNOWN_EVIDENCE)
+        self._failed = False
+        self._failure_line = 0
+        self._number = 0
+
+    # ------------------------------------------------------------------ input
+
+    def feed(self, raw: str) -> None:
+        """Take the next line of the log (with or without its line ending)."""
+        self._number += 1
+        if self._open is None and not is_interesting(raw):
+            self._unrelated()
+            return
+        self._process(raw)
+
+    def _process(self, raw: str) -> None:
+        """Read a line that has a keyword, or any line while a finding is open."""
+        text, mark, indented = normalize(raw)
+        if not text:
+            self._unrelated()
+            return
+        if self._body and indented and self._open is not None and not _FRAME.match(text):
+            self._body_line(text)
+            return
+        if text.startswith(_DOWNLOADING):
+            # The most common go line in a long log: activity, and nothing else.
+            self._unrelated()
+            self._activity = (self._number, text)
+            return
+        if text.startswith(_GO_MESSAGE) and not indented:
+            # A new go message: whatever was open is complete.
+            self._open = None
+            self._body = False
+        if text.startswith(_SERVER_RESPONSE) and self._open is not None:
+            self._body = True
+            self._open.add_evidence(text)
+            self._open_gap = 0
+            return
+        classified = classify_text(text)
+        if classified is not None:
+            self._classified(text, *classified)
+            return
+        if (
+            self._open is not None
+            and (indented or _CONTINUATION.match(text))
+            and not _FRAME.match(text)
+        ):
+            self._continuation(self._open, text)
+        else:
+            self._unrelated()
+        self._watch(text, mark)
+
+    def feed_text(self, block: str) -> None:
+        """Take the next lines of the log at once (``block`` ends at a line boundary).
+
+        Same result as feeding its lines one by one, but runs of lines without
+        any keyword are counted, not read, while no finding is open.
+        """
+        pos = 0
+        size = len(block)
+        scanner = Scanner(block)
+        while pos < size:
+            if self._open is None:
+                start = scanner.next_line(pos)
+                if start < 0:
+                    self._skip(block.count("\n", pos) + (0 if block.endswith("\n") else 1))
+                    return
+                if start > pos:
+                    self._skip(block.count("\n", pos, start))
+                pos = start
+            end = block.find("\n", pos)
+            if end < 0:
+                end = size
+            if self._open is None:
+                # The scanner found a keyword on this line: no need to look again.
+                self._number += 1
+                self._process(block[pos:end])
+            else:
+                self.feed(block[pos:end])
+            pos = end + 1
+
+    def feed_all(self, lines: Iterable[str]) -> Diagnoser:
+        for line in lines:
+            self.feed(line)
+        return self
+
+    # ------------------------------------------------------------------ output
+
+    def findings(self) -> list[Finding]:
+        """Every distinct failure, most likely root cause first; ``unknown`` if none matched."""
+        found = list(self._findings.values())
+        if not found and self._failed:
+            first = self._errors[0][0] if self._errors else self._failure_line
+            unknown = Finding(CauseId.UNKNOWN, None, UNKNOWN_CONFIDENCE, first)
+            for _number, text in self._errors:
+                unknown.add_evidence(text)
+            found.append(unknown)
+        return rank(found)
+
+    # ------------------------------------------------------------------ state
+
+    def _skip(self, count: int) -> None:
+        """``count`` lines without keywords went by (no finding is open)."""
+        self._number += count
+
+    def _unrelated(self) -> None:
+        if self._open is not None:
+            self._open_gap += 1
+            if self._open_gap > NOISE_TOLERANCE:
+                self._open = None
+                self._body = False
+
+    def _continuation(self, finding: Finding, text: str) -> None:
+        """More of the open finding's message; it may name the module the header did not."""
+        finding.add_evidence(text)
+        self._open_gap = 0
+        if finding.module is None:
+            module = extract_module(text)
+            if module is not None:
+                self._open = self._rekey(finding, finding.cause, module)
+
+    def _body_line(self, text: str) -> None:
+        """A line of a proxy's answer: evidence, and maybe the real meaning of the error."""
+        finding = self._open
+        if finding is None:
+            return
+        finding.add_evidence(text)
+        self._open_gap = 0
+        if finding.cause in _FOLLOW_UP and _PROMPTS.search(text) and _not_found(finding):
+            target = self._rekey(finding, CauseId.PRIVATE_MODULE_IN_PUBLIC_SUMDB, finding.module)
+            target.confidence = max(target.confidence, UPGRADED_CONFIDENCE)
+
+    def _classified(
+        self, text: str, cause: CauseId, confidence: float, module: ModuleVersion | None
+    ) -> None:
+        self._failed = True
+        self._failure_line = self._failure_line or self._number
+        header = self._header
+        self._header = None
+        inherited = (
+            header is not None
+            and self._number - header[0] <= HEADER_REACH
+            and (module is None or module == header[2])
+        )
+        if inherited and header is not None:
+            module = header[2]
+        finding = self._record(
+            cause, confidence, module, text, header[1] if inherited and header else None
+        )
+        self._open = finding
+        self._open_gap = 0
+        self._body = False
+
+    def _record(
+        self,
+        cause: CauseId,
+        confidence: float,
+        module: ModuleVersion | None,
+        text: str,
+        header: str | None = None,
+    ) -> Finding | None:
+        current = self._open
+        if (
+            current is not None
+            and current.cause == cause
+            and (module is None or current.module in (None, module))
+        ):
+            if current.module is None and module is not None:
+                current = self._rekey(current, cause, module)
+            finding = current
+        else:
+            found = self._findings.get((cause, module))
+            if found is None:
+                if len(self._findings) >= MAX_FINDINGS:
+                    return None
+                found = Finding(cause, module, confidence, self._number)
+                self._findings[(cause, module)] = found
+            finding = found
+        finding.confidence = max(finding.confidence, confidence)
+        if header is not None:
+            finding.add_evidence(header)
+        finding.add_evidence(text)
+        return finding
+
+    def _rekey(self, finding: Finding, cause: CauseId, module: ModuleVersion | None) -> Finding:
+        """Give ``finding`` a new cause or module, merging it into an equal one if it exists."""
+        self._findings.pop((finding.cause, finding.module), None)
+        target = self._findings.get((cause, module))
+        if target is not None and target is not finding:
+            for line in finding.evidence:
+                target.add_evidence(line)
+            target.confidence = max(target.confidence, finding.confidence)
+            target.line = min(target.line, finding.line)
+            if self._open is finding:
+                self._open = target
+            return target
+        finding.cause = cause
+        finding.module = module
+        self._findings[(cause, module)] = finding
+        return finding
+
+    def _watch(self, text: str, mark: int) -> None:
+        """Headers, download activity, CI timeouts, and error-looking lines for ``unknown``."""
+        if text.startswith("go: ") and _HEADER.match(text):
+            self._header = (self._number, text, extract_module(text))
+        if "go" in text and _ACTIVITY.search(text):
+            self._activity = (self._number, text)
+            return
+        if any(word in text for word in TIMEOUT_WORDS) and _TIMEOUT.search(text):
+            activity = self._activity
+            if activity is not None and self._number - activity[0] <= HUNG_REACH:
+                module = extract_module(activity[1])
+                finding = self._record(CauseId.PROXY_HUNG, HUNG_CONFIDENCE, module, activity[1])
+                if finding is not None:
+                    finding.add_evidence(text)
+                    self._open = None
+                self._activity = (self._number, activity[1])
+        if mark == MARK_WARNING or _RUNNER_NOISE.search(text):
+            return
+        failure = (
+            mark == MARK_ERROR
+            or _FAILURE.search(text) is not None
+            or COMPILER_ERROR.search(text) is not None
+        )
+        if text.startswith("go: ") and not _GO_INFO.match(text):
+            failure = True
+        if failure or _ERRORISH.search(text):
+            self._errors.append((self._number, text))
+        if failure and not self._failed:
+            self._failed = True
+            self._failure_line = self._number
+
+
+def _not_found(finding: Finding) -> bool:
+    """True when the proxy's status line said 404 or 410 (a 5xx body proves nothing)."""
+    return any(": 404 " in line or ": 410 " in line for line in finding.evidence[:2])
+
+
+def diagnose_lines(lines: Iterable[str]) -> list[Finding]:
+    """The ranked findings of a whole log given as lines."""
+    return Diagnoser().feed_all(lines).findings()

@@ -1,0 +1,82 @@
+"""Single failures as go1.27 and git print them (the fact sheet's verbatim messages).
+
+These complement the corpus: the lines come from other setups (other hosts,
+resolvers, paths) than the generated logs, and include lookalikes from test
+output that must not be read as module failures.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from modgate.doctor.diagnose import diagnose_lines
+
+P = "https://goproxy.corp.example"
+TEXT = "golang.org/x/text@v0.14.0"
+FOO = "example.com/foo@v1.0.0"
+TOOLCHAIN = "golang.org/toolchain@v0.0.1-go1.99.0.linux-amd64"
+CASES = [
+    ([f'go: {TEXT}: Get "https://proxy.golang.org/golang.org/x/text/@v/v0.14.0.mod": dial tcp: '
+      "lookup proxy.golang.org on 10.0.0.2:53: no such host"], "proxy-unreachable", TEXT),
+    ([f'go: {TEXT}: Get "https://proxy.golang.org/golang.org/x/text/@v/v0.14.0.mod": dial tcp '
+      "142.250.0.1:443: connect: network is unreachable"], "proxy-unreachable", TEXT),
+    ([f'go: {FOO}: Get "https://proxy.corp/example.com/foo/@v/v1.0.0.mod": read tcp '
+      "10.0.0.1:5555->10.0.0.2:443: read: connection reset by peer"], "proxy-unreachable", FOO),
+    ([f"go: {TEXT}: module lookup disabled by GOPROXY=off"], "goproxy-off", TEXT),
+    ([f"go: {FOO}: reading {P}/example.com/foo/@v/v1.0.0.mod: 410 Gone",
+      "\tserver response: not found: unknown revision v1.0.0"], "proxy-http-error", FOO),
+    ([f"go: {FOO}: reading {P}/example.com/foo/@v/v1.0.0.mod: 403 Forbidden"], "proxy-auth", FOO),
+    ([f"go: {FOO}: refusing to pass credentials to insecure URL: http://user:xxxxx@host/x"],
+     "proxy-auth", FOO),
+    ([f"verifying {FOO}/go.mod: checksum mismatch", "\tdownloaded: h1:x", "\tgo.sum:     h1:y"],
+     "checksum-mismatch", FOO),
+    (["go: corp.example.com/private@v1.0.0: verifying go.mod: corp.example.com/private@v1.0.0/"
+      'go.mod: Get "https://sum.golang.org/lookup/corp.example.com/private@v1.0.0": dial tcp: '
+      "lookup sum.golang.org on 10.0.0.2:53: no such host"],
+     "private-module-in-public-sumdb", "corp.example.com/private@v1.0.0"),
+    (["go: github.com/spf13/cobra@v1.8.0: verifying go.mod: github.com/spf13/cobra@v1.8.0/"
+      'go.mod: Get "https://sum.golang.org/lookup/github.com/spf13/cobra@v1.8.0": dial tcp: '
+      "lookup sum.golang.org on 10.0.0.2:53: no such host"],
+     "proxy-unreachable", "github.com/spf13/cobra@v1.8.0"),
+    (["go: github.com/org/repo@v1.0.0: reading github.com/org/repo/go.mod at revision v1.0.0: "
+      "git ls-remote -q --end-of-options https://github.com/org/repo in /go/pkg/mod/cache/vcs/a: "
+      "exit status 128:",
+      "\tfatal: unable to access 'https://github.com/org/repo/': Could not resolve host: "
+      "github.com"], "git-unreachable", "github.com/org/repo@v1.0.0"),
+    (["go: github.com/org/repo@v1.0.0: reading github.com/org/repo/go.mod at revision v1.0.0: "
+      "git ls-remote -q --end-of-options ssh://git@github.com/org/repo in /x: exit status 128:",
+      "\tgit@github.com: Permission denied (publickey).",
+      "\tfatal: Could not read from remote repository."],
+     "git-auth-required", "github.com/org/repo@v1.0.0"),
+    (["\tfatal: unable to access 'https://git.corp/x/': SSL certificate problem: self-signed "
+      "certificate in certificate chain"], "tls-unknown-authority", None),
+    (['go: invalid toolchain "1.23" in go.mod'], "invalid-version-or-gomod", None),
+    (["go: writing go.mod cache: mkdir /go/pkg/mod/cache: permission denied"],
+     "module-cache-not-writable", None),
+    (["build cache is required, but could not be located: GOCACHE is not defined and neither "
+      "$XDG_CACHE_HOME nor $HOME are defined"], "module-cache-not-writable", None),
+    ([f"go: download go1.99.0: {TOOLCHAIN}: verifying module: checksum database disabled by "
+      "GOSUMDB=off"], "toolchain-download-failed", TOOLCHAIN),
+    ([f'go: {FOO}: Get "https://10.0.0.5/x": tls: failed to verify certificate: x509: cannot '
+      "validate certificate for 10.0.0.5 because it doesn't contain any IP SANs"],
+     "tls-name-mismatch", FOO),
+    ([f'go: {FOO}: Get "https://p/x": http: server gave HTTP response to HTTPS client'],
+     "tls-protocol-mismatch", FOO),
+    (["go: parsing $GOFLAGS: unknown flag -foo"], "goflags-invalid", None),
+    (["go: go.mod file not found in current directory or any parent directory; "
+      "see 'go help modules'"], "gomod-not-found", None),
+    # Lookalikes in a test's own output are not module failures.
+    (["    db_test.go:12: dial tcp 127.0.0.1:5432: connect: connection refused",
+      "--- FAIL: TestDB (0.00s)", "FAIL"], "unknown", None),
+    (["    api_test.go:31: got status: 404 Not Found", "--- FAIL: TestAPI (0.00s)"],
+     "unknown", None),
+    (["mkdir /var/cache/apt/archives/partial: permission denied",
+      "Process completed with exit code 100."], "unknown", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("lines", "cause", "module"), CASES)
+def test_top_finding(lines: list[str], cause: str, module: str | None) -> None:
+    findings = diagnose_lines(lines)
+    got = [(str(f.cause), str(f.module) if f.module else None) for f in findings]
+    assert got and got[0] == (cause, module), f"{lines[0]!r}: want {(cause, module)}, got {got}"
