@@ -9,8 +9,12 @@ from __future__ import annotations
 import click
 
 from modgate import __version__
+from modgate.cli.diagnose import diagnose_command
+from modgate.cli.doctor import doctor_command
 from modgate.cli.importcmd import import_command
 from modgate.cli.serve import serve_command
+from modgate.cli.sumdb import sumdb_command
+from modgate.cli.verify import verify_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,6 +30,10 @@ def cli() -> None:
 
 cli.add_command(serve_command)
 cli.add_command(import_command)
+cli.add_command(doctor_command)
+cli.add_command(diagnose_command)
+cli.add_command(sumdb_command)
+cli.add_command(verify_command)
 
 
 def main() -> None:

@@ -1,0 +1,79 @@
+"""What the analyzers share about the repository being scanned.
+
+The scanner reads go.mod files first, so that every analyzer can check
+settings against the module paths the repository actually requires, and
+records where golang images are used, so that go.mod can be checked against
+the Go version that builds it. Sourced files are read through
+:meth:`RepoContext.read`, relative to the scanned root, and never outside it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modgate.doctor.goenv import ModuleRef
+from modgate.doctor.report import Reporter
+
+MAX_SOURCED_BYTES = 1 << 20
+"""A sourced file larger than this is not read (it is not an env file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GolangImage:
+    """A ``FROM golang:<tag>`` stage that runs go, and the Go version its tag names."""
+
+    dockerfile: str
+    line: int
+    reference: str
+    version: str
+    """``1.23`` or ``1.23.4``: a tag without a patch release floats over patches."""
+
+
+@dataclass(slots=True)
+class RepoContext:
+    root: Path
+    report: Reporter
+    modules: list[ModuleRef] = field(default_factory=list)
+    """Each module path named by a go.mod, once (where it is first named)."""
+    golang_images: list[GolangImage] = field(default_factory=list)
+    _texts: dict[str, str | None] = field(default_factory=dict)
+    _module_paths: set[str] = field(default_factory=set)
+
+    def add_modules(self, refs: list[ModuleRef]) -> None:
+        for ref in refs:
+            if ref.path not in self._module_paths:
+                self._module_paths.add(ref.path)
+                self.modules.append(ref)
+
+    def read(self, relative: str) -> str | None:
+        """The text of a file under the root (POSIX relative path), or None."""
+        relative = posixpath.normpath(relative)
+        if relative.startswith("../") or relative == ".." or posixpath.isabs(relative):
+            return None
+        if relative not in self._texts:
+            path = self.root / relative
+            try:
+                if not path.is_file() or path.stat().st_size > MAX_SOURCED_BYTES:
+                    self._texts[relative] = None
+                else:
+                    self._texts[relative] = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                self._texts[relative] = None
+        return self._texts[relative]
+
+    def remember(self, relative: str, text: str) -> None:
+        self._texts[relative] = text
+
+    def resolve(self, from_file: str, reference: str) -> str | None:
+        """A repository path for ``reference`` as seen from ``from_file``, if it exists."""
+        reference = reference.strip()
+        if not reference or "$" in reference or reference.startswith(("/", "~")):
+            return None
+        here = posixpath.dirname(from_file)
+        for candidate in (posixpath.join(here, reference), reference):
+            normal = posixpath.normpath(candidate)
+            if self.read(normal) is not None:
+                return normal
+        return None

@@ -1,0 +1,211 @@
+"""Dockerfiles: the walk over stages and instructions, and the rules about single instructions.
+
+Each stage is walked in order with what BuildKit gives it: ``FROM <stage>``
+inherits that stage's ENV, user, installed packages and copied files;
+``FROM <image>`` starts afresh; an ARG must be declared in the stage to
+reach RUN (a global ARG only reaches FROM lines). Official golang images
+set GOTOOLCHAIN=local and GOPATH=/go; Debian variants ship git and gcc,
+Alpine ones neither. The rules about the go commands a stage runs are in
+:mod:`modgate.doctor.dockergo`.
+"""
+
+from __future__ import annotations
+
+from modgate.doctor import dockergo, goenv, goimage
+from modgate.doctor.context import GolangImage, RepoContext
+from modgate.doctor.dockerparse import (
+    Instruction,
+    key_values,
+    parse_dockerfile,
+    split_words,
+)
+from modgate.doctor.dockerstage import MODCACHE_TARGETS, Stage, Walk, modcache
+from modgate.doctor.goenv import Setting
+from modgate.doctor.shell import check_script
+
+_ROOT_USERS = frozenset({"root", "0"})
+_SHELLS = frozenset({"", "sh", "bash", "ash", "dash", "/bin/sh", "/bin/bash"})
+
+
+def check_dockerfile(file: str, text: str, ctx: RepoContext) -> None:
+    dockerfile = parse_dockerfile(text)
+    walk = Walk(file, ctx)
+    stage: Stage | None = None
+    for ins in dockerfile.instructions:
+        if ins.keyword == "FROM":
+            if stage is not None:
+                _finish(stage, walk)
+            stage = _from(ins, walk)
+            walk.stages.append(stage)
+        elif stage is None:
+            if ins.keyword == "ARG":
+                for name, value, _ in key_values(ins.rest, {}, legacy=False):
+                    walk.global_args[name] = (value, ins.line)
+        elif ins.keyword in ("ENV", "ARG"):
+            if ins.keyword == "ENV":
+                dockergo.check_references(ins, stage, walk)
+            _declare(ins, stage, walk)
+        elif ins.keyword == "USER":
+            words = split_words(ins.rest, stage.values)
+            user = words[0][0].split(":", 1)[0] if words else "root"
+            stage.root = user in _ROOT_USERS
+            stage.user_line = ins.line
+        elif ins.keyword in ("COPY", "ADD"):
+            _copy(ins, stage)
+        elif ins.keyword == "RUN":
+            _run(ins, stage, walk)
+    if stage is not None:
+        _finish(stage, walk)
+
+
+def _from(ins: Instruction, walk: Walk) -> Stage:
+    variables = {name: value for name, (value, _) in walk.global_args.items()}
+    words = split_words(ins.rest, variables)
+    reference, known = words[0] if words else ("", False)
+    name = words[2][0].lower() if len(words) >= 3 and words[1][0].lower() == "as" else None
+    index = len(walk.stages)
+    parent = next((s for s in walk.stages if s.name == reference.lower()), None)
+    if parent is not None:
+        return parent.child(index, name, ins.line)
+    if not known or not reference:
+        return Stage(index, name, ins.line, None)
+    image = goimage.parse_image(reference)
+    if goimage.is_golang(image) and goimage.is_floating(image):
+        walk.ctx.report.emit(
+            "GM022",
+            walk.file,
+            ins.line,
+            f"FROM {reference}: the tag does not pin a Go minor version, so the Go version "
+            "changes under the build",
+        )
+    stage = Stage(index, name, ins.line, image, ins.line)
+    if goimage.is_golang(image):
+        stage.values.update({"GOPATH": "/go", "GOLANG_VERSION": None})
+    return stage
+
+
+def _declare(ins: Instruction, stage: Stage, walk: Walk) -> None:
+    is_arg = ins.keyword == "ARG"
+    for name, declared, known in key_values(ins.rest, stage.values, legacy=not is_arg):
+        value = declared
+        if is_arg:
+            stage.args.add(name)
+            if value is None and name in walk.global_args:
+                value = walk.global_args[name][0]
+            if name in stage.env:
+                continue  # ENV wins over ARG of the same name
+        stage.values[name] = value
+        if name not in goenv.WATCHED:
+            continue
+        setting = Setting(name, value or "", walk.file, ins.line, known=known and value is not None)
+        goenv.check_setting(setting, walk.ctx.modules, walk.ctx.report)
+        stage.env[name] = setting
+        if not is_arg:
+            walk.env_origins.setdefault(name, (stage, setting))
+
+
+def _copy(ins: Instruction, stage: Stage) -> None:
+    if ins.flag("from") is not None:
+        return
+    words = ins.exec_form() or [w for w, _ in split_words(ins.rest, stage.values)]
+    for source in words[:-1]:
+        base = source.rstrip("/").rsplit("/", 1)[-1]
+        if source in (".", "./") or base in ("*", "go.*"):
+            stage.gomod_line = stage.gomod_line or ins.line
+            stage.gosum_line = stage.gosum_line or ins.line
+        elif base in ("go.mod", "*.mod"):
+            stage.gomod_line = stage.gomod_line or ins.line
+        elif base in ("go.sum", "*.sum"):
+            stage.gosum_line = stage.gosum_line or ins.line
+
+
+def _mounts(ins: Instruction) -> list[dict[str, str]]:
+    mounts = []
+    for spec in ins.flags.get("mount", []):
+        fields = dict(part.partition("=")[::2] for part in spec.split(","))
+        mounts.append({k.strip().lower(): v.strip() for k, v in fields.items()})
+    return mounts
+
+
+def _script(ins: Instruction) -> tuple[str, int] | None:
+    exec_form = ins.exec_form()
+    if exec_form is not None:
+        if exec_form[:2] in (["sh", "-c"], ["/bin/sh", "-c"], ["bash", "-c"]):
+            return " ".join(exec_form[2:]), ins.rest_line
+        return " ".join(exec_form), ins.rest_line
+    for heredoc in ins.heredocs:
+        if heredoc.command.split(" ")[0] in _SHELLS:
+            return heredoc.body, heredoc.first_line
+    if ins.heredocs:
+        return None
+    return ins.rest, ins.rest_line
+
+
+def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
+    ctx, file = walk.ctx, walk.file
+    if "platform" in ins.flags:
+        ctx.report.emit(
+            "GM026",
+            file,
+            ins.line,
+            f"RUN --platform={ins.flag('platform')}: RUN accepts --mount, --network and "
+            "--security only; the platform belongs on FROM",
+        )
+    mounts = _mounts(ins)
+    cache_dir = modcache(stage)
+    cached = any(
+        m.get("type") == "cache"
+        and (m.get("target") or m.get("dst") or m.get("destination") or "").rstrip("/")
+        in (cache_dir, *MODCACHE_TARGETS)
+        for m in mounts
+    )
+    bound = {
+        (m.get("source") or m.get("src") or ".").rstrip("/").rsplit("/", 1)[-1]
+        for m in mounts
+        if m.get("type", "bind") == "bind"
+    }
+    gomod = bool(stage.gomod_line) or bool(bound & {".", "", "go.mod"})
+    gosum = bool(stage.gosum_line) or bool(bound & {".", "", "go.sum"})
+    dockergo.check_references(ins, stage, walk)
+    script = _script(ins)
+    if script is None:
+        return
+    run = check_script(script[0], script[1], file, stage.scope(), ctx, as_root=stage.root)
+    stage.packages |= run.packages
+    initialised = False
+    for call, scope in run.go_calls:
+        initialised = initialised or call.subcommand == "mod init"
+        if call.subcommand == "get" and not gomod and not initialised:
+            ctx.report.emit(
+                "GM031",
+                file,
+                call.line,
+                "go get runs before go.mod is in this stage: 'go: go.mod file not found ... "
+                "'go get' is no longer supported outside a module'",
+            )
+        if call.subcommand == "mod download" and gomod and not gosum:
+            ctx.report.emit(
+                "GM021",
+                file,
+                call.line,
+                f"go mod download runs after go.mod is copied (line "
+                f"{stage.gomod_line or ins.line}) but without go.sum: only go.mod hashes get "
+                "recorded and the build later fails with 'missing go.sum entry'",
+            )
+        if call.fetches:
+            dockergo.fetch_rules(call, scope, ins, stage, walk, cached=cached)
+        goenv.check_scope(scope, ctx.report)
+
+
+def _finish(stage: Stage, walk: Walk) -> None:
+    goenv.check_scope(stage.scope(), walk.ctx.report)
+    image = stage.image
+    if not stage.runs_go or image is None or not goimage.is_golang(image):
+        return
+    if goenv.toolchain_download_possible(stage.scope()):
+        return
+    version = goimage.tag_version(image.tag)
+    if version is not None and goimage.sets_toolchain_local(version):
+        walk.ctx.golang_images.append(
+            GolangImage(walk.file, stage.image_line, f"{image.repository}:{image.tag}", version)
+        )

@@ -1,0 +1,102 @@
+"""A Dockerfile stage as BuildKit builds it, and the walk over a Dockerfile's stages.
+
+``FROM <stage>`` inherits the stage's ENV, user, installed packages and copied
+files (:meth:`Stage.child`); ARGs are never inherited. The module cache of a
+stage is GOMODCACHE, else ``$GOPATH/pkg/mod``, else ``/go/pkg/mod`` in the
+official golang images (GOPATH=/go) and ``/root/go/pkg/mod`` elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from modgate.doctor import goenv, goimage
+from modgate.doctor.context import RepoContext
+from modgate.doctor.goenv import Scope, Setting
+
+MODCACHE_TARGETS = ("/go/pkg/mod", "/root/go/pkg/mod")
+
+
+@dataclass(slots=True)
+class Stage:
+    index: int
+    name: str | None
+    line: int
+    image: goimage.ImageRef | None
+    """The image at the root of the stage's FROM chain (None when unresolved)."""
+    image_line: int = 0
+    env: dict[str, Setting] = field(default_factory=dict)
+    values: dict[str, str | None] = field(default_factory=dict)
+    args: set[str] = field(default_factory=set)
+    root: bool = True
+    user_line: int = 0
+    packages: set[str] = field(default_factory=set)
+    gomod_line: int = 0
+    gosum_line: int = 0
+    download_mounts: list[tuple[str, int]] = field(default_factory=list)
+    root_fill_line: int = 0
+    root_filled_all: bool = False
+    """Root ran a bare ``go mod download``: later builds need nothing new."""
+    runs_go: bool = False
+    reported_mount: bool = False
+    reported: set[str] = field(default_factory=set)
+    """Rules already reported once for this stage."""
+
+    def child(self, index: int, name: str | None, line: int) -> Stage:
+        """A stage built FROM this one: ENV, user, packages and files carry over; ARGs do not."""
+        values = {k: v for k, v in self.values.items() if k in self.env}
+        return replace(
+            self,
+            index=index,
+            name=name,
+            line=line,
+            env=dict(self.env),
+            values=values,
+            args=set(),
+            packages=set(self.packages),
+            download_mounts=list(self.download_mounts),
+            runs_go=False,
+            reported_mount=False,
+            reported=set(),
+        )
+
+    @property
+    def official_golang(self) -> bool:
+        return self.image is not None and goimage.is_golang(self.image)
+
+    def scope(self) -> Scope:
+        return goenv.scope_from(self.env.values(), toolchain_local=self.official_golang)
+
+
+@dataclass(slots=True)
+class Walk:
+    """One Dockerfile being walked: its global ARGs, its stages so far, where ENV came from."""
+
+    file: str
+    ctx: RepoContext
+    global_args: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+    stages: list[Stage] = field(default_factory=list)
+    env_origins: dict[str, tuple[Stage, Setting]] = field(default_factory=dict)
+    reported_globals: set[str] = field(default_factory=set)
+
+
+def label(stage: Stage) -> str:
+    return f"'{stage.name}'" if stage.name else f"#{stage.index}"
+
+
+def modcache(stage: Stage) -> str:
+    gomodcache = stage.values.get("GOMODCACHE")
+    if gomodcache:
+        return gomodcache.rstrip("/")
+    gopath = stage.values.get("GOPATH")
+    if gopath:
+        return gopath.split(":", 1)[0].rstrip("/") + "/pkg/mod"
+    return MODCACHE_TARGETS[0] if stage.official_golang else MODCACHE_TARGETS[1]
+
+
+def once(stage: Stage, rule_id: str) -> bool:
+    """True the first time ``rule_id`` is reported for ``stage``."""
+    if rule_id in stage.reported:
+        return False
+    stage.reported.add(rule_id)
+    return True

@@ -1,0 +1,233 @@
+"""Checks of shell scripts: ``*.sh`` files and the scripts inside Dockerfiles and CI files.
+
+:func:`check_script` walks the commands of one script with the settings in
+force before it (a :class:`~modgate.doctor.goenv.Scope`), records every
+assignment that persists (``export``, ``go env -w``, ``>> $GITHUB_ENV``),
+judges each Go setting, and reports go commands with ``-insecure`` or
+``-mod=mod``, ``rm -rf`` of the module cache, git ``insteadOf`` rewrites
+without credentials and sourced env files whose assignments are not
+exported. It returns the go invocations with the scope each one runs in,
+and the packages the script installs, for the Dockerfile rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from modgate.doctor import goenv
+from modgate.doctor.context import RepoContext
+from modgate.doctor.goenv import Scope, Setting
+from modgate.doctor.shellparse import (
+    Command,
+    GoCall,
+    Word,
+    argv,
+    exported_assignments,
+    github_env_writes,
+    go_call,
+    is_exported_by,
+    parse_script,
+    sets_allexport,
+    sourced_file,
+    split_assignment,
+    wrapper_assignments,
+)
+
+_MODCACHE_RE = re.compile(
+    r"^(?:/go|\$\{?GOPATH\}?|~/go|\$\{?HOME\}?/go|/root/go)/pkg/mod(?:/(?!cache\b).*)?/?$"
+    r"|^\$\{?GOMODCACHE\}?(?:/(?!cache\b).*)?/?$"
+    r"|^\$\(go env GOMODCACHE\)(?:/(?!cache\b).*)?/?$"
+)
+_INSTALLERS = {"apk": "add", "apt-get": "install", "apt": "install", "yum": "install",
+               "dnf": "install", "microdnf": "install"}  # fmt: skip
+_CREDENTIAL_HINTS = (".netrc", "credential.helper", "GIT_ASKPASS", "setup-git", "credential-")
+_INSTEADOF_SUFFIX = ".insteadof"
+
+Resolver = Callable[[str], tuple[str, str] | None]
+"""Maps a sourced path to (a name for messages, the file's text), or None."""
+
+
+@dataclass(slots=True)
+class ScriptRun:
+    scope: Scope
+    go_calls: list[tuple[GoCall, Scope]] = field(default_factory=list)
+    packages: set[str] = field(default_factory=set)
+    github_env: list[Setting] = field(default_factory=list)
+    """``NAME=value`` lines appended to $GITHUB_ENV (they apply to later steps)."""
+
+
+def setting_of(word: Word, file: str) -> Setting | None:
+    pair = split_assignment(word)
+    if pair is None or pair[0] not in goenv.WATCHED:
+        return None
+    return Setting(pair[0], pair[1], file, word.line, known=not word.expands)
+
+
+def check_script(
+    text: str,
+    first_line: int,
+    file: str,
+    scope: Scope,
+    ctx: RepoContext,
+    *,
+    as_root: bool | None = None,
+    resolver: Resolver | None = None,
+) -> ScriptRun:
+    """Check one script. ``as_root`` is True/False when the user is known (Dockerfiles).
+
+    ``resolver`` maps a sourced path to (name, text) before repository files are tried
+    (Kubernetes uses it for ConfigMaps mounted as files).
+    """
+    commands = parse_script(text, first_line)
+    run = ScriptRun(scope.copy())
+    allexport = False
+    credentials = any(hint in text for hint in _CREDENTIAL_HINTS)
+    for cmd in commands:
+        toggled = sets_allexport(cmd)
+        if toggled is not None:
+            allexport = toggled
+        for word in exported_assignments(cmd):
+            setting = setting_of(word, file)
+            if setting is not None:
+                goenv.check_setting(setting, ctx.modules, ctx.report)
+                run.scope.settings[setting.name] = setting
+        for word in github_env_writes(cmd):
+            setting = setting_of(word, file)
+            if setting is not None:
+                goenv.check_setting(setting, ctx.modules, ctx.report)
+                run.github_env.append(setting)
+        local = run.scope
+        prefix = [s for w in wrapper_assignments(cmd) if (s := setting_of(w, file)) is not None]
+        if prefix:
+            local = run.scope.copy()
+            for setting in prefix:
+                goenv.check_setting(setting, ctx.modules, ctx.report)
+                local.settings[setting.name] = setting
+        call = go_call(cmd)
+        if call is not None:
+            _check_go_call(call, file, ctx)
+            run.go_calls.append((call, local))
+        words = argv(cmd)
+        if not words:
+            continue
+        name = words[0].text.rsplit("/", 1)[-1]
+        if name == "rm" and as_root is not True:
+            _check_rm(words, file, ctx)
+        elif name == "git" and not credentials:
+            _check_git_config(words, file, ctx)
+        elif name in _INSTALLERS:
+            run.packages.update(_installed(words, _INSTALLERS[name]))
+        source = sourced_file(cmd)
+        if source is not None and not allexport:
+            _check_sourced(cmd, source, file, ctx, resolver)
+    return run
+
+
+def _check_go_call(call: GoCall, file: str, ctx: RepoContext) -> None:
+    for arg in call.args:
+        if arg.text in ("-insecure", "--insecure"):
+            ctx.report.emit(
+                "GM001",
+                file,
+                arg.line,
+                f"go {call.subcommand} -insecure: the flag was removed in Go 1.17 "
+                "('flag provided but not defined: -insecure')",
+            )
+        elif arg.text in ("-mod=mod", "--mod=mod"):
+            ctx.report.emit(
+                "GM015",
+                file,
+                arg.line,
+                f"go {call.subcommand} -mod=mod may rewrite go.mod and go.sum instead of failing "
+                "on a missing requirement",
+            )
+
+
+def _check_rm(words: list[Word], file: str, ctx: RepoContext) -> None:
+    options = "".join(w.text[1:] for w in words[1:] if w.text.startswith("-"))
+    if "r" not in options.lower():
+        return
+    for word in words[1:]:
+        target = word.text.strip('"')
+        if not word.text.startswith("-") and _MODCACHE_RE.match(target):
+            ctx.report.emit(
+                "GM032",
+                file,
+                word.line,
+                f"rm -r {target}: module directories are read-only, so this fails with "
+                "'Permission denied' unless run as root",
+            )
+            return
+
+
+def _check_git_config(words: list[Word], file: str, ctx: RepoContext) -> None:
+    texts = [w.text for w in words]
+    if len(texts) < 2 or texts[1] != "config":
+        return
+    rest = [w for w in words[2:] if not w.text.startswith("-")]
+    if len(rest) < 2:
+        return
+    key = rest[0].text
+    if not key.lower().startswith("url.") or not key.lower().endswith(_INSTEADOF_SUFFIX):
+        return
+    base = key[len("url.") : -len(_INSTEADOF_SUFFIX)]
+    if not base.lower().startswith("https://"):
+        return
+    if "@" in base.split("/", 3)[2]:
+        return
+    ctx.report.emit(
+        "GM033",
+        file,
+        rest[0].line,
+        f"git rewrites {rest[1].text} to {base} but no credentials are configured in this "
+        "script: the go command's git fails with 'terminal prompts disabled'",
+    )
+
+
+def _installed(words: list[Word], verb: str) -> set[str]:
+    texts = [w.text for w in words[1:]]
+    if verb not in texts:
+        return set()
+    after = texts[texts.index(verb) + 1 :]
+    return {t.split("=", 1)[0] for t in after if not t.startswith("-")}
+
+
+def _check_sourced(
+    cmd: Command, source: Word, file: str, ctx: RepoContext, resolver: Resolver | None
+) -> None:
+    if source.expands:
+        return
+    found = resolver(source.text) if resolver is not None else None
+    if found is None:
+        target = ctx.resolve(file, source.text)
+        text = ctx.read(target) if target is not None else None
+        if target is None or text is None:
+            return
+        found = (target, text)
+    target, text = found
+    unexported: dict[str, Word] = {}
+    exported: set[str] = set()
+    for sourced in parse_script(text):
+        if sets_allexport(sourced):
+            return
+        if is_exported_by(sourced):
+            exported.update(w.text.split("=", 1)[0] for w in argv(sourced)[1:])
+            continue
+        if argv(sourced):
+            continue
+        for word in sourced.words:
+            pair = split_assignment(word)
+            if pair is not None and pair[0] in goenv.WATCHED:
+                unexported.setdefault(pair[0], word)
+    missing = [(name, word) for name, word in unexported.items() if name not in exported]
+    if missing:
+        name, word = missing[0]
+        ctx.report.emit(
+            "GM034",
+            file,
+            cmd.line,
+            f"sources {target}, whose {name}= (line {word.line}) is not exported: "
+            "the go command does not see it",
+        )

@@ -1,0 +1,4 @@
+#!/bin/sh
+set -e
+. ci/go.env
+go build ./...
