@@ -16,8 +16,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from modgate.protocol.goproxy import ProxyList, parse_goproxy
+from modgate.protocol.goproxy import ProxyList, parse_goproxy, redact_url
 from modgate.protocol.patterns import PatternList, parse_patterns
+from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
+from modgate.sources.git_cmd import DEFAULT_REMOTE_TIMEOUT as DEFAULT_GIT_TIMEOUT
+from modgate.sources.vcs_resolve import parse_rewrites
 
 ENV_PREFIX = "MODGATE_"
 DEFAULT_UPSTREAM = "https://proxy.golang.org,direct"
@@ -62,6 +65,16 @@ class ServeSettings:
     access_log: str
     log_level: str
     workers: int
+    sumdb: tuple[Database, ...] = ()
+    """Public checksum databases served at /sumdb/<name>/ (proxied)."""
+    sumdb_key: Path | None = None
+    """Signer key file of the private checksum log (None: no private log)."""
+    verify_sumdb: str | None = None
+    """The public database public modules are verified against before they are stored."""
+    git_rewrite: tuple[tuple[str, str], ...] = ()
+    """Module path prefix -> git repository URL, for the direct source (longest prefix first)."""
+    git_timeout: float = DEFAULT_GIT_TIMEOUT
+    """Seconds a git fetch may take before it is stopped."""
 
 
 # name -> (default, parser). Names are the flag names with '_' for '-',
@@ -82,6 +95,11 @@ def _raw_defaults() -> dict[str, str]:
         "access_log": "-",
         "log_level": "info",
         "workers": "1",
+        "sumdb": DEFAULT_DATABASES,
+        "sumdb_key": "",
+        "verify_sumdb": "",
+        "git_rewrite": "",
+        "git_timeout": str(DEFAULT_GIT_TIMEOUT),
     }
 
 
@@ -163,6 +181,7 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
     store = raw["store"].strip()
     if not store:
         raise bad("store", "a directory path is required")
+    databases, sumdb_key, verify = _sumdb_settings(raw, bad)
     return ServeSettings(
         host=host,
         port=port,
@@ -183,7 +202,54 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         access_log=access_log,
         log_level=level,
         workers=_workers(raw["workers"], lambda why: bad("workers", why)),
+        sumdb=databases,
+        sumdb_key=sumdb_key,
+        verify_sumdb=verify,
+        git_rewrite=_git_rewrites(raw["git_rewrite"], lambda why: bad("git_rewrite", why)),
+        git_timeout=_seconds(raw["git_timeout"], lambda w: bad("git_timeout", w)),
     )
+
+
+def _git_rewrites(value: str, bad: Any) -> tuple[tuple[str, str], ...]:
+    """``PREFIX=URL,PREFIX=URL``: which git repository serves a module path prefix."""
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        prefix, sep, url = item.partition("=")
+        if not sep:
+            raise bad("use PREFIX=URL pairs, e.g. corp.example.com/lib=https://git.corp/lib.git")
+        pairs[prefix.strip()] = url.strip()
+    try:
+        return parse_rewrites(pairs)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+
+
+def _sumdb_settings(
+    raw: dict[str, str], bad: Any
+) -> tuple[tuple[Database, ...], Path | None, str | None]:
+    """The checksum databases; verify_sumdb "" means the first database with a known key."""
+    try:
+        databases = parse_databases(raw["sumdb"])
+    except ValueError as exc:
+        raise bad("sumdb", str(exc)) from None
+    key = raw["sumdb_key"].strip()
+    sumdb_key = Path(key).expanduser() if key else None
+    if sumdb_key is not None and not sumdb_key.is_file():
+        raise bad("sumdb_key", "no such file; create one with 'modgate sumdb keygen'")
+    verify = raw["verify_sumdb"].strip()
+    keyed = [db.name for db in databases if db.verifier is not None]
+    if verify == "off":
+        return databases, sumdb_key, None
+    if verify == "":
+        return databases, sumdb_key, (keyed[0] if keyed else None)
+    if verify not in keyed:
+        raise bad(
+            "verify_sumdb",
+            f"use off or a --sumdb database with a known key ({', '.join(keyed) or 'none'})",
+        )
+    return databases, sumdb_key, verify
 
 
 def parse_listen(value: str, bad: Any) -> tuple[str, int]:
@@ -223,8 +289,10 @@ def describe(settings: ServeSettings) -> dict[str, str]:
     """Settings as strings for the start-up log line (credentials redacted)."""
     out: dict[str, str] = {}
     for f in fields(settings):
-        if f.name in {"upstream", "private"}:
+        if f.name in {"upstream", "private", "sumdb", "git_rewrite"}:
             continue
         out[f.name] = str(getattr(settings, f.name))
     out["upstream_text"] = ",".join(e.redacted() for e in settings.upstream.entries)
+    out["sumdb"] = ",".join(f"{db.name}={redact_url(db.url)}" for db in settings.sumdb)
+    out["git_rewrite"] = ",".join(f"{p}={redact_url(u)}" for p, u in settings.git_rewrite)
     return out

@@ -145,10 +145,18 @@ def modgate_argv(command: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "modgate", command, *args]
 
 
+DEAD_PROXY = "http://127.0.0.1:9"
+
+
 def modgate_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The test process's (already cleaned) environment plus ``env``."""
     merged = dict(os.environ)
     merged.setdefault("PYTHONUNBUFFERED", "1")
+    # anything a modgate process would send beyond loopback goes to a dead local proxy
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        merged.setdefault(name, DEAD_PROXY)
+    for name in ("NO_PROXY", "no_proxy"):
+        merged.setdefault(name, "127.0.0.1,localhost,::1")
     if env:
         merged.update(env)
     return merged

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.gitfixtures import RepoBuilder, gomod
 from helpers.goenv import describe, go_env, json_stream, run_go
 from helpers.modules import SampleProject, download_problems
 from helpers.servers import ModgateFactory, StaticProxyFactory
@@ -22,7 +23,7 @@ PRIVATE_REQUESTS = [
     f"/{SECRET}/@v/v1.0.0.info",
     f"/{SECRET}/@v/v1.0.0.mod",
     f"/{SECRET}/@v/v1.0.0.zip",
-    f"/{SECRET}/@v/main.info",
+    f"/{SECRET}/@v/main-work.info",
     f"/{SECRET}/sub/@v/list",
 ]
 
@@ -30,8 +31,18 @@ GO_QUERIES = [
     ["mod", "download", "-json", f"{SECRET}@v1.0.0"],
     ["list", "-m", "-json", f"{SECRET}@latest"],
     ["list", "-m", "-versions", SECRET],
-    ["list", "-m", "-json", f"{SECRET}@main"],
+    ["list", "-m", "-json", f"{SECRET}@main-work"],
 ]
+
+
+def private_repo(root: Path) -> Path:
+    """A git repository holding corp.example.com/secret v1.0.0, unlike the upstream's copy."""
+    repo = RepoBuilder(root / "secret")
+    repo.write({"go.mod": gomod(SECRET), "secret.go": "package secret\n\nconst FromGit = true\n"})
+    repo.commit("v1")
+    repo.tag("v1.0.0")
+    repo.branch("main-work", "HEAD")
+    return repo.path
 
 
 def test_private_module_never_sent_upstream(
@@ -43,21 +54,30 @@ def test_private_module_never_sent_upstream(
 ) -> None:
     # The recording upstream does hold the private module: a leak would succeed.
     upstream = static_proxy(sample.proxy_root)
-    server = modgate("--upstream", f"{upstream.url},direct", "--private", PRIVATE_PATTERN)
+    repo = private_repo(tmp_path / "git")
+    server = modgate(
+        "--upstream", f"{upstream.url},direct",
+        "--private", PRIVATE_PATTERN,
+        # the private module comes from a local repository; any other private path
+        # has no repository, so direct answers not-found without leaving the machine
+        "--git-rewrite", f"{SECRET}={repo.as_uri()}",
+        "--git-rewrite", f"{PRIVATE_PATTERN}={(tmp_path / 'no-such-repo').as_uri()}",
+    )  # fmt: skip
     # The go command itself treats nothing as private, so it asks modgate for everything.
     env = go_env(tmp_path, goproxy=server.url, gocache=gocache)
 
-    download = run_go(GO_QUERIES[0], tmp_path, env, check=False)
-    assert download.returncode != 0, (
-        f"{SECRET}@v1.0.0 must not be downloadable while direct answers 404\n{describe(download)}"
+    download = run_go(GO_QUERIES[0], tmp_path, env)
+    (result,) = json_stream(download.stdout)
+    source = Path(result["Dir"]) / "secret.go"
+    assert "FromGit" in source.read_text(), (
+        f"{SECRET}@v1.0.0 must come from its git repository, not the upstream\n{describe(download)}"
     )
     for query in GO_QUERIES[1:]:
-        run_go(query, tmp_path, env, check=False)
-    answers = {path: server.get(path) for path in PRIVATE_REQUESTS}
-    wrong = {
-        path: str(answer) for path, answer in answers.items() if answer.status not in (404, 410)
-    }
-    assert not wrong, f"private requests should answer 404/410 (direct is not implemented): {wrong}"
+        run_go(query, tmp_path, env)
+    missing = server.get(f"/{PRIVATE_PATTERN}/missing/@v/list")
+    assert missing.status in (404, 410), f"a private path without a repository: {missing}"
+    for path in PRIVATE_REQUESTS:
+        server.get(path)
 
     public = sample.version("example.com/liba", "v1.1.0")
     proc = run_go(["mod", "download", "-json", str(public.mv)], tmp_path, env)

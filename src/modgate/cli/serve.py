@@ -15,10 +15,13 @@ import os
 import sys
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import click
 
 from modgate.cli.jsonlog import setup as setup_logging
+from modgate.cli.sumdb import load_signer
 from modgate.config import ConfigError, ServeSettings, describe, resolve
 from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
@@ -26,15 +29,21 @@ from modgate.protocol.goproxy import EntryKind
 from modgate.server.app import run_server
 from modgate.service.gateway import Gateway, GatewayOptions
 from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.service.sumdb import SumdbGateway
+from modgate.service.sumdbproxy import SumdbProxy
+from modgate.service.sumlog import SumLog
+from modgate.service.sumverify import PublicChecker, SumVerifier
 from modgate.sources.base import Source
 from modgate.sources.direct import DirectSource
 from modgate.sources.fileproxy import FileProxy
 from modgate.sources.httpclient import make_client
 from modgate.sources.upstream import UpstreamProxy
-from modgate.store.filesystem import FilesystemStore
+from modgate.store.filesystem import STATE_DIR, FilesystemStore
 
 log = logging.getLogger("modgate.serve")
 MAX_UPSTREAM_CONNECTIONS = 100
+GIT_MIRRORS_DIR = "git"
+"""Folder of the direct source's git mirrors, under the store's state folder."""
 
 
 def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
@@ -45,7 +54,12 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         read_timeout=settings.upstream_timeout,
         max_connections=MAX_UPSTREAM_CONNECTIONS,
     )
-    direct = DirectSource()
+    direct = DirectSource(
+        store.root / STATE_DIR / GIT_MIRRORS_DIR,
+        rewrites=dict(settings.git_rewrite),
+        timeout=settings.git_timeout,
+        client=client,
+    )
     chain: list[ChainEntry] = []
     for entry in settings.upstream.entries:
         source: Source
@@ -54,7 +68,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         elif entry.kind is EntryKind.OFF:
             source = OffSource()
         elif entry.url is not None and entry.url.startswith("file://"):
-            source = FileProxy(Path(entry.url.removeprefix("file://")))
+            source = FileProxy(Path(url2pathname(urlsplit(entry.url).path)))
         else:
             assert entry.url is not None
             source = UpstreamProxy(entry.url, client, metrics, retries=settings.upstream_retries)
@@ -65,7 +79,25 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         negative_ttl=settings.negative_ttl,
         list_max_age=int(settings.list_ttl),
     )
-    return Gateway(store, router, metrics, options, closers=(client.aclose,))
+    # checksum databases: the public ones proxied (and used to verify public
+    # modules before they are stored), and the private log every stored version
+    # is recorded in
+    proxy = SumdbProxy(store, client, settings.sumdb, metrics) if settings.sumdb else None
+    signer = load_signer(settings.sumdb_key) if settings.sumdb_key is not None else None
+    sumlog = SumLog(store, signer, metrics) if signer is not None else None
+    database = proxy.database(settings.verify_sumdb or "") if proxy is not None else None
+    public = PublicChecker(proxy, database, store, metrics) if proxy and database else None
+    verifier = SumVerifier(metrics, settings.private, public, sumlog) if public or sumlog else None
+    return SumdbGateway(
+        store,
+        router,
+        metrics,
+        options,
+        closers=(client.aclose,),
+        verifier=verifier,
+        proxy=proxy,
+        log=sumlog,
+    )
 
 
 def _open_access_log(value: str) -> TextIO | None:
@@ -162,7 +194,47 @@ Examples:
 )
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [info].")
 @click.option("--workers", metavar="N", help="Server processes sharing the port [1].")
-def serve_command(config_file: Path | None, **flags: str | None) -> None:
+@click.option(
+    "--git-rewrite",
+    metavar="PREFIX=URL",
+    multiple=True,
+    help=(
+        "Fetch modules under PREFIX from the git repository at URL (direct source); "
+        "repeatable or comma-separated, for mirrors and hosts without go-get pages."
+    ),
+)
+@click.option(
+    "--git-timeout",
+    metavar="SECONDS",
+    help="Time limit of one git fetch by the direct source [300].",
+)
+@click.option(
+    "--sumdb",
+    metavar="NAME[+HASH+KEY][=URL],...",
+    help=(
+        "Public checksum databases served at /sumdb/NAME/ (forwarded and cached) "
+        "[sum.golang.org=https://sum.golang.org]."
+    ),
+)
+@click.option(
+    "--sumdb-key",
+    metavar="KEYFILE",
+    help=(
+        "Signer key (from 'modgate sumdb keygen') of the private checksum log, served at "
+        "/sumdb/NAME/; every stored version is recorded in it."
+    ),
+)
+@click.option(
+    "--verify-sumdb",
+    metavar="NAME|off",
+    help=(
+        "Verify public modules against this --sumdb database before storing them "
+        "[the first --sumdb database with a known key: sum.golang.org; off to disable]."
+    ),
+)
+def serve_command(
+    config_file: Path | None, git_rewrite: tuple[str, ...], **flags: str | None
+) -> None:
     """Serve the GOPROXY protocol from the store, filling it from upstreams.
 
     Set GOPROXY=http://HOST:PORT for the go command. Health at /healthz,
@@ -171,6 +243,7 @@ def serve_command(config_file: Path | None, **flags: str | None) -> None:
     if config_file is None and os.environ.get("MODGATE_CONFIG"):
         config_file = Path(os.environ["MODGATE_CONFIG"])
     try:
+        flags["git_rewrite"] = ",".join(git_rewrite) or None
         settings = resolve(flags, os.environ, config_file)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc

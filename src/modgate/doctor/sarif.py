@@ -81,9 +81,7 @@ def sarif_log(findings: Sequence[Finding], docs_base: str = DOCS_BASE_URI) -> di
         "version": SARIF_VERSION,
         "runs": [
             {
-                "tool": {
-                    "driver": _driver(docs_base)
-                },
+                "tool": {"driver": _driver(docs_base)},
                 "columnKind": "unicodeCodePoints",
                 "results": [_result(f, index) for f in findings],
             }

@@ -1,41 +1,400 @@
-"""The ``direct`` source: modules straight from version control.
+"""The ``direct`` source: modules straight from git, as the go command fetches them.
 
-Routing to ``direct`` is in place (the ``direct`` keyword of --upstream and
-every --private module); fetching from git is not built yet, so every
-request answers not-found with a reason that says so. A not-found lets the
-go command fall through to the next GOPROXY entry it has.
+The module path leads to a repository (:mod:`vcs_resolve`), the repository
+to one bare mirror under the state folder (:mod:`git_mirror`), and the
+mirror to versions, ``.info``, ``.mod`` and ``.zip`` by the go command's own
+rules (:mod:`modrepo`, :mod:`latest`). No go toolchain is involved.
+
+The network is used only when needed: ``list``, ``latest`` and queries
+(branch names, commit prefixes) fetch first, so that they see new tags and
+commits; a canonical version is answered from the mirror and fetches only
+when the mirror does not know its revision yet. Concurrent requests for one
+repository share a fetch. git runs in worker threads, never on the event
+loop.
+
+The first request for a tagged version of a repository modgate has never
+seen fetches just that tag (depth 1) and answers at once; the full mirror
+is then completed in the background, so the next versions need no network
+at all.
+
+Every failure is translated here, once: a module, version or repository
+that does not exist, a remote that wants credentials, times out or refuses
+the transport all become ``NotFoundError`` (404, so the go command may fall
+back to the next GOPROXY entry) with a body that says which of these it
+was. Only a broken installation (no git) is an ``UpstreamError``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
 
-from modgate.protocol.errors import NotFoundError
-from modgate.protocol.module import ModuleVersion
+import httpx
 
-DIRECT_UNAVAILABLE = (
-    "fetching straight from version control is not available in this modgate yet; "
-    "publish the module to an upstream proxy or import it with 'modgate import'"
+from modgate.formats.info import render_info
+from modgate.protocol.errors import InvalidRequestError, NotFoundError, UpstreamError
+from modgate.protocol.module import (
+    ModuleVersion,
+    canonical_version,
+    check,
+    check_path,
+    is_pseudo_version,
+)
+from modgate.protocol.patterns import PatternList
+from modgate.sources.git_cmd import (
+    DEFAULT_REMOTE_TIMEOUT,
+    GitAuthError,
+    GitError,
+    GitMissingError,
+    GitRemoteNotFoundError,
+    GitRunner,
+    GitTimeoutError,
+    GitTransportError,
+)
+from modgate.sources.git_mirror import Mirror, now
+from modgate.sources.gitrepo import GitRepo, NoCommitsError, UnknownRevisionError
+from modgate.sources.latest import latest
+from modgate.sources.modrepo import ModRevInfo, ModuleLookupError, ModuleRepo
+from modgate.sources.vcs_resolve import RepoRoot, ResolveError, Resolver, parse_rewrites
+from modgate.sources.zipbuild import module_files, write_zip
+
+T = TypeVar("T")
+log = logging.getLogger("modgate.direct")
+
+WORKER_THREADS = 32
+"""Requests served at once (most of them wait on git or on a mirror's lock)."""
+BACKGROUND_FETCHES = 2
+"""Mirrors completed in the background at the same time."""
+BACKGROUND_POLL = 0.02
+COMPLETION_DELAY = 2.0
+"""Seconds a partial mirror waits for its first zip before it is completed anyway."""
+COMPLETION_GRACE = 0.5
+"""Seconds between the first zip and the completion, for the zip to be checked and sent."""
+TOKEN_USERNAME_MIN = 16
+"""A URL user name this long is treated as a secret (an access token), not a name."""
+_AUTH_HELP = (
+    "give modgate's git credentials for it (a credential helper or ~/.netrc in the "
+    "server's HOME, or a --git-rewrite URL)"
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Completion:
+    """A background completion that waits for the first zip (or to be hurried)."""
+
+    zip_done: threading.Event = field(default_factory=threading.Event)
+    hurry: threading.Event = field(default_factory=threading.Event)
+
+
 class DirectSource:
+    """Modules from git repositories, one shared mirror per repository."""
+
     name = "direct"
 
+    def __init__(
+        self,
+        mirror_dir: Path | None = None,
+        *,
+        rewrites: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_REMOTE_TIMEOUT,
+        environ: Mapping[str, str] | None = None,
+        client: httpx.AsyncClient | None = None,
+        insecure: PatternList | None = None,
+    ) -> None:
+        self._mirror_dir = mirror_dir
+        self._owned_dir: Path | None = None
+        parsed = parse_rewrites(rewrites or {})
+        self.runner = GitRunner(
+            dict(os.environ if environ is None else environ),
+            remote_timeout=timeout,
+            secrets=tuple(s for _, url in parsed for s in _url_secrets(url)),
+        )
+        self.resolver = Resolver(rewrites=parsed, client=client, insecure=insecure, ping=self._ping)
+        self._repos: dict[str, GitRepo] = {}
+        self._repos_lock = threading.Lock()
+        self._background = ThreadPoolExecutor(
+            BACKGROUND_FETCHES, thread_name_prefix="modgate-git-complete"
+        )
+        # Own threads: requests waiting on a slow remote never starve the
+        # event loop's default executor, which the rest of modgate uses.
+        self._workers = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="modgate-git")
+        self._completing: dict[str, _Completion] = {}
+
+    # ---- the Source port ---------------------------------------------------------------------
+
     async def list(self, module: str) -> bytes:
-        raise NotFoundError(module, DIRECT_UNAVAILABLE)
+        def op(repo: ModuleRepo, since: float) -> bytes:
+            repo.code.mirror.fetch(since)
+            versions, _ = repo.versions()
+            return "".join(v + "\n" for v in versions).encode()
+
+        return await self._run(module, module, op)
 
     async def latest(self, module: str) -> bytes:
-        raise NotFoundError(module, DIRECT_UNAVAILABLE)
+        def op(repo: ModuleRepo, since: float) -> bytes:
+            repo.code.mirror.fetch(since)
+            return _render(latest(repo))
+
+        return await self._run(f"{module}@latest", module, op)
 
     async def info(self, module: str, version: str) -> bytes:
-        raise NotFoundError(f"{module}@{version}", DIRECT_UNAVAILABLE)
+        if _is_canonical_for(module, version):
+
+            def canonical(repo: ModuleRepo, since: float) -> bytes:
+                info = self._versioned(repo, since, version, lambda: repo.stat(version))
+                return _render(info)
+
+            return await self._run(f"{module}@{version}", module, canonical)
+
+        def query(repo: ModuleRepo, since: float) -> bytes:
+            repo.code.mirror.fetch(since)
+            try:
+                info = repo.stat(version)
+            except ModuleLookupError as exc:
+                # v1.2.3+meta may name the tag v1.2.3 (semver ignores build metadata)
+                fallback = _canonical_query(version)
+                if not fallback:
+                    raise
+                try:
+                    info = repo.stat(fallback)
+                except ModuleLookupError:
+                    raise exc from None
+            return _render(info)
+
+        return await self._run(f"{module}@{version}", module, query)
 
     async def mod(self, mv: ModuleVersion) -> bytes:
-        raise NotFoundError(str(mv), DIRECT_UNAVAILABLE)
+        def op(repo: ModuleRepo, since: float) -> bytes:
+            return self._versioned(repo, since, mv.version, lambda: repo.gomod(mv.version))
+
+        return await self._run(str(mv), mv.path, op)
 
     async def zip(self, mv: ModuleVersion, dest: Path, max_size: int) -> None:
-        raise NotFoundError(str(mv), DIRECT_UNAVAILABLE)
+        def op(repo: ModuleRepo, since: float) -> None:
+            files = self._versioned(repo, since, mv.version, lambda: module_files(repo, mv.version))
+            write_zip(mv, files, dest, max_size)
+            self._start_completion(repo.code.mirror)
+
+        await self._run(str(mv), mv.path, op)
 
     async def aclose(self) -> None:
-        return None
+        self._hurry_all()
+        await asyncio.to_thread(self._background.shutdown, wait=True, cancel_futures=True)
+        await asyncio.to_thread(self._workers.shutdown, wait=True, cancel_futures=True)
+        with self._repos_lock:
+            repos, self._repos = list(self._repos.values()), {}
+        for repo in repos:
+            repo.mirror.close()
+        if self._owned_dir is not None:
+            shutil.rmtree(self._owned_dir, ignore_errors=True)
+
+    # ---- fetching policy -----------------------------------------------------------------------
+
+    def _versioned(self, repo: ModuleRepo, since: float, version: str, call: Callable[[], T]) -> T:
+        """``call()`` for a canonical version, fetching only what the mirror lacks.
+
+        A tagged version on a repository seen for the first time fetches just
+        its tag; the rest of the mirror follows in the background.
+        """
+        mirror = repo.code.mirror
+        if not mirror.complete():
+            rev = repo.rev_to_rev(version)
+            ref = f"refs/tags/{rev}"
+            if is_pseudo_version(version):
+                mirror.fetch(since, satisfied=lambda: mirror.complete() and mirror.has_commit(rev))
+            elif mirror.create_with_tag(rev):
+                self._complete_later(mirror, since)
+            elif not mirror.exists() or not mirror.has_ref(ref):
+                mirror.fetch(since, satisfied=lambda: mirror.has_ref(ref))
+        return _retrying(repo, since, call)
+
+    def _complete_later(self, mirror: Mirror, since: float) -> None:
+        """Fetch the rest of a partial mirror in the background.
+
+        It starts a moment after the first version's zip was built (or after
+        :data:`COMPLETION_DELAY`), so that it does not slow down that
+        request, and skips the network if a full fetch started after ``since``.
+        """
+        pending = _Completion()
+        with self._repos_lock:
+            if mirror.url in self._completing:
+                return
+            self._completing[mirror.url] = pending
+
+        def complete() -> None:
+            pending.zip_done.wait(COMPLETION_DELAY)
+            pending.hurry.wait(COMPLETION_GRACE)
+            try:
+                mirror.fetch(since, background=True)
+            except GitError as exc:
+                log.warning(
+                    "could not complete a git mirror",
+                    extra={"event": "git_mirror_incomplete", "error": self.runner.scrub(str(exc))},
+                )
+            finally:
+                with self._repos_lock:
+                    self._completing.pop(mirror.url, None)
+
+        try:
+            self._background.submit(complete)
+        except RuntimeError:  # shutting down
+            with self._repos_lock:
+                self._completing.pop(mirror.url, None)
+
+    def _start_completion(self, mirror: Mirror) -> None:
+        with self._repos_lock:
+            pending = self._completing.get(mirror.url)
+        if pending is not None:
+            pending.zip_done.set()
+
+    def _hurry_all(self) -> tuple[_Completion, ...]:
+        with self._repos_lock:
+            pending = tuple(self._completing.values())
+        for p in pending:
+            p.hurry.set()
+            p.zip_done.set()
+        return pending
+
+    def wait_background(self) -> None:
+        """Block until background mirror completions are done (for tests and benchmarks)."""
+        while self._hurry_all():
+            time.sleep(BACKGROUND_POLL)
+
+    # ---- plumbing ----------------------------------------------------------------------------
+
+    def mirror_for(self, url: str) -> Mirror:
+        return self._git_repo(url, url).mirror
+
+    @property
+    def mirror_dir(self) -> Path:
+        """Where the mirrors live; without one configured, a private temporary folder."""
+        if self._mirror_dir is None:
+            self._owned_dir = Path(tempfile.mkdtemp(prefix="modgate-git-"))
+            self._mirror_dir = self._owned_dir
+        return self._mirror_dir
+
+    def _git_repo(self, url: str, origin_url: str) -> GitRepo:
+        with self._repos_lock:
+            repo = self._repos.get(url)
+            if repo is None:
+                repo = GitRepo(Mirror(self.mirror_dir, url, self.runner), origin_url)
+                self._repos[url] = repo
+            return repo
+
+    async def _run(self, subject: str, module: str, op: Callable[[ModuleRepo, float], T]) -> T:
+        since = now()
+        check_path(module)
+        try:
+            root = await self.resolver.resolve(module)
+        except ResolveError as exc:
+            raise NotFoundError(subject, str(exc)) from None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._workers, self._call, subject, module, root, since, op
+        )
+
+    def _call(
+        self,
+        subject: str,
+        module: str,
+        root: RepoRoot,
+        since: float,
+        op: Callable[[ModuleRepo, float], T],
+    ) -> T:
+        origin_url = self.runner.scrub(root.origin_url)
+        try:
+            code = self._git_repo(root.url, root.origin_url)
+            return op(ModuleRepo(code, root.root, root.subdir, module), since)
+        except ModuleLookupError as exc:
+            raise NotFoundError(subject, _without_subject(str(exc), subject)) from None
+        except (UnknownRevisionError, NoCommitsError) as exc:
+            raise NotFoundError(subject, str(exc)) from None
+        except GitAuthError as exc:
+            raise NotFoundError(
+                subject, f"authentication failed for {origin_url} ({exc.detail}); {_AUTH_HELP}"
+            ) from None
+        except GitTimeoutError as exc:
+            raise NotFoundError(subject, f"timed out reading {origin_url}: {exc.detail}") from None
+        except GitTransportError as exc:
+            raise NotFoundError(
+                subject, f"git refused the transport of {origin_url}: {exc.detail}"
+            ) from None
+        except GitRemoteNotFoundError as exc:
+            raise NotFoundError(
+                subject, f"repository {origin_url} not found: {exc.detail}"
+            ) from None
+        except GitMissingError as exc:
+            raise UpstreamError(subject, f"{exc}; install git on the modgate server") from None
+        except GitError as exc:
+            raise NotFoundError(
+                subject, f"git failed for {origin_url}: {self.runner.scrub(str(exc))}"
+            ) from None
+
+    async def _ping(self, url: str) -> bool:
+        def run() -> bool:
+            try:
+                self.runner.run(
+                    ["ls-remote", "-q", "--end-of-options", url, "HEAD"],
+                    git_dir=None,
+                    action="ping repository",
+                    remote=True,
+                )
+            except GitError:
+                return False
+            return True
+
+        return await asyncio.get_running_loop().run_in_executor(self._workers, run)
+
+
+def _retrying(repo: ModuleRepo, since: float, call: Callable[[], T]) -> T:
+    """``call()``; when the revision is unknown, fetch (unless fresh) and try again."""
+    try:
+        return call()
+    except ModuleLookupError as exc:
+        if not exc.missing_revision or not repo.code.mirror.fetch(since):
+            raise
+    return call()
+
+
+def _render(info: ModRevInfo) -> bytes:
+    """The ``.info`` the go command's own lookup returns (it trims Origin when caching)."""
+    origin = info.origin.to_json() if info.origin is not None else None
+    return render_info(info.version, info.time, origin)
+
+
+def _is_canonical_for(module: str, version: str) -> bool:
+    try:
+        check(module, version)
+    except InvalidRequestError:
+        return False
+    return True
+
+
+def _canonical_query(query: str) -> str:
+    """The canonical form of a semver query with build metadata ("" if none or the same)."""
+    canonical = canonical_version(query)
+    return canonical if canonical and canonical != query else ""
+
+
+def _without_subject(message: str, subject: str) -> str:
+    return message.removeprefix(f"{subject}: ")
+
+
+def _url_secrets(url: str) -> list[str]:
+    """Credentials in a configured URL: the password, and a user name long enough to be a token."""
+    parts = urlsplit(url)
+    found = [parts.password or ""]
+    if parts.username and len(parts.username) >= TOKEN_USERNAME_MIN:
+        found.append(parts.username)
+    return [v for s in found if s for v in (s, unquote(s))]

@@ -1,0 +1,378 @@
+"""One bare mirror per repository, updated incrementally and shared by every request.
+
+A mirror lives in ``<state>/<sha256 of the URL>`` (the URL never becomes a
+file name, so one mirror can never nest inside another), with
+``<sha256>.lock`` beside it. Creating and fetching hold an exclusive
+``flock`` on that file, which excludes other threads and other modgate
+processes alike; reading needs no lock, because git adds objects before it
+moves refs. ``fetch(since)`` skips the network when another fetch started
+after ``since``: a burst of requests for one repository causes one fetch.
+
+A new mirror may start *partial*: ``create_with_tag`` brings one tag at depth 1,
+which is all a tagged version needs (its .info, .mod and .zip depend on
+that commit alone), and is much cheaper than a full clone of a large
+history. The first full ``fetch`` completes it (``--unshallow``); until
+then it is not :meth:`complete` and answers nothing else.
+
+The mirror keeps what the go command looks at: ``refs/heads/*``,
+``refs/tags/*`` (pruned, so it matches the remote) and the remote's
+``HEAD``, stored as ``refs/modgate/HEAD`` because a bare repository's own
+HEAD is a symbolic ref. Object reads go through one long-lived
+``git cat-file --batch`` process per mirror.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from modgate.sources.git_cmd import GitError, GitMissingRefError, GitRunner, kill_group
+
+REMOTE = "origin"
+HEAD_REF = "refs/modgate/HEAD"
+FETCH_STAMP = "modgate-fetched"
+"""Touched (with the start time) after each full fetch."""
+REFS_STAMP = "modgate-refs"
+"""Touched after any fetch: the refs may have changed."""
+URL_FILE = "modgate-url"
+SHALLOW_FILE = "shallow"
+ATTRIBUTES_LINE = "\n* -export-subst -export-ignore\n"
+"""What the go command appends to info/attributes before ``git archive``."""
+REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+HEAD_REFSPEC = f"+HEAD:{HEAD_REF}"
+_BATCH_HEADER_MAX = 4096
+_REF_NAME_RE = re.compile(r"[A-Za-z0-9_.+~-]+(/[A-Za-z0-9_.+~-]+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class GitObject:
+    oid: str
+    type: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RefSnapshot:
+    """The refs the go command considers: HEAD, refs/heads/*, refs/tags/* (peeled)."""
+
+    refs: dict[str, str]
+    generation: tuple[int, int]
+    """Changes whenever a fetch finished (identity of the refs stamp file)."""
+
+
+class Mirror:
+    """A bare repository mirroring ``url``; safe to share between threads."""
+
+    def __init__(self, root: Path, url: str, runner: GitRunner) -> None:
+        digest = hashlib.sha256(f"git3:{url}".encode()).hexdigest()
+        self.url = url
+        self.dir = root / digest
+        self.lock_path = root / f"{digest}.lock"
+        self.runner = runner
+        self.fetches = 0
+        """Fetches this object ran (not counting skipped ones)."""
+        self._refs: RefSnapshot | None = None
+        self._refs_lock = threading.Lock()
+        self._batch: subprocess.Popen[bytes] | None = None
+        self._batch_lock = threading.Lock()
+        self._attributes_checked = False
+
+    # ---- state ---------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        try:
+            return (self.dir / URL_FILE).read_text(encoding="utf-8") == self.url
+        except OSError:
+            return False
+
+    def complete(self) -> bool:
+        """Whether the mirror holds every branch and tag with full history."""
+        return (
+            self.exists()
+            and (self.dir / FETCH_STAMP).exists()
+            and not (self.dir / SHALLOW_FILE).exists()
+        )
+
+    def has_ref(self, ref: str) -> bool:
+        return ref in self.refs().refs
+
+    def has_commit(self, rev: str) -> bool:
+        obj = self.read_object(f"{rev}^{{commit}}")
+        return obj is not None and obj.type == "commit"
+
+    def last_fetch(self) -> float:
+        """Wall-clock start of the last successful full fetch by any process (0 if none)."""
+        try:
+            return (self.dir / FETCH_STAMP).stat().st_mtime
+        except OSError:
+            return 0.0
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    # ---- updating ------------------------------------------------------------------------
+
+    def fetch(
+        self,
+        since: float,
+        *,
+        background: bool = False,
+        satisfied: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Update from the remote unless a fetch started at or after ``since``.
+
+        Creates the mirror on first use. ``satisfied`` tells whether the
+        mirror already has what the caller needs (checked once the lock is
+        held, after any fetch running meanwhile), which also skips the fetch.
+        ``background`` fetches run at low priority. Returns whether this
+        call fetched.
+        """
+        with self.locked():
+            if self.exists() and (
+                self.last_fetch() >= since or (satisfied is not None and satisfied())
+            ):
+                return False
+            created = not self.exists()
+            if created:
+                self._create()
+            started = time.time()
+            try:
+                self._fetch(background)
+            except BaseException:
+                if created:  # no mirror is left behind for a remote that never answered
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                raise
+            stamp = self.dir / FETCH_STAMP
+            stamp.touch()
+            # The stamp records when the fetch started: only a fetch that began
+            # after a request arrived is sure to include what the request needs.
+            os.utime(stamp, (started, started))
+            self._refs_changed()
+            self.fetches += 1
+            return True
+
+    def create_with_tag(self, tag: str) -> bool:
+        """Create the mirror holding just ``refs/tags/<tag>`` at depth 1.
+
+        Returns False, fetching nothing more, when the mirror already exists
+        or the remote has no such tag (the mirror then exists but is empty).
+        """
+        if not _safe_ref_name(tag) or self.exists():
+            return False
+        ref = f"refs/tags/{tag}"
+        with self.locked():
+            if self.exists():
+                return False
+            self._create()
+            try:
+                self.runner.run(
+                    [
+                        "fetch",
+                        "-q",
+                        "-f",
+                        "--depth=1",
+                        "--no-tags",
+                        "--no-write-fetch-head",
+                        "--no-auto-maintenance",
+                        "--end-of-options",
+                        REMOTE,
+                        f"+{ref}:{ref}",
+                    ],
+                    git_dir=self.dir,
+                    action=f"fetch {tag} from {self.runner.scrub(self.url)}",
+                    remote=True,
+                )
+            except GitMissingRefError:
+                return False  # the repository exists; a full fetch will tell more
+            except BaseException:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                raise
+            self._refs_changed()
+            self.fetches += 1
+            return True
+
+    def _refs_changed(self) -> None:
+        # A new file (new inode) each time, so readers see a new generation
+        # even on file systems with coarse timestamps.
+        tmp = self.dir / f"{REFS_STAMP}.tmp"
+        tmp.write_text(f"{time.time()!r}\n", encoding="utf-8")
+        tmp.replace(self.dir / REFS_STAMP)
+
+    def _create(self) -> None:
+        if self.dir.exists():
+            shutil.rmtree(self.dir)  # left over from a creation that did not finish
+        self.dir.mkdir(parents=True)
+        try:
+            # No templates: a mirror needs no sample hooks or description.
+            self.runner.run(
+                ["init", "--bare", "-q", "--template="], git_dir=self.dir, action="create mirror"
+            )
+            self.runner.run(
+                ["remote", "add", REMOTE, "--", self.url],
+                git_dir=self.dir,
+                action="configure mirror",
+            )
+            self.ensure_attributes()
+            (self.dir / URL_FILE).write_text(self.url, encoding="utf-8")
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def _fetch(self, background: bool) -> None:
+        base = ["fetch", "-q", "-f", "--prune", "--no-tags", "--no-write-fetch-head"]
+        if (self.dir / SHALLOW_FILE).exists():
+            base.append("--unshallow")
+        action = f"fetch {self.runner.scrub(self.url)}"
+        try:
+            self.runner.run(
+                [*base, "--end-of-options", REMOTE, *REFSPECS, HEAD_REFSPEC],
+                git_dir=self.dir,
+                action=action,
+                remote=True,
+                background=background,
+            )
+        except GitMissingRefError:
+            # The remote has no HEAD (an empty repository, or HEAD names an unborn branch).
+            self.runner.run(
+                [*base, "--end-of-options", REMOTE, *REFSPECS],
+                git_dir=self.dir,
+                action=action,
+                remote=True,
+                background=background,
+            )
+            self.runner.run(
+                ["update-ref", "-d", "--end-of-options", HEAD_REF],
+                git_dir=self.dir,
+                action="forget the remote HEAD",
+            )
+
+    def ensure_attributes(self) -> None:
+        """Disable export-subst and export-ignore for ``git archive``, as the go command does."""
+        if self._attributes_checked:
+            return
+        info = self.dir / "info"
+        info.mkdir(exist_ok=True)
+        path = info / "attributes"
+        try:
+            current = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = ""
+        if not current.endswith(ATTRIBUTES_LINE):
+            with path.open("a", encoding="utf-8") as f:
+                f.write(ATTRIBUTES_LINE)
+        self._attributes_checked = True
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def refs(self) -> RefSnapshot:
+        """The current refs, re-read only after a fetch (by any process) finished."""
+        try:
+            st = (self.dir / REFS_STAMP).stat()
+            generation = (st.st_ino, st.st_mtime_ns)
+        except OSError:
+            generation = (0, 0)
+        with self._refs_lock:
+            if self._refs is not None and self._refs.generation == generation:
+                return self._refs
+            out = self.runner.run(
+                [
+                    "for-each-ref",
+                    "--format=%(objectname) %(*objectname) %(refname)",
+                    "--end-of-options",
+                    "refs/heads/",
+                    "refs/tags/",
+                    HEAD_REF,
+                ],
+                git_dir=self.dir,
+                action="read refs",
+            ).stdout
+            refs: dict[str, str] = {}
+            for line in out.decode("utf-8", "surrogateescape").splitlines():
+                fields = line.split(" ")
+                if len(fields) != 3:
+                    continue
+                oid, peeled, name = fields
+                if name == HEAD_REF:
+                    name = "HEAD"
+                refs[name] = peeled or oid
+            self._refs = RefSnapshot(refs, generation)
+            return self._refs
+
+    def read_object(self, name: str) -> GitObject | None:
+        """The object ``name`` (``<rev>^{commit}``, ``<hash>:<path>``), or None if absent."""
+        if "\n" in name or "\r" in name or not name:
+            return None
+        request = name.encode("utf-8", "surrogateescape") + b"\n"
+        with self._batch_lock:
+            for attempt in (1, 2):
+                batch = self._batch_process()
+                try:
+                    assert batch.stdin is not None and batch.stdout is not None
+                    batch.stdin.write(request)
+                    batch.stdin.flush()
+                    header = batch.stdout.readline(_BATCH_HEADER_MAX)
+                    if not header:
+                        raise BrokenPipeError("git cat-file --batch ended")
+                    fields = header.split()
+                    if len(fields) != 3 or fields[-1] in (b"missing", b"ambiguous"):
+                        return None
+                    size = int(fields[2])
+                    data = batch.stdout.read(size + 1)[:size]
+                    if len(data) != size:
+                        raise BrokenPipeError("git cat-file --batch output was cut short")
+                    return GitObject(fields[0].decode(), fields[1].decode(), data)
+                except (OSError, ValueError):
+                    self._close_batch()
+                    if attempt == 2:
+                        raise GitError("read objects", "git cat-file --batch failed") from None
+        return None
+
+    def _batch_process(self) -> subprocess.Popen[bytes]:
+        if self._batch is not None and self._batch.poll() is not None:
+            self._close_batch()
+        if self._batch is None:
+            self._batch = self.runner.popen_batch(self.dir)
+        return self._batch
+
+    def _close_batch(self) -> None:
+        if self._batch is not None:
+            batch, self._batch = self._batch, None
+            with contextlib.suppress(OSError):
+                if batch.stdin is not None:
+                    batch.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                batch.wait(timeout=1.0)
+            if batch.poll() is None:
+                kill_group(batch)
+            if batch.stdout is not None:
+                batch.stdout.close()
+
+    def close(self) -> None:
+        with self._batch_lock:
+            self._close_batch()
+
+
+def _safe_ref_name(name: str) -> bool:
+    return bool(_REF_NAME_RE.fullmatch(name)) and ".." not in name and not name.endswith(".lock")
+
+
+def now() -> float:
+    """The wall-clock time to pass as ``since`` for a request that starts now."""
+    return time.time()
