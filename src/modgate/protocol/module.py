@@ -1,4 +1,4 @@
-"""Module paths, versions and pseudo-versions (after golang.org/x/mod/module).
+"""Module paths and versions (after golang.org/x/mod/module).
 
 The rules here decide which module paths and versions modgate accepts at
 all, so they match the go command exactly: a path the go command would
@@ -10,10 +10,8 @@ keeps escaped paths (``escape.py``) safe as file and URL path elements.
 from __future__ import annotations
 
 import enum
-import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from modgate.protocol import semver
 from modgate.protocol.errors import InvalidRequestError
@@ -360,117 +358,3 @@ def check(path: str, version: str) -> None:
             f"+incompatible suffix not allowed: major version {got} is compatible",
             path=path,
         )
-
-
-# Pseudo-versions (x/mod module/pseudo.go): vX.0.0-yyyymmddhhmmss-rev,
-# vX.Y.(Z+1)-0.yyyymmddhhmmss-rev and vX.Y.Z-pre.0.yyyymmddhhmmss-rev, each
-# optionally with build metadata such as +incompatible.
-_PSEUDO_RE = re.compile(
-    r"v[0-9]+\.(0\.0-|\d+\.\d+-([^+]*\.)?0\.)\d{14}-[A-Za-z0-9]+"
-    r"(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?",
-    re.ASCII | re.DOTALL,
-)
-PSEUDO_TIMESTAMP_DIGITS = 14
-ZERO_PSEUDO_REV = "000000000000"
-_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
-
-
-def is_pseudo_version(v: str) -> bool:
-    """Whether ``v`` has the form of a pseudo-version."""
-    return v.count("-") >= 2 and semver.is_valid(v) and _PSEUDO_RE.fullmatch(v) is not None
-
-
-def _format_timestamp(t: datetime) -> str:
-    u = t.astimezone(UTC)
-    return f"{u.year:04d}{u.month:02d}{u.day:02d}{u.hour:02d}{u.minute:02d}{u.second:02d}"
-
-
-def pseudo_version(major: str, older: str, t: datetime, rev: str) -> str:
-    """The pseudo-version for revision ``rev`` committed at ``t`` (x/mod ``PseudoVersion``).
-
-    ``major`` is the path's major (``""`` means ``v0``); ``older`` is the
-    closest tagged ancestor (``""``, ``v1.2.3`` or ``v1.2.3-pre``, whose build
-    suffix such as ``+incompatible`` is carried over). ``t`` must be aware.
-    """
-    if t.tzinfo is None:
-        raise ValueError("pseudo_version needs a timezone-aware commit time")
-    major = major or "v0"
-    segment = f"{_format_timestamp(t)}-{rev}"
-    build = semver.build(older)
-    base = semver.canonical(older)
-    if base == "":
-        return f"{major}.0.0-{segment}"
-    if semver.prerelease(base) != "":
-        return f"{base}.0.{segment}{build}"
-    i = base.rfind(".") + 1
-    return f"{base[:i]}{int(base[i:]) + 1}-0.{segment}{build}"
-
-
-def zero_pseudo_version(major: str) -> str:
-    """A placeholder pseudo-version with zero time and revision."""
-    return pseudo_version(major, "", _ZERO_TIME, ZERO_PSEUDO_REV)
-
-
-def is_zero_pseudo_version(v: str) -> bool:
-    return v == zero_pseudo_version(semver.major(v))
-
-
-def _parse_pseudo(v: str) -> tuple[str, str, str, str]:
-    """``(base, timestamp, rev, build)``; base is ``vX.0.0``, ``vX.Y.Z-0`` or ``vX.Y.Z-pre.0``."""
-    if not is_pseudo_version(v):
-        raise InvalidVersionError(v, "syntax error", pseudo=True)
-    build = semver.build(v)
-    rest = v[: len(v) - len(build)]
-    rest, rev = rest.rsplit("-", 1)
-    dash = rest.rfind("-")
-    dot = rest.rfind(".")
-    cut = dot if dot > dash else dash
-    return rest[:cut], rest[cut + 1 :], rev, build
-
-
-def pseudo_version_time(v: str) -> datetime:
-    """The UTC commit time embedded in pseudo-version ``v``.
-
-    Years before 1 (``0000...``), which the go command accepts, are reported
-    as malformed here because ``datetime`` cannot hold them.
-    """
-    _, stamp, _, _ = _parse_pseudo(v)
-    try:
-        return datetime(
-            int(stamp[0:4]),
-            int(stamp[4:6]),
-            int(stamp[6:8]),
-            int(stamp[8:10]),
-            int(stamp[10:12]),
-            int(stamp[12:14]),
-            tzinfo=UTC,
-        )
-    except ValueError:
-        raise InvalidVersionError(v, f"malformed time {go_quote(stamp)}", pseudo=True) from None
-
-
-def pseudo_version_rev(v: str) -> str:
-    """The revision (commit hash prefix) of pseudo-version ``v``."""
-    return _parse_pseudo(v)[2]
-
-
-def pseudo_version_base(v: str) -> str:
-    """The tagged version ``v`` builds on (build suffix kept), or ``""`` for ``vX.0.0-...``."""
-    base, _, _, build = _parse_pseudo(v)
-    pre = semver.prerelease(base)
-    if pre == "":
-        if build:
-            raise InvalidVersionError(
-                v, f"lacks base version, but has build metadata {go_quote(build)}", pseudo=True
-            )
-        return ""
-    if pre == "-0":
-        release = base[: -len(pre)]
-        i = release.rfind(".")
-        patch = int(release[i + 1 :])
-        if patch == 0:
-            raise InvalidVersionError(
-                v, f"version before {base} would have negative patch number", pseudo=True
-            )
-        return f"{release[: i + 1]}{patch - 1}{build}"
-    return base[: -len(".0")] + build

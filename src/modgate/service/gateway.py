@@ -30,7 +30,8 @@ from modgate.protocol.errors import (
     UpstreamError,
 )
 from modgate.protocol.escape import escape_path, escape_version
-from modgate.protocol.module import ModuleVersion, canonical_version, is_pseudo_version
+from modgate.protocol.module import ModuleVersion, canonical_version
+from modgate.protocol.pseudo import is_pseudo_version
 from modgate.service.answer import Answer
 from modgate.service.ingest import Ingest, IngestVerifier, is_module_version
 from modgate.service.routing import Router, walk

@@ -16,7 +16,8 @@ from modgate.formats.gomod import synthesize_gomod
 from modgate.formats.info import check_info_for, parse_info, render_info
 from modgate.formats.modzip import MAX_GO_MOD, read_go_mod
 from modgate.protocol.errors import InvalidModuleError
-from modgate.protocol.module import ModuleVersion, is_pseudo_version, pseudo_version_time
+from modgate.protocol.module import ModuleVersion
+from modgate.protocol.pseudo import is_pseudo_version, pseudo_version_time
 from modgate.service.ingest import Ingest
 from modgate.sources.local import Candidate, Unusable, discover
 from modgate.store.base import Kind, Store

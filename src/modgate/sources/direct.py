@@ -44,14 +44,9 @@ import httpx
 
 from modgate.formats.info import render_info
 from modgate.protocol.errors import InvalidRequestError, NotFoundError, UpstreamError
-from modgate.protocol.module import (
-    ModuleVersion,
-    canonical_version,
-    check,
-    check_path,
-    is_pseudo_version,
-)
+from modgate.protocol.module import ModuleVersion, canonical_version, check, check_path
 from modgate.protocol.patterns import PatternList
+from modgate.protocol.pseudo import is_pseudo_version
 from modgate.sources.git_cmd import (
     DEFAULT_REMOTE_TIMEOUT,
     GitAuthError,

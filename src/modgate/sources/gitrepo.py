@@ -24,7 +24,8 @@ from typing import Any
 
 from modgate.formats.modzip import SourceFile
 from modgate.protocol import semver
-from modgate.protocol.module import go_quote, is_pseudo_version
+from modgate.protocol.module import go_quote
+from modgate.protocol.pseudo import is_pseudo_version
 from modgate.sources.git_mirror import Mirror
 
 MIN_HASH_DIGITS = 7

@@ -22,14 +22,16 @@ from modgate.protocol.module import (
     INCOMPATIBLE,
     InvalidVersionError,
     canonical_version,
-    is_pseudo_version,
     match_path_major,
     path_major_prefix,
+    split_path_version,
+)
+from modgate.protocol.pseudo import (
+    is_pseudo_version,
     pseudo_version,
     pseudo_version_base,
     pseudo_version_rev,
     pseudo_version_time,
-    split_path_version,
 )
 from modgate.sources.gitrepo import GitRepo, Origin, RevInfo, UnknownRevisionError
 from modgate.sources.moddir import (

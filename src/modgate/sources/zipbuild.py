@@ -23,7 +23,8 @@ from typing import BinaryIO
 from modgate.formats.modzip import SourceFile, filter_module_files, root_go_version
 from modgate.formats.ziprules import check_module
 from modgate.protocol.errors import UpstreamError
-from modgate.protocol.module import ModuleVersion, is_pseudo_version
+from modgate.protocol.module import ModuleVersion
+from modgate.protocol.pseudo import is_pseudo_version
 from modgate.sources.modrepo import LICENSE, ModuleLookupError, ModuleRepo
 
 COMPRESSLEVEL = 1

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modgate.protocol import semver
-from modgate.protocol.module import (
-    InvalidVersionError,
+from modgate.protocol.module import InvalidVersionError
+from modgate.protocol.pseudo import (
     is_pseudo_version,
     is_zero_pseudo_version,
     pseudo_version,

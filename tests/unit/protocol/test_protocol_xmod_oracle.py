@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modgate.protocol import escape, module, patterns, semver
+from modgate.protocol import escape, module, patterns, pseudo, semver
 
 pytestmark = [pytest.mark.go]
 
@@ -383,21 +383,21 @@ def test_path_major_agrees(oracle: _Oracle, v: str, path_major: str) -> None:
 @given(st.one_of(_pseudo_versions, _versions), st.sampled_from(["", "v0", "v2"]))
 def test_pseudo_versions_agree(oracle: _Oracle, v: str, major: str) -> None:
     got = oracle.ask("pseudo", v, major)
-    assert module.is_pseudo_version(v) == got["ok"], v
+    assert pseudo.is_pseudo_version(v) == got["ok"], v
     try:
-        t = module.pseudo_version_time(v)
+        t = pseudo.pseudo_version_time(v)
         stamp = f"{t.year:04d}{t.month:02d}{t.day:02d}{t.hour:02d}{t.minute:02d}{t.second:02d}"
         time_err = False
     except module.InvalidVersionError:
         stamp, time_err = "00010101000000", True
-    rev = _value_or_error(module.pseudo_version_rev, v)
-    base = _value_or_error(module.pseudo_version_base, v)
+    rev = _value_or_error(pseudo.pseudo_version_rev, v)
+    base = _value_or_error(pseudo.pseudo_version_base, v)
     go_stamp, go_rev, go_base = got["s"].split("|")
     go_errs = [e != "" for e in got["err"].split("|")]
     assert (stamp, time_err) == (go_stamp, go_errs[0]), v
     assert rev == ("!error" if go_errs[1] else go_rev), v
     assert base == ("!error" if go_errs[2] else go_base), v
-    assert module.pseudo_version(major, v, _COMMIT, "abcdefabcdef") == got["s2"], (major, v)
+    assert pseudo.pseudo_version(major, v, _COMMIT, "abcdefabcdef") == got["s2"], (major, v)
 
 
 @_SETTINGS
