@@ -30,10 +30,11 @@ from collections.abc import Iterable
 from modgate.doctor.diagnose.causes import CauseId
 from modgate.doctor.diagnose.extract import extract_module
 from modgate.doctor.diagnose.finding import Finding
-from modgate.doctor.diagnose.normalize import MARK_ERROR, MARK_WARNING, normalize
+from modgate.doctor.diagnose.normalize import MARK_ERROR, MARK_WARNING, normalize_parts
 from modgate.doctor.diagnose.rank import rank
 from modgate.doctor.diagnose.rules import classify_text
 from modgate.doctor.diagnose.scan import COMPILER_ERROR, TIMEOUT_WORDS, Scanner, is_interesting
+from modgate.doctor.diagnose.words import word_pattern
 from modgate.protocol.module import ModuleVersion
 
 MAX_FINDINGS = 64
@@ -60,7 +61,8 @@ _CONTINUATION = re.compile(
 # BuildKit's error summary frames repeated output with these; they continue nothing.
 _FRAME = re.compile(r"^(?:> \[|\d+ \| |-{4,}$|Dockerfile:\d+$)")
 # Lines CI runners print about their own caches, whatever the build does.
-_RUNNER_NOISE = re.compile(r"^Failed to extract cache|^Restore cache failed|cache not found")
+_RUNNER_NOISE_STARTS = ("Failed to extract cache", "Restore cache failed")
+_RUNNER_NOISE = "cache not found"
 _HEADER = re.compile(r"^go: \S+@v\S*: .*:$")
 _ACTIVITY = re.compile(
     r"^(?:Run |\$ |RUN |Step \d+/\d+ : RUN |\[[^\]]+\] RUN )?go (?:mod (?:download|tidy)"
@@ -71,10 +73,19 @@ _TIMEOUT = re.compile(
     r"The operation was canceled|exceeded the maximum execution time|execution took longer"
     r"|^CANCELED$|Canceled: context canceled|\bjob timed out|^Terminated$|timed out after \d"
 )
-_FAILURE = re.compile(
+# A line is a failure when it starts with one of these (``match``) ...
+_FAILURE_START = re.compile(r"FAIL\b|--- FAIL|panic:")
+# ... or holds one of these.
+_FAILURE = (
     r"exit (?:code|status)[ :]+[1-9]|returned a non-zero code|did not complete successfully"
-    r"|Job failed|^FAIL\b|^--- FAIL|^panic:"
+    r"|Job failed|" + COMPILER_ERROR.pattern
 )
+_FAILURE_ANYWHERE = re.compile(_FAILURE)
+# A line without one of TIMEOUT_WORDS cannot match _TIMEOUT.
+_TIMEOUT_WORD = re.compile(word_pattern(TIMEOUT_WORDS))
+# Most lines hold neither such a word nor a failure pattern: one search tells
+# (every branch starts with a literal character, so it skips fast).
+_TIMEOUT_OR_FAILURE = re.compile(f"{word_pattern(TIMEOUT_WORDS)}|{_FAILURE}")
 _ERRORISH = re.compile(
     r"(?i:\b(?:error|fatal|panic|failed|refused|denied|cannot|unable to)\b)|^FAIL\b|^--- FAIL"
 )
@@ -114,7 +125,7 @@ class Diagnoser:
 
     def _process(self, raw: str) -> None:
         """Read a line that has a keyword, or any line while a finding is open."""
-        text, mark, indented = normalize(raw)
+        text, mark, indented = normalize_parts(raw)
         if not text:
             self._unrelated()
             return
@@ -302,10 +313,11 @@ class Diagnoser:
         """Headers, download activity, CI timeouts, and error-looking lines for ``unknown``."""
         if text.startswith("go: ") and _HEADER.match(text):
             self._header = (self._number, text, extract_module(text))
-        if "go" in text and _ACTIVITY.search(text):
+        if "go" in text and _ACTIVITY.match(text):  # every branch starts with ^
             self._activity = (self._number, text)
             return
-        if any(word in text for word in TIMEOUT_WORDS) and _TIMEOUT.search(text):
+        timeout_word, failure_anywhere = _timeout_or_failure(text)
+        if timeout_word and _TIMEOUT.search(text):
             activity = self._activity
             if activity is not None and self._number - activity[0] <= HUNG_REACH:
                 module = extract_module(activity[1])
@@ -314,13 +326,9 @@ class Diagnoser:
                     finding.add_evidence(text)
                     self._open = None
                 self._activity = (self._number, activity[1])
-        if mark == MARK_WARNING or _RUNNER_NOISE.search(text):
+        if mark == MARK_WARNING or text.startswith(_RUNNER_NOISE_STARTS) or _RUNNER_NOISE in text:
             return
-        failure = (
-            mark == MARK_ERROR
-            or _FAILURE.search(text) is not None
-            or COMPILER_ERROR.search(text) is not None
-        )
+        failure = mark == MARK_ERROR or _FAILURE_START.match(text) is not None or failure_anywhere
         if text.startswith("go: ") and not _GO_INFO.match(text):
             failure = True
         if failure or _ERRORISH.search(text):
@@ -328,6 +336,16 @@ class Diagnoser:
         if failure and not self._failed:
             self._failed = True
             self._failure_line = self._number
+
+
+def _timeout_or_failure(text: str) -> tuple[bool, bool]:
+    """Whether ``text`` holds one of TIMEOUT_WORDS, and whether it holds a failure pattern."""
+    found = _TIMEOUT_OR_FAILURE.search(text)
+    if found is None:
+        return False, False
+    start = found.start()  # neither occurs before this
+    timeout_word = _TIMEOUT_WORD.search(text, start) is not None
+    return timeout_word, _FAILURE_ANYWHERE.search(text, start) is not None
 
 
 def _not_found(finding: Finding) -> bool:

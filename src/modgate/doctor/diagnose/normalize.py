@@ -37,6 +37,7 @@ _PREFIX = re.compile(
     re.VERBOSE,
 )
 _PREFIX_START = frozenset("0123456789[#:S")
+_INDENTS = ("\t", " ")
 _MAX_PREFIXES = 4
 """Prefixes nest (a GitHub timestamp in front of a BuildKit step prefix); more is noise."""
 
@@ -79,6 +80,11 @@ def _last_segment(text: str) -> str:
 
 def normalize(raw: str) -> Line:
     """The text of one log line (without its line ending) and the CI's mark on it."""
+    return Line._make(normalize_parts(raw))
+
+
+def normalize_parts(raw: str) -> tuple[str, int, bool]:
+    """:func:`normalize` as a plain tuple (text, mark, indented), for the hot path."""
     text = raw.rstrip("\r\n")
     mark = MARK_NONE
     if "\r" in text:
@@ -86,20 +92,24 @@ def normalize(raw: str) -> Line:
             text = _SECTION.sub("", text)
         if "\r" in text:
             text = _last_segment(text)
-    text = strip_ansi(text)
-    for _ in range(_MAX_PREFIXES):
-        if not text or text[0] not in _PREFIX_START:
-            break
-        found = _PREFIX.match(text)
-        if found is None or found.end() == 0:
-            break
-        command = found.group("cmd") or found.group("cmd2")
-        if command is not None:
-            mark = _MARKS.get(command, mark)
-        elif found.group("step") is not None:
-            mark = MARK_GROUP
-        text = text[found.end() :]
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    if text and text[0] in _PREFIX_START:
+        for _ in range(_MAX_PREFIXES):
+            found = _PREFIX.match(text)
+            if found is None:
+                break
+            end = found.end()
+            if end == 0:
+                break
+            kind = found.lastgroup  # the named group of the branch that matched, if any
+            if kind == "step":
+                mark = MARK_GROUP
+            elif kind is not None:
+                mark = _MARKS.get(found.group(kind), mark)
+            text = text[end:]
+            if not text or text[0] not in _PREFIX_START:
+                break
     if "section_" in text:
         text = _SECTION.sub("", text)
-    indented = text[:1] in ("\t", " ")
-    return Line(text.strip(), mark, indented)
+    return text.strip(), mark, text[:1] in _INDENTS

@@ -15,12 +15,14 @@ else: the rest of modgate classifies errors by type.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from modgate.doctor.diagnose.causes import CauseId
 from modgate.doctor.diagnose.extract import extract_module
+from modgate.doctor.diagnose.words import longest_word_pattern
 from modgate.protocol.module import ModuleVersion
 
 Decide = Callable[[str, ModuleVersion | None], tuple[CauseId, float] | None]
@@ -68,6 +70,10 @@ PUBLIC_HOSTS = frozenset(
     }
 )
 
+CACHED_LINES = 4096
+"""Distinct lines whose classification is remembered."""
+CACHED_LINE_CHARS = 1024
+"""Longer lines are classified anew each time (they would make the cache large)."""
 STATUS_AUTH = frozenset({"401", "403", "407"})
 STATUS_NOT_FOUND = frozenset({"404", "410"})
 
@@ -249,16 +255,44 @@ RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 RULE_WORDS: tuple[str, ...] = tuple(dict.fromkeys(word for rule in RULES for word in rule.words))
 """Every word some rule needs: a line with none of them matches no rule."""
+_RULE_WORD = re.compile(longest_word_pattern(RULE_WORDS))
+"""Finds the longest rule word starting at the leftmost position where one starts."""
+_RULES_OF: dict[str, tuple[int, ...]] = {
+    found: tuple(
+        index
+        for index, rule in enumerate(RULES)
+        if any(found.startswith(word) for word in rule.words)
+    )
+    for found in RULE_WORDS
+}
+"""The rules (by index) that need the word found or one of its prefixes."""
+
+
+def _candidates(text: str) -> list[int]:
+    """The indices, in order, of the rules one of whose words ``text`` holds."""
+    found = _RULE_WORD.search(text)
+    if found is None:
+        return []
+    candidates: set[int] = set()
+    while found is not None:
+        # Every word starting where this one does is a prefix of it.
+        candidates.update(_RULES_OF[found.group()])
+        found = _RULE_WORD.search(text, found.start() + 1)
+    return sorted(candidates)
 
 
 def classify_text(text: str) -> tuple[CauseId, float, ModuleVersion | None] | None:
     """The cause, confidence and module of one normalized line, or None if no rule matches."""
-    for rule in RULES:
-        for word in rule.words:
-            if word in text:
-                break
-        else:
-            continue
+    if _RULE_WORD.search(text) is None:
+        return None  # most lines: no rule can match
+    if len(text) > CACHED_LINE_CHARS:
+        return _classify(text)
+    return _classify_cached(text)
+
+
+def _classify(text: str) -> tuple[CauseId, float, ModuleVersion | None] | None:
+    for index in _candidates(text):
+        rule = RULES[index]
         found = rule.pattern.search(text)
         if found is None:
             continue
@@ -269,6 +303,12 @@ def classify_text(text: str) -> tuple[CauseId, float, ModuleVersion | None] | No
         if decided is not None:
             return decided[0], decided[1], module
     return None
+
+
+# Logs repeat lines (retries, BuildKit's error summary, the same failure in
+# several jobs): the answer for a line is remembered, for a bounded number of
+# short lines, so memory stays flat.
+_classify_cached = functools.lru_cache(maxsize=CACHED_LINES)(_classify)
 
 
 _LOOKUP = re.compile(r"/lookup/(?P<path>[^@\s\"]+)@(?P<version>v[^\s\":]+)")

@@ -5,19 +5,19 @@ Every line that can matter holds one of :data:`KEYWORDS`: go's own errors
 errors, CI timeout and failure markers, download activity and error-looking
 lines; or a compiler error position (a pattern with a literal start, which
 the regular expression engine finds fast). A line with none of them is
-skipped unread, and :class:`Scanner` skips whole runs of such lines by
-searching a block for each keyword in C (``str.find``), which keeps a 50 MB
-log fast: in a typical CI log most lines are test output and progress.
+skipped unread, and :class:`Scanner` skips whole runs of such lines with one
+search of the block for all keywords at once (a prefix tree of the words,
+see :mod:`~modgate.doctor.diagnose.words`), which keeps a 50 MB log fast: in
+a typical CI log most lines are test output and progress.
 
 The corpus test checks that reading every line finds nothing more.
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
 import re
-from collections.abc import Callable
+
+from modgate.doctor.diagnose.words import word_pattern
 
 TIMEOUT_WORDS = (
     "anceled", "ANCELED", "maximum execution time", "took longer", "timed out", "Terminated",
@@ -34,41 +34,32 @@ KEYWORDS: tuple[str, ...] = (
     "unable to",
 )  # fmt: skip
 COMPILER_ERROR = re.compile(r"\.go:\d+:\d+: ")
+# Each starts with a literal character, like the words, so one search skips
+# every position where nothing can start.
 _SCAN_PATTERNS = (COMPILER_ERROR,)
+_ANY_KEYWORD = re.compile(
+    "|".join([word_pattern(KEYWORDS), *(pattern.pattern for pattern in _SCAN_PATTERNS)])
+)
+"""Matches where a keyword or a scan pattern starts: one search tests a whole line."""
 
 
 def is_interesting(raw: str) -> bool:
     """True when ``raw`` holds one of :data:`KEYWORDS` or a compiler error position."""
-    return any(word in raw for word in KEYWORDS) or any(
-        pattern.search(raw) for pattern in _SCAN_PATTERNS
-    )
+    return _ANY_KEYWORD.search(raw) is not None
 
 
 class Scanner:
-    """Finds the next line of a block that holds a keyword, scanning the block once per keyword."""
+    """Finds the next line of a block that holds a keyword, searching the block once."""
 
     def __init__(self, block: str) -> None:
         self.block = block
-        finders: list[Callable[[int], int]] = [
-            functools.partial(block.find, word) for word in KEYWORDS
-        ]
-        finders += [functools.partial(_pattern_find, pattern, block) for pattern in _SCAN_PATTERNS]
-        self.finders = finders
-        self.heap = [(-1, index) for index in range(len(finders))]
 
     def next_line(self, pos: int) -> int:
-        """Where the first line at or after ``pos`` holding a keyword starts, or -1."""
-        heap = self.heap
-        while heap and heap[0][0] < pos:
-            _old, index = heapq.heappop(heap)
-            hit = self.finders[index](pos)
-            if hit >= 0:
-                heapq.heappush(heap, (hit, index))
-        if not heap:
+        """Where the first line at or after ``pos`` holding a keyword starts, or -1.
+
+        ``pos`` is the start of a line.
+        """
+        found = _ANY_KEYWORD.search(self.block, pos)
+        if found is None:
             return -1
-        return max(self.block.rfind("\n", pos, heap[0][0]) + 1, pos)
-
-
-def _pattern_find(pattern: re.Pattern[str], block: str, pos: int) -> int:
-    found = pattern.search(block, pos)
-    return found.start() if found is not None else -1
+        return max(self.block.rfind("\n", pos, found.start()) + 1, pos)
