@@ -25,7 +25,7 @@ import stat
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, TypeVar
 
 from modgate.formats.dirhash import EMPTY_SHA256, hash1, zip_entry_name
 from modgate.formats.gomod import GO_VERSION_RE, GoModError, parse_gomod
@@ -51,6 +51,7 @@ __all__ = [
     "CheckedZip",
     "FileProblem",
     "InvalidZipError",
+    "ModuleFile",
     "Problem",
     "SourceFile",
     "check_zip",
@@ -92,6 +93,26 @@ class SourceFile:
     @property
     def is_regular(self) -> bool:
         return stat.S_IFMT(self.mode) in (0, stat.S_IFREG)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class ModuleFile(Protocol):
+    """What the zip rules need of a file: its name, mode and size (not its content)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def mode(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def is_regular(self) -> bool: ...
+
+
+F = TypeVar("F", bound=ModuleFile)
 
 
 def _entry_type_problem(info: zipfile.ZipInfo, name: str) -> FileProblem | None:
@@ -288,7 +309,7 @@ def root_go_version(files: Iterable[SourceFile]) -> str | None:
     return version
 
 
-def _omission(f: SourceFile, go_version: str | None, go_mod_dirs: set[str]) -> str | None:
+def _omission(f: ModuleFile, go_version: str | None, go_mod_dirs: set[str]) -> str | None:
     if is_vendored(f.name, go_version):
         return "file is in vendor directory"
     parent = f.name.rpartition("/")[0]
@@ -302,8 +323,8 @@ def _omission(f: SourceFile, go_version: str | None, go_mod_dirs: set[str]) -> s
 
 
 def filter_module_files(
-    mv: ModuleVersion, files: Iterable[SourceFile], go_version: str | None
-) -> tuple[list[SourceFile], list[tuple[str, str]]]:
+    mv: ModuleVersion, files: Iterable[F], go_version: str | None
+) -> tuple[list[F], list[tuple[str, str]]]:
     """Split ``files`` into those a module zip keeps and those it omits (with why).
 
     ``go_version`` is the root go.mod's go line (see :func:`root_go_version`).
@@ -315,7 +336,7 @@ def filter_module_files(
         for f in files
         if "/" in f.name and is_go_mod_name(f.name.rpartition("/")[2]) and f.is_regular
     }
-    kept: list[SourceFile] = []
+    kept: list[F] = []
     omitted: list[tuple[str, str]] = []
     problems: list[FileProblem] = []
     reported: set[str] = set()  # as x/mod: the first verdict on a path stands
@@ -336,12 +357,13 @@ def filter_module_files(
         if problem is None and why is None and not f.is_regular:
             why = "file is a symbolic link" if stat.S_ISLNK(f.mode) else "not a regular file"
         if problem is None and why is None:
-            if len(f.data) <= budget:
-                budget -= len(f.data)
+            size = f.size
+            if size <= budget:
+                budget -= size
             elif not too_large:
                 too_large = True
                 problems.append(_total_size_problem())
-            problem = _size_problem(name, len(f.data))
+            problem = _size_problem(name, size)
         if problem is not None:
             problems.append(problem)
         elif why is not None:

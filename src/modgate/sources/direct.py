@@ -62,7 +62,7 @@ from modgate.sources.gitrepo import GitRepo, NoCommitsError, UnknownRevisionErro
 from modgate.sources.latest import latest
 from modgate.sources.modrepo import ModRevInfo, ModuleLookupError, ModuleRepo
 from modgate.sources.vcs_resolve import RepoRoot, ResolveError, Resolver, parse_rewrites
-from modgate.sources.zipbuild import module_files, write_zip
+from modgate.sources.zipbuild import EntryCache, build_zip
 
 T = TypeVar("T")
 log = logging.getLogger("modgate.direct")
@@ -117,6 +117,8 @@ class DirectSource:
         )
         self.resolver = Resolver(rewrites=parsed, client=client, insecure=insecure, ping=self._ping)
         self._repos: dict[str, GitRepo] = {}
+        self._entries = EntryCache()
+        """Deflated blobs shared by the zips of every repository (bounded by bytes)."""
         self._repos_lock = threading.Lock()
         self._background = ThreadPoolExecutor(
             BACKGROUND_FETCHES, thread_name_prefix="modgate-git-complete"
@@ -177,8 +179,9 @@ class DirectSource:
 
     async def zip(self, mv: ModuleVersion, dest: Path, max_size: int) -> None:
         def op(repo: ModuleRepo, since: float) -> None:
-            files = self._versioned(repo, since, mv.version, lambda: module_files(repo, mv.version))
-            write_zip(mv, files, dest, max_size)
+            self._versioned(
+                repo, since, mv.version, lambda: build_zip(repo, mv, dest, max_size, self._entries)
+            )
             self._start_completion(repo.code.mirror)
 
         await self._run(str(mv), mv.path, op)

@@ -13,18 +13,21 @@ hash, only names and contents do.
 from __future__ import annotations
 
 import struct
+import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from modgate.formats.modzip import SourceFile, filter_module_files, root_go_version
-from modgate.formats.ziprules import check_module
+from modgate.formats.modzip import ModuleFile, SourceFile, filter_module_files, root_go_version
+from modgate.formats.ziprules import GO_MOD, check_module
 from modgate.protocol.errors import UpstreamError
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.pseudo import is_pseudo_version
+from modgate.sources.gittree import TreeFile, plain_tree
 from modgate.sources.modrepo import LICENSE, ModuleLookupError, ModuleRepo
 
 COMPRESSLEVEL = 1
@@ -46,6 +49,40 @@ _DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01
 _DOS_TIME = 0
 _REGULAR_ATTR = 0o100644 << 16
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+CACHE_BYTES = 64 << 20
+"""Compressed zip entries kept for later versions, keyed by git blob id (oldest dropped first)."""
+READ_ONE_BY_ONE = 256
+"""Up to this many uncached blobs are read one by one; more are read with ``git archive``."""
+
+
+class EntryCache:
+    """Deflated blobs by git blob id: (CRC-32, size, deflated data); a blob id names its content."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, tuple[int, int, bytes]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, oid: str) -> tuple[int, int, bytes] | None:
+        with self._lock:
+            entry = self._entries.get(oid)
+            if entry is not None:
+                self._entries.move_to_end(oid)
+            return entry
+
+    def put(self, oid: str, entry: tuple[int, int, bytes]) -> None:
+        if len(entry[2]) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(oid, None)
+            if old is not None:
+                self._bytes -= len(old[2])
+            self._entries[oid] = entry
+            self._bytes += len(entry[2])
+            while self._bytes > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped[2])
 
 
 def module_files(repo: ModuleRepo, version: str) -> list[SourceFile]:
@@ -66,6 +103,70 @@ def module_files(repo: ModuleRepo, version: str) -> list[SourceFile]:
         if license_text is not None:
             files.append(SourceFile(LICENSE, license_text))
     return files
+
+
+def build_zip(
+    repo: ModuleRepo, mv: ModuleVersion, dest: Path, max_size: int, cache: EntryCache
+) -> None:
+    """Write the zip of ``mv`` to ``dest``, reusing the entries of blobs zipped before.
+
+    Same bytes as :func:`module_files` then :func:`write_zip`; trees that
+    ``git archive`` might convert take exactly that way.
+    """
+    check_module(mv)
+    if is_pseudo_version(mv.version):
+        repo.stat(mv.version)
+    try:
+        rev, subdir, _ = repo.find_dir(mv.version)
+        commit = repo.code.stat(rev).name
+    except ModuleLookupError as exc:
+        raise ModuleLookupError(
+            f"{repo.path}@{mv.version}: {exc}", missing_revision=exc.missing_revision
+        ) from None
+    tree = plain_tree(repo.code, commit, subdir)
+    if tree is None:
+        write_zip(mv, module_files(repo, mv.version), dest, max_size)
+        return
+    go_mod = next((f for f in tree if f.name == GO_MOD and f.is_regular), None)
+    go_mod_data = _read_blob(repo, go_mod.oid) if go_mod is not None else b""
+    go_version = root_go_version([SourceFile(GO_MOD, go_mod_data)]) if go_mod else None
+    kept, _ = filter_module_files(mv, tree, go_version)
+    if len(kept) > MAX_PLAIN_ENTRIES:
+        write_zip(mv, module_files(repo, mv.version), dest, max_size)
+        return
+    kept.sort(key=lambda f: f.name)
+    entries = _entries(repo, commit, subdir, kept, cache)
+    with dest.open("wb") as out:
+        _write_entries(out, f"{mv.path}@{mv.version}/", kept, entries, mv=mv, max_size=max_size)
+    size = dest.stat().st_size
+    if size > max_size:
+        raise _too_large(mv, size, max_size)
+
+
+def _read_blob(repo: ModuleRepo, oid: str) -> bytes:
+    obj = repo.code.mirror.read_object(oid)
+    if obj is None or obj.type != "blob":
+        raise UpstreamError(repo.path, f"blob {oid} vanished from the mirror; retry the request")
+    return obj.data
+
+
+def _entries(
+    repo: ModuleRepo, commit: str, subdir: str, kept: list[TreeFile], cache: EntryCache
+) -> list[tuple[int, int, bytes]]:
+    """(CRC-32, size, deflated data) of each kept file, deflating only blobs not cached."""
+    found = {f.oid: e for f in kept if (e := cache.get(f.oid)) is not None}
+    missing = list({f.oid: f for f in kept if f.oid not in found}.values())
+    if len(missing) <= READ_ONE_BY_ONE:
+        blobs = [_read_blob(repo, f.oid) for f in missing]
+    else:
+        archived = repo.code.archive(commit, subdir) or []
+        by_name = {f.name: f.data for f in archived if f.is_regular}
+        blobs = [by_name[f.name] if f.name in by_name else _read_blob(repo, f.oid) for f in missing]
+    for f, (crc, deflated), blob in zip(missing, _compressed_data(blobs), blobs, strict=True):
+        entry = (crc, len(blob), deflated)
+        cache.put(f.oid, entry)
+        found[f.oid] = entry
+    return [found[f.oid] for f in kept]
 
 
 def write_zip(mv: ModuleVersion, files: list[SourceFile], dest: Path, max_size: int) -> None:
@@ -96,20 +197,39 @@ def _deflate(data: bytes) -> tuple[int, bytes]:
     return zlib.crc32(data), compressor.compress(data) + compressor.flush()
 
 
-def _compressed(files: list[SourceFile]) -> Iterator[tuple[int, bytes]]:
-    if sum(len(f.data) for f in files) < PARALLEL_MIN_BYTES:
-        yield from map(_deflate, (f.data for f in files))
+def _compressed_data(blobs: list[bytes]) -> Iterator[tuple[int, bytes]]:
+    if sum(len(b) for b in blobs) < PARALLEL_MIN_BYTES:
+        yield from map(_deflate, blobs)
         return
     with ThreadPoolExecutor(DEFLATE_THREADS, thread_name_prefix="modgate-deflate") as pool:
-        yield from pool.map(_deflate, (f.data for f in files))
+        yield from pool.map(_deflate, blobs)
 
 
 def _write_plain(
     out: BinaryIO, prefix: str, files: list[SourceFile], mv: ModuleVersion, max_size: int
 ) -> None:
+    blobs = [f.data for f in files]
+    entries = (
+        (crc, len(b), data) for b, (crc, data) in zip(blobs, _compressed_data(blobs), strict=True)
+    )
+    _write_entries(out, prefix, files, entries, mv=mv, max_size=max_size)
+
+
+def _write_entries(
+    out: BinaryIO,
+    prefix: str,
+    files: Iterable[ModuleFile],
+    entries: Iterable[tuple[int, int, bytes]],
+    *,
+    mv: ModuleVersion,
+    max_size: int,
+) -> None:
+    """Write sorted ``files`` with their (CRC-32, size, deflated data) ``entries``."""
     central: list[bytes] = []
     offset = 0
-    for f, (crc, data) in zip(files, _compressed(files), strict=True):
+    count = 0
+    for f, (crc, size, data) in zip(files, entries, strict=True):
+        count += 1
         name = (prefix + f.name).encode("utf-8")
         flags = 0 if name.isascii() else _UTF8_FLAG
         header = _LOCAL.pack(
@@ -121,7 +241,7 @@ def _write_plain(
             _DOS_DATE,
             crc,
             len(data),
-            len(f.data),
+            size,
             len(name),
             0,
         )
@@ -138,7 +258,7 @@ def _write_plain(
                 _DOS_DATE,
                 crc,
                 len(data),
-                len(f.data),
+                size,
                 len(name),
                 0,
                 0,
@@ -154,7 +274,7 @@ def _write_plain(
             raise _too_large(mv, offset, max_size)
     directory = b"".join(central)
     out.write(directory)
-    out.write(_END.pack(_END_SIG, 0, 0, len(files), len(files), len(directory), offset, 0))
+    out.write(_END.pack(_END_SIG, 0, 0, count, count, len(directory), offset, 0))
 
 
 def _write_with_zipfile(out: BinaryIO, prefix: str, files: Iterable[SourceFile]) -> None:
