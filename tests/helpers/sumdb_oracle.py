@@ -9,18 +9,13 @@ hashes, tiles and proofs with what the go command itself computes.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from helpers.xmod import xmod_program
 
-from helpers.goenv import go_binary
-
-BUILD_TIMEOUT = 240
 XMOD_PACKAGES = ("sumdb/note", "sumdb/tlog")
 
 ORACLE_GO = r"""
@@ -284,44 +279,5 @@ def oracle_record(i: int) -> bytes:
 
 def start_oracle(work: Path, gocache: Path) -> Iterator[SumdbOracle]:
     """Build the oracle in ``work`` and run it for the duration of the generator."""
-    go = str(go_binary())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
-    env |= {
-        "GOPROXY": "off",
-        "GOFLAGS": "-mod=mod",
-        "GOTOOLCHAIN": "local",
-        "GOWORK": "off",
-        "GOCACHE": str(gocache),
-        "GOPATH": str(work / "gopath"),
-        "CGO_ENABLED": "0",
-    }
-    goroot = subprocess.run(
-        [go, "env", "GOROOT"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    vendored = Path(goroot, "src", "cmd", "vendor", "golang.org", "x", "mod")
-    if not (vendored / "sumdb" / "note" / "note.go").exists():
-        pytest.skip(f"the Go toolchain at {goroot} carries no x/mod sumdb sources")
-    xmod = work / "xmod"
-    for pkg in XMOD_PACKAGES:
-        shutil.copytree(vendored / pkg, xmod / pkg)
-    (xmod / "go.mod").write_text("module golang.org/x/mod\n\ngo 1.22\n")
-    (work / "go.mod").write_text(
-        "module oracle\n\ngo 1.22\n\nrequire golang.org/x/mod v0.0.0\n\n"
-        "replace golang.org/x/mod => ./xmod\n"
-    )
-    (work / "main.go").write_text(ORACLE_GO)
-    subprocess.run(
-        [go, "build", "-o", "oracle", "."], cwd=work, env=env, check=True, timeout=BUILD_TIMEOUT
-    )
-    proc = subprocess.Popen(
-        [str(work / "oracle")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    )
-    with proc:
+    with xmod_program(work, ORACLE_GO, XMOD_PACKAGES, "sumdb/note/note.go", gocache) as proc:
         yield SumdbOracle(proc)
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=10)

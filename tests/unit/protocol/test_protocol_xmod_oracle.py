@@ -9,19 +9,16 @@ generated inputs. Skipped when no Go toolchain is installed.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers.xmod import xmod_program
 from modgate.protocol import escape, module, patterns, pseudo, semver
 
 pytestmark = [pytest.mark.go]
@@ -138,13 +135,6 @@ _COMMIT = datetime(2024, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=1)))
 _XMOD_PACKAGES = ("semver", "module", "internal")
 
 
-def _go_binary() -> str | None:
-    beside_python = Path(sys.executable).parent / "go"
-    if beside_python.exists():
-        return str(beside_python)
-    return shutil.which("go")
-
-
 class _Oracle:
     def __init__(self, proc: subprocess.Popen[str]) -> None:
         self.proc = proc
@@ -161,42 +151,10 @@ class _Oracle:
 def oracle(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[_Oracle]:
-    go = _go_binary()
-    if go is None:
-        pytest.skip("no Go toolchain installed")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
-    env |= {"GOPROXY": "off", "GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "GOWORK": "off"}
-    env["GOCACHE"] = str(request.config.cache.mkdir("go-build"))
-    env["GOPATH"] = str(tmp_path_factory.mktemp("gopath"))
-    goroot = subprocess.run(
-        [go, "env", "GOROOT"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    vendored = Path(goroot, "src", "cmd", "vendor", "golang.org", "x", "mod")
-    if not (vendored / "module" / "module.go").exists():
-        pytest.skip(f"the Go toolchain at {goroot} carries no x/mod sources")
     work = tmp_path_factory.mktemp("xmod-oracle")
-    xmod = work / "xmod"
-    for pkg in _XMOD_PACKAGES:
-        shutil.copytree(vendored / pkg, xmod / pkg)
-    (xmod / "go.mod").write_text("module golang.org/x/mod\n\ngo 1.22\n")
-    (work / "go.mod").write_text(
-        "module oracle\n\ngo 1.22\n\nrequire golang.org/x/mod v0.0.0\n\n"
-        "replace golang.org/x/mod => ./xmod\n"
-    )
-    (work / "main.go").write_text(_ORACLE_GO)
-    subprocess.run([go, "build", "-o", "oracle", "."], cwd=work, env=env, check=True, timeout=240)
-    proc = subprocess.Popen(
-        [str(work / "oracle")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-    )
-    with proc:
+    gocache = request.config.cache.mkdir("go-build")
+    with xmod_program(work, _ORACLE_GO, _XMOD_PACKAGES, "module/module.go", gocache) as proc:
         yield _Oracle(proc)
-        assert proc.stdin is not None
-        proc.stdin.close()
-        proc.wait(timeout=10)
 
 
 def _msg(fn: Any, *args: str) -> str:
