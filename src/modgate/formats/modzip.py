@@ -29,7 +29,13 @@ from typing import BinaryIO, Protocol, TypeVar
 
 from modgate.formats.dirhash import EMPTY_SHA256, hash1, zip_entry_name
 from modgate.formats.gomod import GO_VERSION_RE, GoModError, parse_gomod
-from modgate.formats.zipentry import ReadProblem, ZipReadError, read_directory, read_entry
+from modgate.formats.zipentry import (
+    InflateMemo,
+    ReadProblem,
+    ZipReadError,
+    read_directory,
+    read_entry,
+)
 from modgate.formats.ziprules import (
     GO_MOD,
     LICENSE,
@@ -166,14 +172,15 @@ def _size_problem(name: str, size: int) -> FileProblem | None:
     return None
 
 
-def _check_names(mv: ModuleVersion, infos: list[zipfile.ZipInfo]) -> list[FileProblem]:
+def _check_names(
+    mv: ModuleVersion, infos: list[zipfile.ZipInfo], names: list[str]
+) -> list[FileProblem]:
     """Every rule that names and declared sizes decide, over the whole zip."""
     prefix = f"{mv.path}@{mv.version}/"
     problems: list[FileProblem] = []
     collisions = Collisions()
     declared = 0
-    for info in infos:
-        full = zip_entry_name(info)
+    for info, full in zip(infos, names, strict=True):
         if not full.startswith(prefix):
             detail = f"path does not have prefix {prefix!r}"
             problems.append(FileProblem(full, Problem.NO_PREFIX, detail))
@@ -192,11 +199,14 @@ def _check_names(mv: ModuleVersion, infos: list[zipfile.ZipInfo]) -> list[FilePr
     return problems
 
 
-def check_zip(mv: ModuleVersion, f: BinaryIO, zip_size: int) -> CheckedZip:
+def check_zip(
+    mv: ModuleVersion, f: BinaryIO, zip_size: int, *, memo: InflateMemo | None = None
+) -> CheckedZip:
     """Check the module zip in ``f`` (seekable, ``zip_size`` bytes) and hash it in one pass.
 
     Raises :class:`InvalidZipError` (an InvalidModuleError) naming ``mv``.
     ``h1`` is dirhash.HashZip's: full entry names, directory entries included.
+    ``memo`` remembers deflate streams across calls (see :class:`InflateMemo`).
     """
     check_module(mv)
     if zip_size > MAX_ZIP_FILE:
@@ -212,7 +222,8 @@ def check_zip(mv: ModuleVersion, f: BinaryIO, zip_size: int) -> CheckedZip:
         infos = read_directory(f)
     except ZipReadError as exc:
         raise InvalidZipError(mv, [FileProblem("", Problem.CORRUPT, exc.detail)]) from None
-    problems = _check_names(mv, infos)
+    names = [zip_entry_name(info) for info in infos]
+    problems = _check_names(mv, infos, names)
     if problems:
         raise InvalidZipError(mv, problems)
     prefix_len = len(mv.path) + len(mv.version) + 2
@@ -220,15 +231,14 @@ def check_zip(mv: ModuleVersion, f: BinaryIO, zip_size: int) -> CheckedZip:
     files: list[str] = []
     go_mod: bytes | None = None
     total = 0
-    for info in sorted(infos, key=lambda i: i.header_offset):
-        full = zip_entry_name(info)
+    for info, full in sorted(zip(infos, names, strict=True), key=lambda e: e[0].header_offset):
         name = full[prefix_len:]
         if full.endswith("/"):
             entries.append((full, EMPTY_SHA256))
             continue
         try:
             content = read_entry(
-                f, zip_size, info, budget=MAX_ZIP_FILE - total, keep=name == GO_MOD
+                f, zip_size, info, budget=MAX_ZIP_FILE - total, keep=name == GO_MOD, memo=memo
             )
         except ZipReadError as exc:
             problem = FileProblem(full, Problem.of_read(exc.problem), exc.detail)

@@ -7,7 +7,15 @@ finds the data through the local header, inflates it chunk by chunk, counts
 the bytes it actually produces, and refuses an entry whose content is longer
 or shorter than declared, whose CRC-32 differs, whose deflate stream is
 damaged or truncated, or whose compression method is neither store nor
-deflate. Memory use is bounded by the chunk size, whatever the entry holds.
+deflate. Memory use is bounded by the chunk size, whatever the entry holds,
+except for small entries (up to :data:`WHOLE_MAX` bytes either way), which
+are read and inflated in one step.
+
+An :class:`InflateMemo` remembers what deflate streams inflated to, keyed by
+the SHA-256 of the compressed bytes. Inflating is deterministic, so a stream
+seen before (the unchanged files of the next version of a module) needs
+hashing, not inflating: about an eighth of the work. A hit still has to
+match the entry's declared size and CRC-32, or the entry is read in full.
 """
 
 from __future__ import annotations
@@ -15,12 +23,18 @@ from __future__ import annotations
 import enum
 import hashlib
 import struct
+import threading
 import zipfile
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import BinaryIO
 
 _CHUNK = 1 << 16
+WHOLE_MAX = 1 << 20
+"""Entries up to this size (compressed and declared) are read and inflated in one step."""
+MEMO_ENTRIES = 50_000
+"""Deflate streams an :class:`InflateMemo` remembers by default (about 150 bytes each)."""
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 _LOCAL_HEADER_MAGIC = b"PK\x03\x04"
 _SUPPORTED_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
@@ -71,6 +85,36 @@ class _Sink:
             self.kept += chunk
 
 
+class InflateMemo:
+    """What deflate streams inflated to: SHA-256 of the compressed bytes -> (size, CRC-32, SHA-256).
+
+    Bounded by entry count, least recently used dropped first; safe to share
+    between threads. It holds digests only, never content.
+    """
+
+    def __init__(self, max_entries: int = MEMO_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[int, int, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes) -> tuple[int, int, str] | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, value: tuple[int, int, str]) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+
 def _data_start(f: BinaryIO, zip_size: int, info: zipfile.ZipInfo) -> int:
     f.seek(info.header_offset)
     header = f.read(_LOCAL_HEADER.size)
@@ -113,17 +157,25 @@ def read_entry(
     *,
     budget: int | None = None,
     keep: bool = False,
+    memo: InflateMemo | None = None,
 ) -> EntryContent:
     """Stream one entry of the zip in ``f`` (``zip_size`` bytes) through SHA-256.
 
     ``budget`` caps the bytes produced (a zip bomb stops there); ``keep``
-    returns the content too. Raises :class:`ZipReadError`.
+    returns the content too; ``memo`` skips inflating a deflate stream seen
+    before. Raises :class:`ZipReadError`.
     """
     if info.compress_type not in _SUPPORTED_METHODS:
         detail = f"unsupported compression method {info.compress_type}"
         raise ZipReadError(ReadProblem.CORRUPT, detail)
-    sink = _Sink(info.file_size, budget, keep)
     f.seek(_data_start(f, zip_size, info))
+    if (
+        info.compress_type == zipfile.ZIP_DEFLATED
+        and info.compress_size <= WHOLE_MAX
+        and info.file_size <= WHOLE_MAX
+    ):
+        return _read_small_deflated(f, info, budget, keep, memo)
+    sink = _Sink(info.file_size, budget, keep)
     if info.compress_type == zipfile.ZIP_STORED:
         remaining = info.compress_size
         while remaining > 0:
@@ -132,13 +184,56 @@ def read_entry(
             sink.write(chunk)
     else:
         _inflate(f, info.compress_size, sink)
-    if sink.size != info.file_size:
-        detail = f"content is {sink.size} bytes, declared {info.file_size}"
-        raise ZipReadError(ReadProblem.SIZE_MISMATCH, detail)
-    if sink.crc != info.CRC:
-        raise ZipReadError(ReadProblem.CRC)
+    _check_totals(info, sink.size, sink.crc)
     data = bytes(sink.kept) if sink.kept is not None else None
     return EntryContent(sink.size, sink.sha.hexdigest(), data)
+
+
+def _check_totals(info: zipfile.ZipInfo, size: int, crc: int) -> None:
+    if size != info.file_size:
+        detail = f"content is {size} bytes, declared {info.file_size}"
+        raise ZipReadError(ReadProblem.SIZE_MISMATCH, detail)
+    if crc != info.CRC:
+        raise ZipReadError(ReadProblem.CRC)
+
+
+def _read_small_deflated(
+    f: BinaryIO,
+    info: zipfile.ZipInfo,
+    budget: int | None,
+    keep: bool,
+    memo: InflateMemo | None,
+) -> EntryContent:
+    """:func:`read_entry` for a deflated entry small enough to hold in memory twice."""
+    compressed = f.read(info.compress_size)
+    if len(compressed) != info.compress_size:
+        raise ZipReadError(ReadProblem.CORRUPT, "zip is truncated")
+    key = hashlib.sha256(compressed).digest() if memo is not None and not keep else None
+    if key is not None and memo is not None:
+        known = memo.get(key)
+        if known is not None and known[:2] == (info.file_size, info.CRC):
+            if budget is not None and known[0] > budget:
+                raise ZipReadError(ReadProblem.OVER_BUDGET)
+            return EntryContent(known[0], known[2], None)
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        # One byte more than declared: enough to see that the content is too long.
+        out = inflater.decompress(compressed, info.file_size + 1)
+    except zlib.error as exc:
+        raise ZipReadError(ReadProblem.CORRUPT, f"deflate data is damaged ({exc})") from None
+    if len(out) > info.file_size:
+        detail = f"content exceeds its declared {info.file_size} bytes"
+        raise ZipReadError(ReadProblem.SIZE_MISMATCH, detail)
+    if budget is not None and len(out) > budget:
+        raise ZipReadError(ReadProblem.OVER_BUDGET)
+    if not inflater.eof:
+        raise ZipReadError(ReadProblem.CORRUPT, "deflate data is truncated")
+    crc = zlib.crc32(out)
+    _check_totals(info, len(out), crc)
+    digest = hashlib.sha256(out).hexdigest()
+    if key is not None and memo is not None:
+        memo.put(key, (len(out), crc, digest))
+    return EntryContent(len(out), digest, out if keep else None)
 
 
 def read_directory(f: BinaryIO) -> list[zipfile.ZipInfo]:

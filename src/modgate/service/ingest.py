@@ -19,6 +19,7 @@ from modgate.formats.dirhash import hash_gomod
 from modgate.formats.gomod import GoModError, parse_gomod, synthesize_gomod
 from modgate.formats.info import check_info_for, parse_info
 from modgate.formats.modzip import MAX_GO_MOD, check_zip
+from modgate.formats.zipentry import InflateMemo
 from modgate.metrics import Metrics
 from modgate.protocol import semver
 from modgate.protocol.errors import InvalidModuleError, InvalidRequestError
@@ -45,6 +46,8 @@ class Ingest:
         self.store = store
         self.metrics = metrics
         self.verifier = verifier
+        self.inflated = InflateMemo()
+        """Deflate streams checked before: the unchanged files of a module's next version."""
 
     async def prepare(self, mv: ModuleVersion, source: str) -> None:
         """Fetch what the checksum databases say about ``mv``, before storing any of it."""
@@ -122,7 +125,7 @@ class Ingest:
         """
         size = tmp.stat().st_size
         with tmp.open("rb") as f:
-            checked = check_zip(mv, f, size)
+            checked = check_zip(mv, f, size, memo=self.inflated)
         expected = checked.go_mod if checked.go_mod is not None else synthesize_gomod(mv.path)
         if expected != mod:
             raise InvalidModuleError(
