@@ -73,7 +73,7 @@ def _fold_table() -> dict[str, str]:
 
 def fold_key(s: str) -> str:
     """A key equal for two strings exactly when the go command's zip check finds them equal."""
-    if s.isascii() and not any("A" <= c <= "Z" for c in s):
-        return s
+    if s.isascii():
+        return s.lower()  # ASCII letters fold only with each other and with non-ASCII letters
     table = _fold_table()
     return "".join(table.get(c, c) for c in s)

@@ -10,6 +10,8 @@ keeps escaped paths (``escape.py``) safe as file and URL path elements.
 from __future__ import annotations
 
 import enum
+import functools
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -126,6 +128,15 @@ _ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqr
 _MODULE_CHARS = _ASCII_ALNUM | frozenset("-._~")
 _IMPORT_CHARS = _MODULE_CHARS | frozenset("+")
 _FILE_ASCII_CHARS = _ASCII_ALNUM | frozenset("!#$%&()+,-.=@[]^_{}~ ")
+_BAD_ASCII = {
+    kind: re.compile("[^" + re.escape("".join(sorted(chars))) + "]")
+    for kind, chars in (
+        (_Kind.MODULE, _MODULE_CHARS),
+        (_Kind.IMPORT, _IMPORT_CHARS),
+        (_Kind.FILE, _FILE_ASCII_CHARS),
+    )
+}
+"""The first character of an ASCII element that ``_char_ok`` refuses, found in one C call."""
 _FIRST_ELEM_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-.")
 _DIGITS = frozenset("0123456789")
 WINDOWS_RESERVED_NAMES = frozenset(
@@ -157,9 +168,14 @@ def _elem_problem(elem: str, kind: _Kind) -> str | None:
         return "leading dot in path element"
     if elem[-1] == ".":
         return "trailing dot in path element"
-    for c in elem:
-        if not _char_ok(c, kind):
-            return f"invalid char {_quote_rune(c)}"
+    if elem.isascii():
+        bad = _BAD_ASCII[kind].search(elem)
+        if bad is not None:
+            return f"invalid char {_quote_rune(bad.group())}"
+    else:
+        for c in elem:
+            if not _char_ok(c, kind):
+                return f"invalid char {_quote_rune(c)}"
     short = elem.split(".", 1)[0]
     if short.isascii() and short.upper() in WINDOWS_RESERVED_NAMES:
         return f"{go_quote(short)} disallowed as path element component on Windows"
@@ -179,7 +195,23 @@ def _is_utf8(s: str) -> bool:
     return True
 
 
+_CACHED_PATH_CHARS = 200
+"""Paths up to this long have their verdict cached, so the cache holds at most a few MB."""
+
+
 def _path_problem(path: str, kind: _Kind) -> str | None:
+    if len(path) <= _CACHED_PATH_CHARS:
+        return _cached_path_problem(path, kind)
+    return _uncached_path_problem(path, kind)
+
+
+@functools.lru_cache(maxsize=8192)
+def _cached_path_problem(path: str, kind: _Kind) -> str | None:
+    # The files of a module's versions mostly share their names.
+    return _uncached_path_problem(path, kind)
+
+
+def _uncached_path_problem(path: str, kind: _Kind) -> str | None:
     if not _is_utf8(path):
         return "invalid UTF-8"
     if path == "":
