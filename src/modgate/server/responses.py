@@ -100,6 +100,15 @@ def etag_for(body: bytes) -> bytes:
     return b'"%s"' % hashlib.sha256(body).hexdigest()[:ETAG_HEX_CHARS].encode("ascii")
 
 
+def weak_etag_for(validator: bytes) -> bytes:
+    """A weak entity tag from what names the content (a zip's h1): equal content, equal tag.
+
+    Weak because two zips with the same files can differ in their bytes
+    (compression); a weak tag promises equivalent content, not equal bytes.
+    """
+    return b'W/"%s"' % hashlib.sha256(validator).hexdigest()[:ETAG_HEX_CHARS].encode("ascii")
+
+
 def etag_for_file(path: Path) -> bytes:
     """``etag_for`` of a file's content, read in chunks (run it off the event loop)."""
     digest = hashlib.sha256()
@@ -110,17 +119,12 @@ def etag_for_file(path: Path) -> bytes:
 
 
 def etag_matches(if_none_match: bytes, etag: bytes) -> bool:
-    """If-None-Match uses the weak comparison: ``W/"x"`` matches ``"x"``."""
+    """If-None-Match uses the weak comparison: ``W/"x"`` matches ``"x"`` either way round."""
     value = if_none_match.strip()
     if value == b"*":
         return True
-    for candidate in value.split(b","):
-        tag = candidate.strip()
-        if tag.startswith(b"W/"):
-            tag = tag[2:]
-        if tag == etag:
-            return True
-    return False
+    opaque = etag.removeprefix(b"W/")
+    return any(tag.strip().removeprefix(b"W/") == opaque for tag in value.split(b","))
 
 
 @dataclass(slots=True)

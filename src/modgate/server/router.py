@@ -35,6 +35,7 @@ from modgate.server.responses import (
     etag_matches,
     not_modified,
     render_fields,
+    weak_etag_for,
 )
 from modgate.server.state import ServerState
 from modgate.service.answer import Answer
@@ -156,7 +157,9 @@ class Router:
                 )
             return await self._file_reply(request, answer.path, answer, content_type)
         if answer.immutable:
-            etag: bytes | None = etag_for(body)
+            etag: bytes | None = (
+                weak_etag_for(answer.validator) if answer.validator else etag_for(body)
+            )
             cache_control = CC_IMMUTABLE
             expires = NEVER
         else:
@@ -173,8 +176,11 @@ class Router:
         self, request: ProxyRequest, path: Path, answer: Answer, content_type: bytes
     ) -> Reply:
         route = request.endpoint.value
-        if answer.immutable:
-            etag: bytes | None = await self._file_etag(path, answer.size)
+        if answer.immutable and answer.validator:
+            etag: bytes | None = weak_etag_for(answer.validator)
+            cache_control = CC_IMMUTABLE
+        elif answer.immutable:
+            etag = await self._file_etag(path, answer.size)
             cache_control = CC_IMMUTABLE
         else:
             etag = None

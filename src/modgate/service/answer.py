@@ -14,6 +14,8 @@ class Answer:
     bytes never change, so the server may cache them forever and send an
     immutable Cache-Control. list, latest and query answers are mutable.
     ``stale`` marks a list/latest answer served because every source failed.
+    ``validator`` names the content without being it (a zip's h1 hash): the
+    server derives a weak ETag from it instead of hashing the bytes.
     """
 
     body: bytes | None
@@ -21,3 +23,4 @@ class Answer:
     size: int
     immutable: bool
     stale: bool = False
+    validator: bytes | None = None

@@ -42,6 +42,7 @@ class FakeGateway:
     """Answers from dicts; counts calls; can delay answers or raise a given error."""
 
     zip_path: Path | None = None
+    zip_validator: bytes | None = None
     list_max_age: int = 60
     delay: float = 0.0
     error: BaseException | None = None
@@ -62,7 +63,9 @@ class FakeGateway:
         if body is None:
             assert self.zip_path is not None, "FakeGateway needs zip_path to answer .zip"
             size = self.zip_path.stat().st_size
-            return Answer(None, self.zip_path, size, immutable=immutable)
+            return Answer(
+                None, self.zip_path, size, immutable=immutable, validator=self.zip_validator
+            )
         return Answer(body, None, len(body), immutable=immutable)
 
     async def list(self, module: str) -> Answer:

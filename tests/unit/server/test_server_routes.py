@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -130,6 +131,28 @@ def test_if_none_match(zip_file: Path, path: str, if_none_match: str, expect: in
         await client.close()
 
     serve_test(body, FakeGateway(zip_path=zip_file))
+
+
+@pytest.mark.parametrize("size", [100, 200_000], ids=["hot-set", "from-file"])
+def test_zip_etag_is_weak_and_derived_from_its_h1(tmp_path: Path, size: int) -> None:
+    # Hashing a zip of up to 500 MB to tag it would delay its first answer;
+    # its h1 already names the content (though not the exact bytes: weak).
+    path = tmp_path / "v1.0.0.zip"
+    path.write_bytes(b"PK" + bytes(size))
+    h1 = b"h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    want = b'W/"%s"' % hashlib.sha256(h1).hexdigest()[:32].encode()
+
+    async def body(handle: ServerHandle, gw: FakeGateway) -> None:
+        client = await Client.connect(handle.port)
+        for _ in range(2):  # a miss, then possibly a hot-set hit
+            resp = await client.get(ZIP_PATH)
+            assert resp.header("etag") == want.decode(), f"{resp}: expected {want!r}"
+        for tag in (want, want.removeprefix(b"W/")):
+            again = await client.get(ZIP_PATH, headers=f"If-None-Match: {tag.decode()}\r\n")
+            assert again.status == 304, f"If-None-Match {tag!r}: {again}"
+        await client.close()
+
+    serve_test(body, FakeGateway(zip_path=path, zip_validator=h1))
 
 
 def test_etag_is_stable_and_content_derived(zip_file: Path) -> None:

@@ -113,6 +113,8 @@ def test_fetches_verifies_and_stores_every_artifact(tmp_path: Path) -> None:
         assert (await gw.mod(MV)).body == GOMOD
         answer = await gw.zip(MV)
         assert answer.path is not None and answer.path.read_bytes() == GOOD_ZIP
+        stored_h1 = gw.store.get(MV, Kind.ZIPHASH)
+        assert answer.validator == stored_h1, f"zip validator {answer.validator!r}"
         # second round is served from the store: no new source calls
         await gw.info(MV.path, MV.version)
         await gw.mod(MV)
