@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from helpers.gitfixtures import RepoBuilder, build_root, git, write_gitconfig
 from modgate.protocol.errors import NotFoundError
 from modgate.protocol.module import ModuleVersion
 from modgate.sources.direct import DirectSource
+from modgate.sources.git_cmd import GitRunner
 
 MODULE = "github.com/fixture/root"
 LOCK_HELD = 0.8
@@ -33,7 +35,9 @@ def _mirrors(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir())
 
 
-def test_second_version_reuses_the_mirror(world: tuple[Path, dict[str, str]]) -> None:
+def test_second_version_reuses_the_mirror(
+    world: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, env = world
     form2 = git(root / "repos" / "root", "rev-parse", "main~2")
     source = DirectSource(root / "mirrors", environ=env)
@@ -47,6 +51,18 @@ def test_second_version_reuses_the_mirror(world: tuple[Path, dict[str, str]]) ->
             await asyncio.to_thread(source.wait_background)
             assert mirror.complete(), "the mirror was not completed in the background"
             assert mirror.fetches == 2, f"one tag fetch and one full fetch, not {mirror.fetches}"
+            # The background fetch read the new refs: the next request runs no git for them.
+            ran: list[str] = []
+            real_run = GitRunner.run
+
+            def counting(self: GitRunner, args: list[str], **kwargs: Any) -> Any:
+                ran.append(args[0])
+                return real_run(self, args, **kwargs)
+
+            with monkeypatch.context() as patched:
+                patched.setattr(GitRunner, "run", counting)
+                mirror.refs()
+            assert ran == [], f"refs re-read in the request path: {ran}"
             for version in ("v1.1.0", "v1.2.0-pre", "v1.1.1-0.20240102060405-" + form2[:12]):
                 await source.info(MODULE, version)
                 await source.mod(ModuleVersion(MODULE, version))

@@ -165,6 +165,8 @@ class Mirror:
             # after a request arrived is sure to include what the request needs.
             os.utime(stamp, (started, started))
             self._refs_changed()
+            if background:
+                self.refs()  # read the new refs here, not in the next request
             self.fetches += 1
             return True
 
