@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from modgate.protocol.errors import InvalidRequestError, ModgateError, NotFoundError
 from modgate.protocol.escape import escape_path, escape_version
-from modgate.protocol.module import ModuleVersion
+from modgate.protocol.module import ModuleVersion, check
 from modgate.protocol.request import MAX_TARGET_LENGTH, Endpoint, ProxyRequest, parse_proxy_path
 
 LIST, INFO, MOD, ZIP, LATEST = (
@@ -400,8 +400,9 @@ _versions = st.builds(
 def test_go_command_requests_round_trip(module: str, version: str, ext: str) -> None:
     try:
         escaped_module = escape_path(module)
+        check(module, version)
     except ModgateError:
-        return  # e.g. a Windows reserved element or a /v1 suffix
+        return  # e.g. a Windows reserved element, a /v1 suffix, v1.0.0 of a /v2 path
     target = (
         "/"
         + _go_path_escape(escaped_module)
