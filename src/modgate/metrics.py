@@ -60,6 +60,11 @@ SPECS: dict[str, MetricSpec] = {
             "Checksum mismatches, re-tagged versions and checksum-database misbehaviour.",
         ),
         MetricSpec("modgate_hot_cache_bytes", "gauge", "Bytes held in the in-memory hot set."),
+        MetricSpec(
+            "modgate_hot_memfile_bytes",
+            "gauge",
+            "Bytes of hot responses held in memory files for sendfile.",
+        ),
         MetricSpec("modgate_imported_total", "counter", "Artifacts imported by modgate import."),
     )
 }

@@ -107,6 +107,7 @@ class ServerHandle:
         if self._timer is not None:
             self._timer.cancel()
         state.flush_metrics()
+        state.hot.close()
         if state.access_log is not None:
             _flush_log(state.access_log)
         await self.gateway.aclose()

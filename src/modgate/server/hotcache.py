@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from modgate.server.memfiles import MemFiles
+
 ENTRY_OVERHEAD = 256
 """Bytes charged per entry on top of its data, for the key and bookkeeping."""
 
@@ -24,7 +26,17 @@ NEVER = 0.0
 class HotEntry:
     """One cached 200 response. ``key`` is the (route, status) counter it bumps."""
 
-    __slots__ = ("body_len", "data", "etag", "expires", "head_len", "key")
+    __slots__ = (
+        "body_len",
+        "data",
+        "etag",
+        "expires",
+        "fd",
+        "fd_prefix",
+        "head_len",
+        "key",
+        "seen_prefix",
+    )
 
     def __init__(
         self,
@@ -40,6 +52,10 @@ class HotEntry:
         self.etag = etag
         self.key = key
         self.expires = expires
+        # The entry's memory file (see memfiles.MemFiles), and the prefixes it saw.
+        self.fd = -1
+        self.fd_prefix = b""
+        self.seen_prefix = b""
 
     @property
     def head(self) -> bytes:
@@ -57,13 +73,15 @@ class HotCache:
     method call; anything else goes through the methods.
     """
 
-    def __init__(self, budget: int, entry_max: int) -> None:
+    def __init__(self, budget: int, entry_max: int, files: MemFiles | None = None) -> None:
         if budget < 0 or entry_max <= 0:
             raise ValueError(f"hot cache budget={budget} entry_max={entry_max} must be positive")
         self.budget = budget
         self.entry_max = entry_max
         self.entries: OrderedDict[bytes, HotEntry] = OrderedDict()
         self.bytes = 0
+        self.files = files if files is not None else MemFiles(0)
+        """Memory files of the hottest large entries, for ``sendfile``."""
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -93,6 +111,7 @@ class HotCache:
         while self.bytes + cost > self.budget:
             old_target, old = self.entries.popitem(last=False)
             self.bytes -= old.cost(old_target)
+            self.files.release(old)
         self.entries[target] = entry
         self.bytes += cost
         return True
@@ -100,3 +119,8 @@ class HotCache:
     def _drop(self, target: bytes) -> None:
         entry = self.entries.pop(target)
         self.bytes -= entry.cost(target)
+        self.files.release(entry)
+
+    def close(self) -> None:
+        """Close the memory files (the entries stay usable from memory)."""
+        self.files.close()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections import deque
 from typing import cast
@@ -26,6 +28,7 @@ from typing import cast
 import httptools
 
 from modgate.server.filesend import FileChangedError, sendfile_file
+from modgate.server.hotcache import HotEntry
 from modgate.server.pending import PendingRequest, StopParsing
 from modgate.server.responses import ConnMode, error_reply
 from modgate.server.router import Router
@@ -57,6 +60,9 @@ class HttpConnection(asyncio.Protocol):
         self._state = state
         self._router = router
         self._hot = state.hot.entries
+        self._files = state.hot.files
+        self._min_sendfile = self._files.min_body if self._files.enabled else 1 << 62
+        self._sockfd = -1
         self._log = state.access_log
         self._max_target = settings.max_target
         self._max_headers = settings.max_headers
@@ -96,6 +102,9 @@ class HttpConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.type == socket.SOCK_STREAM:
+            self._sockfd = sock.fileno()
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self._remote = str(peer[0])
@@ -151,6 +160,31 @@ class HttpConnection(asyncio.Protocol):
             self._out.clear()
             if self._stopped and self._task is None:
                 self._close(linger=True)
+
+    def _send_whole(self, entry: HotEntry) -> bool:
+        """Send a hot GET response from its memory file with one ``sendfile``.
+
+        Only with nothing waiting to be written, so the order of responses
+        holds; what the socket does not take goes through the transport.
+        Returns False when the entry has no file (the caller writes it).
+        """
+        transport = self._transport
+        if self._sockfd < 0 or transport is None or transport.get_write_buffer_size():
+            return False
+        prefix = self._state.ok_prefix
+        fd = entry.fd if entry.fd_prefix is prefix else self._files.fd_for(entry, prefix)
+        if fd < 0:
+            return False
+        total = len(prefix) + len(entry.data)
+        try:
+            sent = os.sendfile(self._sockfd, fd, 0, total)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = 0  # a broken connection: the transport's write reports it
+        if sent < total:
+            self._out.append((prefix + entry.data)[sent:])
+        return True
 
     # ---- httptools callbacks ------------------------------------------------------------
 
@@ -225,8 +259,9 @@ class HttpConnection(asyncio.Protocol):
                     self._hot.move_to_end(url)
                     state = self._state
                     out = self._out
-                    out.append(state.ok_prefix)
-                    out.append(data)
+                    if nbytes < self._min_sendfile or out or not self._send_whole(entry):
+                        out.append(state.ok_prefix)
+                        out.append(data)
                     state.requests[entry.key] += 1
                     state.hits += 1
                     state.bytes_served += nbytes

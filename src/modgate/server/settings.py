@@ -9,6 +9,7 @@ MIB = 1024 * KIB
 
 DEFAULT_HOT_CACHE_BYTES = 64 * MIB
 DEFAULT_HOT_ENTRY_MAX_BYTES = 1 * MIB
+DEFAULT_SENDFILE_BYTES = 32 * MIB
 DEFAULT_MAX_TARGET = 4096
 DEFAULT_MAX_HEADER_BYTES = 16 * KIB
 DEFAULT_MAX_HEADERS = 100
@@ -28,6 +29,8 @@ class ServerSettings:
     """Budget of the in-memory hot set of pre-rendered responses (0 disables it)."""
     hot_entry_max_bytes: int = DEFAULT_HOT_ENTRY_MAX_BYTES
     """Largest body kept in the hot set; larger files are streamed from disk."""
+    sendfile_bytes: int = DEFAULT_SENDFILE_BYTES
+    """Bytes of the hottest large responses kept in memory files, sent without copying."""
     max_target: int = DEFAULT_MAX_TARGET
     """Longest request-target accepted (414 beyond)."""
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES

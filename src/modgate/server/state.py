@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from modgate.metrics import Metrics
 from modgate.server.accesslog import AccessLog
 from modgate.server.hotcache import HotCache
+from modgate.server.memfiles import MemFiles
 from modgate.server.responses import ConnMode, http_date, status_prefix
 from modgate.server.settings import ServerSettings
 
@@ -33,7 +34,8 @@ class ServerState:
         self.settings = settings
         self.metrics = metrics
         self.access_log = access_log
-        self.hot = HotCache(settings.hot_cache_bytes, settings.hot_entry_max_bytes)
+        files = MemFiles(settings.sendfile_bytes if settings.hot_cache_bytes else 0)
+        self.hot = HotCache(settings.hot_cache_bytes, settings.hot_entry_max_bytes, files)
         self.connections: set[HttpConnection] = set()
         self.closing = False
         # Counters, flushed into ``metrics`` by ``flush_metrics``.
@@ -87,3 +89,4 @@ class ServerState:
             metrics.inc("modgate_cache_hits_total", MEMORY_LAYER, by=self.hits)
             self.hits = 0
         metrics.set("modgate_hot_cache_bytes", self.hot.bytes)
+        metrics.set("modgate_hot_memfile_bytes", self.hot.files.bytes)

@@ -1,0 +1,114 @@
+"""Whole hot responses in memory files, sent with one ``sendfile`` and no copy.
+
+Writing a 20 kB hot zip with ``writev`` copies it into the socket each time;
+``sendfile`` from a file only references its pages. nginx sends headers with
+``writev`` and the body with ``sendfile``: two system calls. Here the whole
+response (status line, Date, header fields, body) sits in an anonymous
+memory file (``memfd_create``), so a hit is a single ``sendfile``.
+
+The Date changes every second. A file in flight may still be referenced by
+the socket, so it is never rewritten: a response served in a new second gets
+a new file and the old one is closed (the kernel keeps its pages while the
+socket needs them). An entry gets its first file on its second hit within a
+second, so responses asked for once in a while never pay for one.
+
+Files are bounded by total bytes; the oldest file is closed first, which,
+files being renewed every second, is the least recently used to within a
+second. Where ``memfd_create`` is missing or fails, nothing is sent this way
+and the connection writes the response from memory as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from typing import Protocol
+
+log = logging.getLogger("modgate.server")
+
+MIN_BODY = 8 * 1024
+"""Smaller bodies are written from memory: copying them costs less than the file does."""
+DEFAULT_BUDGET = 32 * 1024 * 1024
+"""Bytes held in memory files at most (the hot set's budget is separate)."""
+
+
+class Sendable(Protocol):
+    """What a hot entry carries for this module (see ``hotcache.HotEntry``)."""
+
+    data: bytes
+    body_len: int
+    fd: int
+    fd_prefix: bytes
+    seen_prefix: bytes
+
+
+class MemFiles:
+    """The memory files of hot entries, bounded by bytes, the oldest closed first."""
+
+    def __init__(self, budget: int = DEFAULT_BUDGET, min_body: int = MIN_BODY) -> None:
+        self.budget = budget
+        self.min_body = min_body
+        self.bytes = 0
+        self.enabled = budget > 0 and hasattr(os, "memfd_create") and hasattr(os, "sendfile")
+        self._held: OrderedDict[int, Sendable] = OrderedDict()  # id(entry) -> entry
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def fd_for(self, entry: Sendable, prefix: bytes) -> int:
+        """A file holding ``prefix`` + ``entry.data`` for a GET, or -1 to write from memory."""
+        if entry.fd_prefix is prefix:
+            return entry.fd
+        if not self.enabled or entry.body_len < self.min_body:
+            return -1
+        if entry.seen_prefix is not prefix:
+            entry.seen_prefix = prefix  # first hit this second: not worth a file yet
+            return -1
+        size = len(prefix) + len(entry.data)
+        if size > self.budget:
+            return -1
+        self.release(entry)
+        while self.bytes + size > self.budget and self._held:
+            _, oldest = self._held.popitem(last=False)
+            self._close(oldest)
+        fd = self._create(prefix, entry.data)
+        if fd < 0:
+            return -1
+        entry.fd, entry.fd_prefix = fd, prefix
+        self._held[id(entry)] = entry
+        self.bytes += size
+        return fd
+
+    def release(self, entry: Sendable) -> None:
+        """Close ``entry``'s file, if it has one (it left the hot set, or is being renewed)."""
+        if entry.fd >= 0:
+            self._held.pop(id(entry), None)
+            self._close(entry)
+
+    def close(self) -> None:
+        while self._held:
+            _, entry = self._held.popitem(last=False)
+            self._close(entry)
+
+    def _close(self, entry: Sendable) -> None:
+        os.close(entry.fd)
+        self.bytes -= len(entry.fd_prefix) + len(entry.data)
+        entry.fd, entry.fd_prefix = -1, b""
+
+    def _create(self, prefix: bytes, data: bytes) -> int:
+        try:
+            fd = os.memfd_create("modgate-hot", os.MFD_CLOEXEC)
+        except OSError as exc:
+            self.enabled = False
+            log.warning("memory files unavailable (%s); hot responses are written from memory", exc)
+            return -1
+        try:
+            written = os.pwritev(fd, (prefix, data), 0)
+            if written != len(prefix) + len(data):
+                raise OSError(f"short write to a memory file ({written} bytes)")
+        except OSError as exc:
+            os.close(fd)
+            log.warning("could not fill a memory file: %s", exc)
+            return -1
+        return fd
