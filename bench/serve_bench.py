@@ -332,6 +332,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--access-log", action="store_true", help="modgate writes its access log")
     parser.add_argument("--nginx-open-file-cache", action="store_true")
+    parser.add_argument(
+        "--only", default="", help="load only artifacts whose name contains this (e.g. '20 kB')"
+    )
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.modules = 2, 1, min(args.modules, 2000)
@@ -356,8 +359,9 @@ def main() -> None:
             warm(port, [a.path for a in artifacts])
         rss_start = rss_kib(modgate.pid)
         results: dict[tuple[str, str], list[Run]] = {}
+        loaded = [a for a in artifacts if args.only in a.name]
         for rnd in range(args.rounds):
-            for art in artifacts:
+            for art in loaded:
                 order = ("nginx", "modgate") if rnd % 2 == 0 else ("modgate", "nginx")
                 for server in order:
                     run = wrk(ports[server], pids[server], art.path, args.duration, args.threads)
@@ -369,7 +373,7 @@ def main() -> None:
                         flush=True,
                     )
         rss_after_wrk = rss_kib(modgate.pid)
-        report(results, artifacts)
+        report(results, loaded)
         seconds = fetch_distinct(modgate_port, args.modules)
         rss_end = rss_kib(modgate.pid)
         print()
