@@ -59,6 +59,7 @@ from modgate.sources.git_cmd import (
 )
 from modgate.sources.git_mirror import Mirror, now
 from modgate.sources.gitrepo import GitRepo, NoCommitsError, UnknownRevisionError
+from modgate.sources.gittree import TreeCache
 from modgate.sources.latest import latest
 from modgate.sources.modrepo import ModRevInfo, ModuleLookupError, ModuleRepo
 from modgate.sources.vcs_resolve import RepoRoot, ResolveError, Resolver, parse_rewrites
@@ -119,6 +120,8 @@ class DirectSource:
         self._repos: dict[str, GitRepo] = {}
         self._entries = EntryCache()
         """Deflated blobs shared by the zips of every repository (bounded by bytes)."""
+        self._trees = TreeCache()
+        """Parsed git trees shared by every repository (bounded by entries)."""
         self._repos_lock = threading.Lock()
         self._background = ThreadPoolExecutor(
             BACKGROUND_FETCHES, thread_name_prefix="modgate-git-complete"
@@ -180,7 +183,10 @@ class DirectSource:
     async def zip(self, mv: ModuleVersion, dest: Path, max_size: int) -> None:
         def op(repo: ModuleRepo, since: float) -> None:
             self._versioned(
-                repo, since, mv.version, lambda: build_zip(repo, mv, dest, max_size, self._entries)
+                repo,
+                since,
+                mv.version,
+                lambda: build_zip(repo, mv, dest, max_size, self._entries, trees=self._trees),
             )
             self._start_completion(repo.code.mirror)
 

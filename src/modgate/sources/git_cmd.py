@@ -241,11 +241,11 @@ class GitRunner:
         """``text`` without URL credentials or any of the configured secrets."""
         return scrub(text, self.secrets)
 
-    def popen_batch(self, git_dir: Path) -> subprocess.Popen[bytes]:
-        """A long-lived ``git cat-file --batch`` on ``git_dir`` (the caller owns it)."""
+    def popen_batch(self, git_dir: Path, *, check: bool = False) -> subprocess.Popen[bytes]:
+        """A long-lived ``git cat-file --batch`` (``--batch-check``) on ``git_dir``."""
         try:
             return subprocess.Popen(
-                [self.executable, "cat-file", "--batch"],
+                [self.executable, "cat-file", "--batch-check" if check else "--batch"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

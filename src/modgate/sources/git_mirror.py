@@ -17,8 +17,8 @@ then it is not :meth:`complete` and answers nothing else.
 The mirror keeps what the go command looks at: ``refs/heads/*``,
 ``refs/tags/*`` (pruned, so it matches the remote) and the remote's
 ``HEAD``, stored as ``refs/modgate/HEAD`` because a bare repository's own
-HEAD is a symbolic ref. Object reads go through one long-lived
-``git cat-file --batch`` process per mirror.
+HEAD is a symbolic ref. Object reads go through long-lived ``git cat-file``
+processes (:mod:`modgate.sources.git_catfile`).
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from modgate.sources.git_cmd import GitError, GitMissingRefError, GitRunner, kill_group
+from modgate.sources.git_catfile import CatFile, GitObject
+from modgate.sources.git_cmd import GitMissingRefError, GitRunner
 
 REMOTE = "origin"
 HEAD_REF = "refs/modgate/HEAD"
@@ -50,15 +50,7 @@ ATTRIBUTES_LINE = "\n* -export-subst -export-ignore\n"
 """What the go command appends to info/attributes before ``git archive``."""
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 HEAD_REFSPEC = f"+HEAD:{HEAD_REF}"
-_BATCH_HEADER_MAX = 4096
 _REF_NAME_RE = re.compile(r"[A-Za-z0-9_.+~-]+(/[A-Za-z0-9_.+~-]+)*")
-
-
-@dataclass(frozen=True, slots=True)
-class GitObject:
-    oid: str
-    type: str
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +75,8 @@ class Mirror:
         """Fetches this object ran (not counting skipped ones)."""
         self._refs: RefSnapshot | None = None
         self._refs_lock = threading.Lock()
-        self._batch: subprocess.Popen[bytes] | None = None
-        self._batch_lock = threading.Lock()
+        self._objects = CatFile(runner, self.dir)
+        self._sizes = CatFile(runner, self.dir, check=True)
         self._attributes_checked = False
 
     # ---- state ---------------------------------------------------------------------------
@@ -319,56 +311,15 @@ class Mirror:
 
     def read_object(self, name: str) -> GitObject | None:
         """The object ``name`` (``<rev>^{commit}``, ``<hash>:<path>``), or None if absent."""
-        if "\n" in name or "\r" in name or not name:
-            return None
-        request = name.encode("utf-8", "surrogateescape") + b"\n"
-        with self._batch_lock:
-            for attempt in (1, 2):
-                batch = self._batch_process()
-                try:
-                    assert batch.stdin is not None and batch.stdout is not None
-                    batch.stdin.write(request)
-                    batch.stdin.flush()
-                    header = batch.stdout.readline(_BATCH_HEADER_MAX)
-                    if not header:
-                        raise BrokenPipeError("git cat-file --batch ended")
-                    fields = header.split()
-                    if len(fields) != 3 or fields[-1] in (b"missing", b"ambiguous"):
-                        return None
-                    size = int(fields[2])
-                    data = batch.stdout.read(size + 1)[:size]
-                    if len(data) != size:
-                        raise BrokenPipeError("git cat-file --batch output was cut short")
-                    return GitObject(fields[0].decode(), fields[1].decode(), data)
-                except (OSError, ValueError):
-                    self._close_batch()
-                    if attempt == 2:
-                        raise GitError("read objects", "git cat-file --batch failed") from None
-        return None
+        return self._objects.read(name)
 
-    def _batch_process(self) -> subprocess.Popen[bytes]:
-        if self._batch is not None and self._batch.poll() is not None:
-            self._close_batch()
-        if self._batch is None:
-            self._batch = self.runner.popen_batch(self.dir)
-        return self._batch
-
-    def _close_batch(self) -> None:
-        if self._batch is not None:
-            batch, self._batch = self._batch, None
-            with contextlib.suppress(OSError):
-                if batch.stdin is not None:
-                    batch.stdin.close()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                batch.wait(timeout=1.0)
-            if batch.poll() is None:
-                kill_group(batch)
-            if batch.stdout is not None:
-                batch.stdout.close()
+    def object_sizes(self, names: list[str]) -> list[int | None]:
+        """The size of each object in ``names``, None where absent (one round trip per chunk)."""
+        return self._sizes.sizes(names)
 
     def close(self) -> None:
-        with self._batch_lock:
-            self._close_batch()
+        self._objects.close()
+        self._sizes.close()
 
 
 def _safe_ref_name(name: str) -> bool:

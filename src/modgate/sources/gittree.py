@@ -5,14 +5,16 @@
 ``export-subst``, ``export-ignore``). When nothing can, a module's files are
 exactly the tree's blobs, and a blob id names its content: the zip entry of
 an unchanged file can be reused from an earlier version. :func:`plain_tree`
-lists such a tree (``git ls-tree``) and returns None whenever attributes
-might apply, so that the caller falls back to ``git archive``.
+lists such a tree (what ``git ls-tree -r -l`` shows, read from the tree
+objects) and returns None whenever attributes might apply, so that the
+caller falls back to ``git archive``.
 """
 
 from __future__ import annotations
 
 import stat
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from modgate.sources.git_mirror import ATTRIBUTES_LINE
@@ -20,10 +22,14 @@ from modgate.sources.gitrepo import GitRepo
 
 GITATTRIBUTES = ".gitattributes"
 _BLOB_MODES = {
-    b"100644": stat.S_IFREG | 0o644,
-    b"100755": stat.S_IFREG | 0o644,
-    b"120000": stat.S_IFLNK | 0o777,
+    stat.S_IFREG | 0o644: stat.S_IFREG | 0o644,
+    stat.S_IFREG | 0o755: stat.S_IFREG | 0o644,
+    stat.S_IFLNK: stat.S_IFLNK | 0o777,
 }
+_GITLINK = 0o160000
+GITATTRIBUTES_BYTES = b".gitattributes"
+TREE_CACHE_ENTRIES = 100_000
+"""Tree entries a :class:`TreeCache` keeps by default (about 10 MB)."""
 _GO_LINES = ("", ATTRIBUTES_LINE.strip())
 """What ``info/attributes`` may hold: the go command's own line unsets two attributes."""
 _PLAIN_AUTOCRLF = ("", "false", "input")
@@ -67,28 +73,123 @@ def _converts_line_endings(repo: GitRepo) -> bool:
     return converts
 
 
-def _list(repo: GitRepo, commit: str) -> list[tuple[bytes, str, int, bytes]] | None:
-    """Every entry of ``commit``'s tree as (mode, oid, size, path); None with gitattributes."""
-    out = repo.mirror.runner.run(
-        ["ls-tree", "-r", "-z", "-l", "--full-tree", "--end-of-options", commit],
-        git_dir=repo.mirror.dir,
-        action="list a module tree",
-    ).stdout
-    entries: list[tuple[bytes, str, int, bytes]] = []
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path = record.partition(b"\t")
-        fields = meta.split()
-        if len(fields) != 4:
-            return None
-        if path == b".gitattributes" or path.endswith(b"/.gitattributes"):
-            return None
-        mode, kind, oid, size = fields
-        if kind != b"blob":
-            continue  # submodules give no files
-        entries.append((mode, oid.decode(), int(size), path))
+class TreeCache:
+    """Parsed tree objects by id, bounded by entries; a tree id names its content.
+
+    Versions of a module share most of their directories, so a later
+    version's listing reads only the trees that changed.
+    """
+
+    def __init__(self, max_entries: int = TREE_CACHE_ENTRIES) -> None:
+        self.max_entries = max_entries
+        self._trees: OrderedDict[str, list[tuple[int, bytes, str]]] = OrderedDict()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def get(self, oid: str) -> list[tuple[int, bytes, str]] | None:
+        with self._lock:
+            found = self._trees.get(oid)
+            if found is not None:
+                self._trees.move_to_end(oid)
+            return found
+
+    def put(self, oid: str, entries: list[tuple[int, bytes, str]]) -> None:
+        if len(entries) > self.max_entries:
+            return
+        with self._lock:
+            if oid in self._trees:
+                return
+            self._trees[oid] = entries
+            self._count += len(entries)
+            while self._count > self.max_entries:
+                _, dropped = self._trees.popitem(last=False)
+                self._count -= len(dropped)
+
+
+def _tree_entries(repo: GitRepo, oid: str, trees: TreeCache) -> list[tuple[int, bytes, str]] | None:
+    """(mode, name, id) of each entry of tree ``oid``; None if it cannot be read."""
+    cached = trees.get(oid)
+    if cached is not None:
+        return cached
+    obj = repo.mirror.read_object(oid)
+    if obj is None or obj.type != "tree":
+        return None
+    entries = _parse_tree(obj.data, len(oid) // 2)
+    if entries is not None:
+        trees.put(oid, entries)
     return entries
+
+
+def _parse_tree(data: bytes, id_len: int) -> list[tuple[int, bytes, str]] | None:
+    """A tree object's entries with git's canonical modes; None if it is malformed."""
+    entries: list[tuple[int, bytes, str]] = []
+    pos, end = 0, len(data)
+    while pos < end:
+        space = data.find(b" ", pos)
+        nul = data.find(b"\0", space + 1)
+        if space < 0 or nul < 0 or nul + 1 + id_len > end:
+            return None
+        try:
+            mode = int(data[pos:space], 8)
+        except ValueError:
+            return None
+        entries.append(
+            (_canonical_mode(mode), data[space + 1 : nul], data[nul + 1 : nul + 1 + id_len].hex())
+        )
+        pos = nul + 1 + id_len
+    return entries
+
+
+def _canonical_mode(mode: int) -> int:
+    """git's canon_mode: what ``git ls-tree`` and ``git archive`` see for a stored mode."""
+    kind = stat.S_IFMT(mode)
+    if kind == stat.S_IFREG:
+        return stat.S_IFREG | (0o755 if mode & 0o100 else 0o644)
+    if kind in (stat.S_IFLNK, stat.S_IFDIR):
+        return kind
+    return _GITLINK
+
+
+def _list(repo: GitRepo, commit: str, trees: TreeCache) -> list[tuple[int, str, int, bytes]] | None:
+    """Every blob of ``commit``'s tree as (mode, oid, size, path); None with gitattributes.
+
+    Trees are read through the mirror's ``git cat-file`` processes (cached by
+    id) and sizes asked for in one pipelined query: no git process per listing.
+    """
+    root = repo.mirror.read_object(f"{commit}^{{tree}}")
+    if root is None or root.type != "tree":
+        return None
+    id_len = len(root.oid) // 2
+    top = _parse_tree(root.data, id_len)
+    if top is None:
+        return None
+    trees.put(root.oid, top)
+    blobs: list[tuple[int, str, bytes]] = []
+    # Depth first in tree order, as ``git ls-tree -r`` lists them.
+    stack = [(b"", iter(top))]
+    while stack:
+        prefix, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        mode, name, oid = entry
+        if mode == stat.S_IFDIR:
+            sub = _tree_entries(repo, oid, trees)
+            if sub is None:
+                return None
+            stack.append((prefix + name + b"/", iter(sub)))
+        elif name == GITATTRIBUTES_BYTES:
+            return None
+        elif mode != _GITLINK:  # submodules give no files
+            blobs.append((mode, oid, prefix + name))
+    sizes = repo.mirror.object_sizes([oid for _, oid, _ in blobs])
+    listed: list[tuple[int, str, int, bytes]] = []
+    for (mode, oid, path), size in zip(blobs, sizes, strict=True):
+        if size is None:
+            return None
+        listed.append((mode, oid, size, path))
+    return listed
 
 
 def _only_go_attributes(repo: GitRepo) -> bool:
@@ -108,7 +209,9 @@ def _only_go_attributes(repo: GitRepo) -> bool:
     return all(line.strip() in _GO_LINES for line in text.splitlines())
 
 
-def plain_tree(repo: GitRepo, commit: str, subdir: str) -> list[TreeFile] | None:
+def plain_tree(
+    repo: GitRepo, commit: str, subdir: str, trees: TreeCache | None = None
+) -> list[TreeFile] | None:
     """The files of ``subdir`` at ``commit`` (and the root LICENSE when ``subdir`` has none).
 
     Returns None when ``git archive`` might write different bytes than the
@@ -118,7 +221,7 @@ def plain_tree(repo: GitRepo, commit: str, subdir: str) -> list[TreeFile] | None
     repo.mirror.ensure_attributes()
     if not _only_go_attributes(repo) or _converts_line_endings(repo):
         return None
-    listed = _list(repo, commit)
+    listed = _list(repo, commit, trees if trees is not None else TreeCache())
     if listed is None:
         return None
     prefix = (subdir + "/").encode("utf-8", "surrogateescape") if subdir else b""

@@ -27,7 +27,7 @@ from modgate.formats.ziprules import GO_MOD, check_module
 from modgate.protocol.errors import UpstreamError
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.pseudo import is_pseudo_version
-from modgate.sources.gittree import TreeFile, plain_tree
+from modgate.sources.gittree import TreeCache, TreeFile, plain_tree
 from modgate.sources.modrepo import LICENSE, ModuleLookupError, ModuleRepo
 
 COMPRESSLEVEL = 1
@@ -106,7 +106,13 @@ def module_files(repo: ModuleRepo, version: str) -> list[SourceFile]:
 
 
 def build_zip(
-    repo: ModuleRepo, mv: ModuleVersion, dest: Path, max_size: int, cache: EntryCache
+    repo: ModuleRepo,
+    mv: ModuleVersion,
+    dest: Path,
+    max_size: int,
+    cache: EntryCache,
+    *,
+    trees: TreeCache | None = None,
 ) -> None:
     """Write the zip of ``mv`` to ``dest``, reusing the entries of blobs zipped before.
 
@@ -123,7 +129,7 @@ def build_zip(
         raise ModuleLookupError(
             f"{repo.path}@{mv.version}: {exc}", missing_revision=exc.missing_revision
         ) from None
-    tree = plain_tree(repo.code, commit, subdir)
+    tree = plain_tree(repo.code, commit, subdir, trees)
     if tree is None:
         write_zip(mv, module_files(repo, mv.version), dest, max_size)
         return

@@ -1,0 +1,145 @@
+"""Long-lived ``git cat-file`` processes: objects and object sizes without a process each.
+
+Starting git costs a millisecond or more; a mirror keeps one
+``git cat-file --batch`` (object contents) and one ``--batch-check`` (type
+and size) running and talks to them over pipes. Size queries are pipelined:
+a chunk of names is written, then the answers are read, small enough that
+neither pipe can fill while the other side waits. A process that died or
+answered nonsense is restarted once; then the read fails as a
+:class:`~modgate.sources.git_cmd.GitError`. git finds objects a fetch added
+after the process started (it rescans its packs on a miss).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from modgate.sources.git_cmd import GitError, GitRunner, kill_group
+
+HEADER_MAX = 4096
+CHUNK = 256
+"""Names per pipelined size query: well under a pipe buffer both ways."""
+
+
+@dataclass(frozen=True, slots=True)
+class GitObject:
+    oid: str
+    type: str
+    data: bytes
+
+
+class CatFile:
+    """One ``git cat-file --batch`` (or ``--batch-check``) on ``git_dir``; thread-safe."""
+
+    def __init__(self, runner: GitRunner, git_dir: Path, *, check: bool = False) -> None:
+        self.runner = runner
+        self.git_dir = git_dir
+        self.check = check
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def read(self, name: str) -> GitObject | None:
+        """The object ``name`` (``<rev>^{commit}``, ``<hash>:<path>``), or None if absent."""
+        if not _valid(name):
+            return None
+        request = name.encode("utf-8", "surrogateescape") + b"\n"
+        with self._lock:
+            for attempt in (1, 2):
+                proc = self._process()
+                try:
+                    assert proc.stdin is not None and proc.stdout is not None
+                    proc.stdin.write(request)
+                    proc.stdin.flush()
+                    found = _header(proc.stdout.readline(HEADER_MAX))
+                    if found is None:
+                        return None
+                    oid, kind, size = found
+                    data = proc.stdout.read(size + 1)[:size]
+                    if len(data) != size:
+                        raise BrokenPipeError("git cat-file --batch output was cut short")
+                    return GitObject(oid, kind, data)
+                except (OSError, ValueError):
+                    self._close()
+                    if attempt == 2:
+                        raise GitError("read objects", "git cat-file --batch failed") from None
+        return None
+
+    def sizes(self, names: Sequence[str]) -> list[int | None]:
+        """The size of each object in ``names`` (None where absent), in one pass per chunk."""
+        out: list[int | None] = []
+        for start in range(0, len(names), CHUNK):
+            out.extend(self._sizes(names[start : start + CHUNK]))
+        return out
+
+    def _sizes(self, names: Sequence[str]) -> list[int | None]:
+        valid = [_valid(n) for n in names]
+        request = b"".join(
+            n.encode("utf-8", "surrogateescape") + b"\n"
+            for n, ok in zip(names, valid, strict=True)
+            if ok
+        )
+        with self._lock:
+            for attempt in (1, 2):
+                proc = self._process()
+                try:
+                    assert proc.stdin is not None and proc.stdout is not None
+                    proc.stdin.write(request)
+                    proc.stdin.flush()
+                    answers = iter([proc.stdout.readline(HEADER_MAX) for _ in range(sum(valid))])
+                    out: list[int | None] = []
+                    for ok in valid:
+                        found = _header(next(answers)) if ok else None
+                        out.append(found[2] if found is not None else None)
+                    return out
+                except (OSError, ValueError):
+                    self._close()
+                    if attempt == 2:
+                        raise GitError(
+                            "read objects", "git cat-file --batch-check failed"
+                        ) from None
+        return [None] * len(names)
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _process(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is not None:
+            self._close()
+        if self._proc is None:
+            self._proc = self.runner.popen_batch(self.git_dir, check=self.check)
+        return self._proc
+
+    def _close(self) -> None:
+        if self._proc is not None:
+            proc, self._proc = self._proc, None
+            with contextlib.suppress(OSError):
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1.0)
+            if proc.poll() is None:
+                kill_group(proc)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def _valid(name: str) -> bool:
+    return bool(name) and "\n" not in name and "\r" not in name
+
+
+def _header(line: bytes) -> tuple[str, str, int] | None:
+    """``<oid> <type> <size>``; None for a missing or ambiguous name. Raises on nonsense."""
+    if not line:
+        raise BrokenPipeError("git cat-file ended")
+    fields = line.split()
+    if len(fields) != 3 or fields[-1] in (b"missing", b"ambiguous"):
+        if fields and fields[-1] in (b"missing", b"ambiguous"):
+            return None
+        raise ValueError(f"unexpected git cat-file answer {line[:100]!r}")
+    return fields[0].decode(), fields[1].decode(), int(fields[2])

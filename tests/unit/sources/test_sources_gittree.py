@@ -1,0 +1,155 @@
+"""Tree listings read from tree objects agree with ``git ls-tree -r -l``; cat-file pipelining."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modgate.sources.git_catfile import CatFile
+from modgate.sources.git_cmd import GitRunner
+from modgate.sources.git_mirror import Mirror
+from modgate.sources.gitrepo import GitRepo
+from modgate.sources.gittree import TreeCache, _list, _parse_tree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from helpers.gitfixtures import RepoBuilder, git, gomod
+
+URL = "https://example.com/gittree"
+MOD = "example.com/gittree"
+
+
+def _mirror(tmp_path: Path, source: Path) -> GitRepo:
+    mirror = Mirror(tmp_path / "mirrors", URL, GitRunner(dict(os.environ)))
+    mirror.dir.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--mirror", str(source), str(mirror.dir)],
+        check=True,
+        env={"PATH": os.environ["PATH"], "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(tmp_path)},
+    )
+    return GitRepo(mirror, URL)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> RepoBuilder:
+    r = RepoBuilder(tmp_path / "src")
+    r.write(
+        {
+            "go.mod": gomod(MOD),
+            "a.go": "package a\n",
+            "b-c/d e.go": "package d\n",
+            "b-c/z/ü.go": "package z\n",
+            "b.go": "package b\n",
+            "b/x.go": "package x\n",
+            "run.sh": "#!/bin/sh\n",
+            "empty.txt": "",
+        }
+    )
+    (r.path / "run.sh").chmod(0o755)
+    r.symlink("link.go", "a.go")
+    r.commit("c1")
+    r.gitlink("vendored-sub", r.commits["c1"])
+    r.commit("c2")
+    r.tag("v1.0.0")
+    return r
+
+
+@pytest.fixture
+def code(tmp_path: Path, source: RepoBuilder) -> Iterator[GitRepo]:
+    repo = _mirror(tmp_path, source.path)
+    yield repo
+    repo.mirror.close()
+
+
+def ls_tree(git_dir: Path, rev: str) -> list[tuple[int, str, int, bytes]]:
+    out = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "-z", "-l", "--full-tree", rev],
+        check=True,
+        capture_output=True,
+    ).stdout
+    listed = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, kind, oid, size = meta.split()
+        if kind == b"blob":
+            listed.append((int(mode, 8), oid.decode(), int(size), path))
+    return listed
+
+
+def test_listing_equals_git_ls_tree(code: GitRepo) -> None:
+    commit = code.stat("v1.0.0").name
+    got = _list(code, commit, TreeCache())
+    want = ls_tree(code.mirror.dir, commit)
+    assert got == want, f"tree objects listed\n{got}\nls-tree listed\n{want}"
+    assert any(mode == stat.S_IFREG | 0o755 for mode, *_ in got), "the executable was lost"
+    assert not any(p == b"vendored-sub" for *_, p in got), "a submodule was listed as a file"
+
+
+def test_second_listing_reads_only_changed_trees(code: GitRepo, source: RepoBuilder) -> None:
+    trees = TreeCache()
+    _list(code, code.stat("v1.0.0").name, trees)
+    source.write({"b-c/z/new.go": "package z\n"})
+    source.commit("c3")
+    source.tag("v1.1.0")
+    git(code.mirror.dir, "fetch", "-q", str(source.path), "+refs/tags/*:refs/tags/*")
+    reads: list[str] = []
+    real = code.mirror.read_object
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        reads.append(name)
+        return real(name)
+
+    code.mirror.read_object = counting  # type: ignore[method-assign]
+    commit = git(code.mirror.dir, "rev-parse", "v1.1.0^{commit}")
+    assert _list(code, commit, trees) == ls_tree(code.mirror.dir, commit)
+    # the root tree, b-c and b-c/z changed; b/ did not
+    assert len(reads) == 3, f"tree reads {reads}"
+
+
+@pytest.mark.parametrize("where", [".gitattributes", "deep/er/.gitattributes"])
+def test_any_gitattributes_file_means_no_listing(
+    tmp_path: Path, source: RepoBuilder, where: str
+) -> None:
+    source.write({where: "*.go ident\n"})
+    source.commit("c3")
+    source.tag("v1.1.0")
+    code = _mirror(tmp_path, source.path)
+    try:
+        assert _list(code, code.stat("v1.1.0").name, TreeCache()) is None
+    finally:
+        code.mirror.close()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"100644 a", b"100644 a\0" + b"x" * 19, b"1x0644 a\0" + b"x" * 20, b"100644"],
+)
+def test_malformed_tree_objects_are_refused(data: bytes) -> None:
+    assert _parse_tree(data, 20) is None
+
+
+def test_tree_cache_is_bounded_by_entries() -> None:
+    cache = TreeCache(max_entries=3)
+    cache.put("a", [(0o100644, b"x", "1"), (0o100644, b"y", "2")])
+    cache.put("b", [(0o100644, b"z", "3"), (0o100644, b"w", "4")])
+    assert cache.get("a") is None and cache.get("b") is not None
+
+
+def test_pipelined_sizes_keep_order_with_missing_and_invalid_names(code: GitRepo) -> None:
+    commit = code.stat("v1.0.0").name
+    blobs = [(oid, size) for _, oid, size, _ in ls_tree(code.mirror.dir, commit)]
+    names = [oid for oid, _ in blobs] * 300 + ["0" * 40, "bad\nname", ""]
+    check = CatFile(code.mirror.runner, code.mirror.dir, check=True)
+    try:
+        got = check.sizes(names)
+    finally:
+        check.close()
+    want = [size for _, size in blobs] * 300 + [None, None, None]
+    assert got == want
