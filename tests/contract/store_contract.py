@@ -245,6 +245,29 @@ class StoreContract:
         assert got.wait(CHILD_TIMEOUT), "the waiting thread never got the released lock"
         thread.join(CHILD_TIMEOUT)
 
+    def test_try_lock_takes_only_a_free_lock(self, store: Store) -> None:
+        release = store.try_lock("key")
+        assert release is not None, "a free lock was not taken"
+        assert store.try_lock("key") is None, "a held lock was taken again"
+        other = store.try_lock("another key")
+        assert other is not None, "other names do not block"
+        other()
+        got = threading.Event()
+
+        def waiter() -> None:
+            with store.lock("key"):
+                got.set()
+
+        thread = threading.Thread(target=waiter, daemon=True)
+        thread.start()
+        assert not got.wait(LOCK_PROBE), "lock() got a lock try_lock holds"
+        release()
+        assert got.wait(CHILD_TIMEOUT), "the released lock was never handed on"
+        thread.join(CHILD_TIMEOUT)
+        again = store.try_lock("key")
+        assert again is not None, "the lock stayed held after its holder left"
+        again()
+
     def test_lock_is_exclusive_across_processes(self, tmp_path: Path) -> None:
         store = self.make_store(tmp_path)
         ready, got, release = SPAWN.Event(), SPAWN.Event(), SPAWN.Event()

@@ -204,6 +204,14 @@ class Gateway:
 
     @asynccontextmanager
     async def _store_lock(self, name: str) -> AsyncIterator[None]:
+        # A free lock is taken on the spot; only a held one is waited for in a thread.
+        release = self.store.try_lock(name)
+        if release is not None:
+            try:
+                yield
+            finally:
+                release()
+            return
         lock = self.store.lock(name)
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._lock_pool, lock.__enter__)

@@ -10,7 +10,7 @@ under ``meta`` names, outside the module namespace.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +68,9 @@ class Store(Protocol):
 
     def lock(self, name: str) -> AbstractContextManager[None]:
         """An exclusive lock shared by every process that uses this store (blocking)."""
+
+    def try_lock(self, name: str) -> Callable[[], None] | None:
+        """Take ``lock(name)`` only if it is free: returns its release, or None when held."""
 
     def modules(self) -> Iterator[str]:
         """Every module path that has at least one stored version."""

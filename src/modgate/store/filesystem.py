@@ -31,7 +31,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -196,17 +196,33 @@ class FilesystemStore:
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """fcntl.flock on a file of its own; blocks, so call it off the event loop."""
-        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-        path = self._locks / f"{digest}.lock"
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        except OSError as exc:
-            raise _failure(name, "open the lock file", path, exc) from exc
+        fd = self._lock_fd(name)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+    def try_lock(self, name: str) -> Callable[[], None] | None:
+        """``lock(name)`` without waiting: its release, or None when another holder has it."""
+        fd = self._lock_fd(name)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return lambda: os.close(fd)
+
+    def _lock_fd(self, name: str) -> int:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        path = self._locks / f"{digest}.lock"
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError as exc:
+            raise _failure(name, "open the lock file", path, exc) from exc
 
     # -- paths ------------------------------------------------------------
 
