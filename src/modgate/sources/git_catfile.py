@@ -69,6 +69,41 @@ class CatFile:
                         raise GitError("read objects", "git cat-file --batch failed") from None
         return None
 
+    def read_many(self, names: Sequence[str]) -> list[GitObject | None]:
+        """:meth:`read` of each name, pipelined a chunk at a time (``--batch`` only)."""
+        out: list[GitObject | None] = []
+        for start in range(0, len(names), CHUNK):
+            out.extend(self._read_chunk(names[start : start + CHUNK]))
+        return out
+
+    def _read_chunk(self, names: Sequence[str]) -> list[GitObject | None]:
+        valid = [_valid(n) for n in names]
+        request = _request(names, valid)
+        with self._lock:
+            for attempt in (1, 2):
+                proc = self._process()
+                try:
+                    assert proc.stdin is not None and proc.stdout is not None
+                    proc.stdin.write(request)
+                    proc.stdin.flush()
+                    out: list[GitObject | None] = []
+                    for ok in valid:
+                        found = _header(proc.stdout.readline(HEADER_MAX)) if ok else None
+                        if found is None:
+                            out.append(None)
+                            continue
+                        oid, kind, size = found
+                        data = proc.stdout.read(size + 1)[:size]
+                        if len(data) != size:
+                            raise BrokenPipeError("git cat-file --batch output was cut short")
+                        out.append(GitObject(oid, kind, data))
+                    return out
+                except (OSError, ValueError):
+                    self._close()
+                    if attempt == 2:
+                        raise GitError("read objects", "git cat-file --batch failed") from None
+        return [None] * len(names)
+
     def sizes(self, names: Sequence[str]) -> list[int | None]:
         """The size of each object in ``names`` (None where absent), in one pass per chunk."""
         out: list[int | None] = []
@@ -78,11 +113,7 @@ class CatFile:
 
     def _sizes(self, names: Sequence[str]) -> list[int | None]:
         valid = [_valid(n) for n in names]
-        request = b"".join(
-            n.encode("utf-8", "surrogateescape") + b"\n"
-            for n, ok in zip(names, valid, strict=True)
-            if ok
-        )
+        request = _request(names, valid)
         with self._lock:
             for attempt in (1, 2):
                 proc = self._process()
@@ -127,6 +158,14 @@ class CatFile:
                 kill_group(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def _request(names: Sequence[str], valid: Sequence[bool]) -> bytes:
+    return b"".join(
+        n.encode("utf-8", "surrogateescape") + b"\n"
+        for n, ok in zip(names, valid, strict=True)
+        if ok
+    )
 
 
 def _valid(name: str) -> bool:

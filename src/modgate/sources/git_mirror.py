@@ -313,6 +313,10 @@ class Mirror:
         """The object ``name`` (``<rev>^{commit}``, ``<hash>:<path>``), or None if absent."""
         return self._objects.read(name)
 
+    def read_objects(self, names: list[str]) -> list[GitObject | None]:
+        """:meth:`read_object` of each name, in one round trip per chunk."""
+        return self._objects.read_many(names)
+
     def object_sizes(self, names: list[str]) -> list[int | None]:
         """The size of each object in ``names``, None where absent (one round trip per chunk)."""
         return self._sizes.sizes(names)

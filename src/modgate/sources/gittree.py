@@ -15,6 +15,7 @@ from __future__ import annotations
 import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from modgate.sources.git_mirror import ATTRIBUTES_LINE
@@ -150,17 +151,16 @@ def _canonical_mode(mode: int) -> int:
     return _GITLINK
 
 
-def _list(repo: GitRepo, commit: str, trees: TreeCache) -> list[tuple[int, str, int, bytes]] | None:
-    """Every blob of ``commit``'s tree as (mode, oid, size, path); None with gitattributes.
+def _list(repo: GitRepo, commit: str, trees: TreeCache) -> list[tuple[int, str, bytes]] | None:
+    """Every blob of ``commit``'s tree as (mode, oid, path); None with gitattributes.
 
-    Trees are read through the mirror's ``git cat-file`` processes (cached by
-    id) and sizes asked for in one pipelined query: no git process per listing.
+    Trees are read through the mirror's ``git cat-file`` process and cached
+    by id: no git process per listing.
     """
     root = repo.mirror.read_object(f"{commit}^{{tree}}")
     if root is None or root.type != "tree":
         return None
-    id_len = len(root.oid) // 2
-    top = _parse_tree(root.data, id_len)
+    top = _parse_tree(root.data, len(root.oid) // 2)
     if top is None:
         return None
     trees.put(root.oid, top)
@@ -183,13 +183,7 @@ def _list(repo: GitRepo, commit: str, trees: TreeCache) -> list[tuple[int, str, 
             return None
         elif mode != _GITLINK:  # submodules give no files
             blobs.append((mode, oid, prefix + name))
-    sizes = repo.mirror.object_sizes([oid for _, oid, _ in blobs])
-    listed: list[tuple[int, str, int, bytes]] = []
-    for (mode, oid, path), size in zip(blobs, sizes, strict=True):
-        if size is None:
-            return None
-        listed.append((mode, oid, size, path))
-    return listed
+    return blobs
 
 
 def _only_go_attributes(repo: GitRepo) -> bool:
@@ -210,13 +204,19 @@ def _only_go_attributes(repo: GitRepo) -> bool:
 
 
 def plain_tree(
-    repo: GitRepo, commit: str, subdir: str, trees: TreeCache | None = None
+    repo: GitRepo,
+    commit: str,
+    subdir: str,
+    trees: TreeCache | None = None,
+    known_size: Callable[[str], int | None] | None = None,
 ) -> list[TreeFile] | None:
     """The files of ``subdir`` at ``commit`` (and the root LICENSE when ``subdir`` has none).
 
     Returns None when ``git archive`` might write different bytes than the
     blobs (attributes or ``core.autocrlf``), or when ``subdir`` is not a
-    directory of the tree: the caller then uses ``git archive``.
+    directory of the tree: the caller then uses ``git archive``. Sizes come
+    from ``known_size`` (by blob id) where it knows them, else from git in
+    one pipelined query.
     """
     repo.mirror.ensure_attributes()
     if not _only_go_attributes(repo) or _converts_line_endings(repo):
@@ -225,20 +225,29 @@ def plain_tree(
     if listed is None:
         return None
     prefix = (subdir + "/").encode("utf-8", "surrogateescape") if subdir else b""
-    files: list[TreeFile] = []
-    root_license: TreeFile | None = None
-    for mode_bits, oid, size, path in listed:
+    found: list[tuple[str, int, str]] = []
+    root_license: tuple[str, int, str] | None = None
+    for mode_bits, oid, path in listed:
         mode = _BLOB_MODES.get(mode_bits)
         if mode is None:
             return None
         if path == b"LICENSE":
-            root_license = TreeFile("LICENSE", stat.S_IFREG | 0o644, oid, size)
-        if not path.startswith(prefix):
-            continue
-        name = path[len(prefix) :].decode("utf-8", "surrogateescape")
-        files.append(TreeFile(name, mode, oid, size))
-    if not files:
+            root_license = ("LICENSE", stat.S_IFREG | 0o644, oid)
+        if path.startswith(prefix):
+            found.append((path[len(prefix) :].decode("utf-8", "surrogateescape"), mode, oid))
+    if not found:
         return None  # no such directory, or only a file of that name: git archive decides
-    if subdir and root_license is not None and not any(f.name == "LICENSE" for f in files):
-        files.append(root_license)
-    return files
+    if subdir and root_license is not None and not any(f[0] == "LICENSE" for f in found):
+        found.append(root_license)
+    sizes = [known_size(oid) if known_size is not None else None for _, _, oid in found]
+    unknown = [i for i, size in enumerate(sizes) if size is None]
+    asked = repo.mirror.object_sizes([found[i][2] for i in unknown])
+    for i, size in zip(unknown, asked, strict=True):
+        if size is None:
+            return None  # a blob the tree names is missing: git archive decides
+        sizes[i] = size
+    return [
+        TreeFile(name, mode, oid, size)
+        for (name, mode, oid), size in zip(found, sizes, strict=True)
+        if size is not None
+    ]

@@ -52,7 +52,7 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 CACHE_BYTES = 64 << 20
 """Compressed zip entries kept for later versions, keyed by git blob id (oldest dropped first)."""
 READ_ONE_BY_ONE = 256
-"""Up to this many uncached blobs are read one by one; more are read with ``git archive``."""
+"""Up to this many uncached blobs are read through cat-file; more with ``git archive``."""
 
 
 class EntryCache:
@@ -70,6 +70,12 @@ class EntryCache:
             if entry is not None:
                 self._entries.move_to_end(oid)
             return entry
+
+    def size(self, oid: str) -> int | None:
+        """The content size of blob ``oid`` if it is cached (without marking it used)."""
+        with self._lock:
+            entry = self._entries.get(oid)
+        return entry[1] if entry is not None else None
 
     def put(self, oid: str, entry: tuple[int, int, bytes]) -> None:
         if len(entry[2]) > self.max_bytes:
@@ -129,7 +135,7 @@ def build_zip(
         raise ModuleLookupError(
             f"{repo.path}@{mv.version}: {exc}", missing_revision=exc.missing_revision
         ) from None
-    tree = plain_tree(repo.code, commit, subdir, trees)
+    tree = plain_tree(repo.code, commit, subdir, trees, cache.size)
     if tree is None:
         write_zip(mv, module_files(repo, mv.version), dest, max_size)
         return
@@ -156,6 +162,16 @@ def _read_blob(repo: ModuleRepo, oid: str) -> bytes:
     return obj.data
 
 
+def _read_blobs(repo: ModuleRepo, oids: list[str]) -> list[bytes]:
+    objects = repo.code.mirror.read_objects(oids)
+    for oid, obj in zip(oids, objects, strict=True):
+        if obj is None or obj.type != "blob":
+            raise UpstreamError(
+                repo.path, f"blob {oid} vanished from the mirror; retry the request"
+            )
+    return [obj.data for obj in objects if obj is not None]
+
+
 def _entries(
     repo: ModuleRepo, commit: str, subdir: str, kept: list[TreeFile], cache: EntryCache
 ) -> list[tuple[int, int, bytes]]:
@@ -163,7 +179,7 @@ def _entries(
     found = {f.oid: e for f in kept if (e := cache.get(f.oid)) is not None}
     missing = list({f.oid: f for f in kept if f.oid not in found}.values())
     if len(missing) <= READ_ONE_BY_ONE:
-        blobs = [_read_blob(repo, f.oid) for f in missing]
+        blobs = _read_blobs(repo, [f.oid for f in missing])
     else:
         archived = repo.code.archive(commit, subdir) or []
         by_name = {f.name: f.data for f in archived if f.is_regular}

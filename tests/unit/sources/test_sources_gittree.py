@@ -15,7 +15,7 @@ from modgate.sources.git_catfile import CatFile
 from modgate.sources.git_cmd import GitRunner
 from modgate.sources.git_mirror import Mirror
 from modgate.sources.gitrepo import GitRepo
-from modgate.sources.gittree import TreeCache, _list, _parse_tree
+from modgate.sources.gittree import TreeCache, _list, _parse_tree, plain_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from helpers.gitfixtures import RepoBuilder, git, gomod
@@ -86,7 +86,7 @@ def ls_tree(git_dir: Path, rev: str) -> list[tuple[int, str, int, bytes]]:
 def test_listing_equals_git_ls_tree(code: GitRepo) -> None:
     commit = code.stat("v1.0.0").name
     got = _list(code, commit, TreeCache())
-    want = ls_tree(code.mirror.dir, commit)
+    want = [(mode, oid, path) for mode, oid, _, path in ls_tree(code.mirror.dir, commit)]
     assert got == want, f"tree objects listed\n{got}\nls-tree listed\n{want}"
     assert any(mode == stat.S_IFREG | 0o755 for mode, *_ in got), "the executable was lost"
     assert not any(p == b"vendored-sub" for *_, p in got), "a submodule was listed as a file"
@@ -108,9 +108,30 @@ def test_second_listing_reads_only_changed_trees(code: GitRepo, source: RepoBuil
 
     code.mirror.read_object = counting  # type: ignore[method-assign]
     commit = git(code.mirror.dir, "rev-parse", "v1.1.0^{commit}")
-    assert _list(code, commit, trees) == ls_tree(code.mirror.dir, commit)
+    want = [(mode, oid, path) for mode, oid, _, path in ls_tree(code.mirror.dir, commit)]
+    assert _list(code, commit, trees) == want
     # the root tree, b-c and b-c/z changed; b/ did not
     assert len(reads) == 3, f"tree reads {reads}"
+
+
+@pytest.mark.parametrize("known", [False, True], ids=["asked", "known"])
+def test_sizes_are_those_of_git_ls_tree(code: GitRepo, known: bool) -> None:
+    commit = code.stat("v1.0.0").name
+    want = {path.decode(): size for _, _, size, path in ls_tree(code.mirror.dir, commit)}
+    by_oid = {oid: size for _, oid, size, _ in ls_tree(code.mirror.dir, commit)}
+    asked: list[list[str]] = []
+    real = code.mirror.object_sizes
+
+    def counting(names: list[str]) -> list[int | None]:
+        asked.append(names)
+        return real(names)
+
+    code.mirror.object_sizes = counting  # type: ignore[method-assign]
+    files = plain_tree(code, commit, "", TreeCache(), by_oid.get if known else None)
+    assert files is not None
+    assert {f.name: f.size for f in files} == want
+    if known:
+        assert asked == [[]], f"sizes asked although known: {asked}"
 
 
 @pytest.mark.parametrize("where", [".gitattributes", "deep/er/.gitattributes"])
@@ -140,6 +161,16 @@ def test_tree_cache_is_bounded_by_entries() -> None:
     cache.put("a", [(0o100644, b"x", "1"), (0o100644, b"y", "2")])
     cache.put("b", [(0o100644, b"z", "3"), (0o100644, b"w", "4")])
     assert cache.get("a") is None and cache.get("b") is not None
+
+
+def test_pipelined_reads_keep_order_with_missing_and_invalid_names(code: GitRepo) -> None:
+    commit = code.stat("v1.0.0").name
+    blobs = [oid for _, oid, _, _ in ls_tree(code.mirror.dir, commit)]
+    names = blobs * 100 + ["0" * 40, "bad\nname", ""] + blobs
+    got = code.mirror.read_objects(names)
+    singly = [code.mirror.read_object(n) for n in names]
+    assert got == singly
+    assert sum(o is None for o in got) == 3
 
 
 def test_pipelined_sizes_keep_order_with_missing_and_invalid_names(code: GitRepo) -> None:
