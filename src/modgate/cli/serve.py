@@ -23,6 +23,7 @@ import click
 from modgate.cli.jsonlog import setup as setup_logging
 from modgate.cli.sumdb import load_signer
 from modgate.config import ConfigError, ServeSettings, describe, resolve
+from modgate.formats.zipentry import InflateMemo
 from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
 from modgate.protocol.goproxy import EntryKind
@@ -54,11 +55,15 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         read_timeout=settings.upstream_timeout,
         max_connections=MAX_UPSTREAM_CONNECTIONS,
     )
+    # What zips built from git inflate to, learnt while building them: their check
+    # then hashes the compressed bytes instead of inflating them again.
+    inflated = InflateMemo()
     direct = DirectSource(
         store.root / STATE_DIR / GIT_MIRRORS_DIR,
         rewrites=dict(settings.git_rewrite),
         timeout=settings.git_timeout,
         client=client,
+        inflated=inflated,
     )
     chain: list[ChainEntry] = []
     for entry in settings.upstream.entries:
@@ -97,6 +102,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         verifier=verifier,
         proxy=proxy,
         log=sumlog,
+        inflated=inflated,
     )
 
 

@@ -107,6 +107,12 @@ class InflateMemo:
                 self._entries.move_to_end(key)
             return found
 
+    def learn(self, compressed: bytes, content: bytes, crc: int) -> None:
+        """Remember that ``compressed`` (made by a trusted deflater) inflates to ``content``."""
+        if len(compressed) <= WHOLE_MAX and len(content) <= WHOLE_MAX:
+            key = hashlib.sha256(compressed).digest()
+            self.put(key, (len(content), crc, hashlib.sha256(content).hexdigest()))
+
     def put(self, key: bytes, value: tuple[int, int, str]) -> None:
         with self._lock:
             self._entries[key] = value

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from modgate.formats.modzip import MAX_ZIP_FILE
+from modgate.formats.zipentry import InflateMemo
 from modgate.metrics import Metrics
 from modgate.protocol import semver
 from modgate.protocol.errors import (
@@ -68,13 +69,14 @@ class Gateway:
         closers: tuple[Callable[[], Awaitable[None]], ...] = (),
         *,
         verifier: IngestVerifier | None = None,
+        inflated: InflateMemo | None = None,
     ) -> None:
         self.store = store
         self.router = router
         self.metrics = metrics
         self.options = options or GatewayOptions()
         self.list_max_age = self.options.list_max_age
-        self.ingest = Ingest(store, metrics, verifier)
+        self.ingest = Ingest(store, metrics, verifier, inflated)
         self._flight = SingleFlight(metrics)
         self._negative: TTLCache[ModgateError] = TTLCache(self.options.negative_ttl)
         self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")

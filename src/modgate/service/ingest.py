@@ -41,13 +41,18 @@ class IngestVerifier(Protocol):
 
 class Ingest:
     def __init__(
-        self, store: Store, metrics: Metrics, verifier: IngestVerifier | None = None
+        self,
+        store: Store,
+        metrics: Metrics,
+        verifier: IngestVerifier | None = None,
+        inflated: InflateMemo | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
         self.verifier = verifier
-        self.inflated = InflateMemo()
-        """Deflate streams checked before: the unchanged files of a module's next version."""
+        self.inflated = inflated if inflated is not None else InflateMemo()
+        """Deflate streams known: checked before (the unchanged files of a module's next
+        version), or made by modgate's own zip builder from contents it hashed."""
 
     async def prepare(self, mv: ModuleVersion, source: str) -> None:
         """Fetch what the checksum databases say about ``mv``, before storing any of it."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from modgate.formats.dirhash import hash_gomod, hash_zip
 from modgate.formats.tile import DATA_LEVEL, TILE_HEIGHT, Tile, parse_tile_path
 from modgate.formats.tlog import TlogError
-from modgate.formats.zipentry import ZipReadError
+from modgate.formats.zipentry import InflateMemo, ZipReadError
 from modgate.metrics import Metrics
 from modgate.protocol.errors import InvalidModuleError, InvalidRequestError, NotFoundError
 from modgate.protocol.escape import unescape_path, unescape_version
@@ -255,8 +255,11 @@ class SumdbGateway(Gateway):
         verifier: SumVerifier | None = None,
         proxy: SumdbProxy | None = None,
         log: SumLog | None = None,
+        inflated: InflateMemo | None = None,
     ) -> None:
-        super().__init__(store, router, metrics, options, closers, verifier=verifier)
+        super().__init__(
+            store, router, metrics, options, closers, verifier=verifier, inflated=inflated
+        )
         self.sumdb_service = SumdbService(self, proxy, log, verifier)
 
     async def sumdb(self, target: str) -> SumdbAnswer:

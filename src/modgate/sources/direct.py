@@ -43,6 +43,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from modgate.formats.info import render_info
+from modgate.formats.zipentry import InflateMemo
 from modgate.protocol.errors import InvalidRequestError, NotFoundError, UpstreamError
 from modgate.protocol.module import ModuleVersion, canonical_version, check, check_path
 from modgate.protocol.patterns import PatternList
@@ -107,6 +108,7 @@ class DirectSource:
         environ: Mapping[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
         insecure: PatternList | None = None,
+        inflated: InflateMemo | None = None,
     ) -> None:
         self._mirror_dir = mirror_dir
         self._owned_dir: Path | None = None
@@ -121,6 +123,8 @@ class DirectSource:
         self._entries = EntryCache()
         """Deflated blobs shared by the zips of every repository (bounded by bytes)."""
         self._trees = TreeCache()
+        self.inflated = inflated
+        """Shared with the verification of zips: what the zips built here inflate to."""
         """Parsed git trees shared by every repository (bounded by entries)."""
         self._repos_lock = threading.Lock()
         self._background = ThreadPoolExecutor(
@@ -186,7 +190,9 @@ class DirectSource:
                 repo,
                 since,
                 mv.version,
-                lambda: build_zip(repo, mv, dest, max_size, self._entries, trees=self._trees),
+                lambda: build_zip(
+                    repo, mv, dest, max_size, self._entries, trees=self._trees, memo=self.inflated
+                ),
             )
             self._start_completion(repo.code.mirror)
 
