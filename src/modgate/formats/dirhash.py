@@ -78,10 +78,10 @@ def zip_entry_name(info: zipfile.ZipInfo) -> str:
     Python decodes names without the UTF-8 flag as cp437; the go command
     takes the bytes as they are. Undecodable bytes become surrogate escapes.
     """
-    if info.flag_bits & _UTF8_FLAG:
-        raw = _name_bytes(info.orig_filename)
-    else:
-        raw = info.orig_filename.encode("cp437")
+    name = info.orig_filename
+    if name.isascii():
+        return name  # the same in UTF-8 and cp437
+    raw = _name_bytes(name) if info.flag_bits & _UTF8_FLAG else name.encode("cp437")
     return raw.decode("utf-8", "surrogateescape")
 
 

@@ -11,6 +11,7 @@ only spelled ``go.mod``. Every breach is a :class:`FileProblem` whose
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -121,13 +122,27 @@ def clean_path(p: str) -> str:
     return ("/" + text) if rooted else (text or ".")
 
 
+_CACHED_NAME_CHARS = 200
+"""Names up to this long have their shape verdict cached (the cache stays small)."""
+
+
 def shape_problem(name: str) -> FileProblem | None:
     """NOT_CLEAN or NOT_RELATIVE for a path that is not clean and relative."""
+    if len(name) <= _CACHED_NAME_CHARS:
+        return _cached_shape_problem(name)
+    return _shape_problem(name)
+
+
+def _shape_problem(name: str) -> FileProblem | None:
     if clean_path(name) != name:
         return FileProblem(name, Problem.NOT_CLEAN)
     if name.startswith("/"):
         return FileProblem(name, Problem.NOT_RELATIVE)
     return None
+
+
+# The files of a module's versions mostly share their names.
+_cached_shape_problem = functools.lru_cache(maxsize=8192)(_shape_problem)
 
 
 def name_problem(name: str) -> FileProblem | None:
