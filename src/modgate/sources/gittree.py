@@ -33,8 +33,6 @@ TREE_CACHE_ENTRIES = 100_000
 """Tree entries a :class:`TreeCache` keeps by default (about 10 MB)."""
 _GO_LINES = ("", ATTRIBUTES_LINE.strip())
 """What ``info/attributes`` may hold: the go command's own line unsets two attributes."""
-_PLAIN_AUTOCRLF = ("", "false", "input")
-"""Values that leave output alone (``input`` converts only what is committed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,29 +47,6 @@ class TreeFile:
     @property
     def is_regular(self) -> bool:
         return stat.S_IFMT(self.mode) == stat.S_IFREG
-
-
-_autocrlf: dict[str, bool] = {}
-_autocrlf_lock = threading.Lock()
-
-
-def _converts_line_endings(repo: GitRepo) -> bool:
-    """Whether git's configuration (``core.autocrlf``) rewrites line endings on output."""
-    key = str(repo.mirror.dir)
-    with _autocrlf_lock:
-        known = _autocrlf.get(key)
-    if known is not None:
-        return known
-    out = repo.mirror.runner.run(
-        ["config", "--get", "core.autocrlf"],
-        git_dir=repo.mirror.dir,
-        action="read the line ending configuration",
-        ok_codes=(0, 1),
-    ).stdout
-    converts = out.decode("utf-8", "replace").strip().lower() not in _PLAIN_AUTOCRLF
-    with _autocrlf_lock:
-        _autocrlf[key] = converts
-    return converts
 
 
 class TreeCache:
@@ -219,7 +194,10 @@ def plain_tree(
     one pipelined query.
     """
     repo.mirror.ensure_attributes()
-    if not _only_go_attributes(repo) or _converts_line_endings(repo):
+    # No core.autocrlf check: git runs with core.autocrlf=input and core.eol=lf
+    # (git_cmd.git_environment), as the go command runs git archive, so line
+    # endings change only through attributes.
+    if not _only_go_attributes(repo):
         return None
     listed = _list(repo, commit, trees if trees is not None else TreeCache())
     if listed is None:

@@ -184,3 +184,32 @@ def test_pipelined_sizes_keep_order_with_missing_and_invalid_names(code: GitRepo
         check.close()
     want = [size for _, size in blobs] * 300 + [None, None, None]
     assert got == want
+
+
+@pytest.mark.parametrize("value", ["true", "false", "input"])
+def test_operator_autocrlf_does_not_change_the_zip(
+    tmp_path: Path, source: RepoBuilder, value: str
+) -> None:
+    # The go command runs git archive with core.autocrlf=input, and so does modgate:
+    # the operator's setting cannot convert line endings.
+    source.write({"crlf.txt": "one\r\ntwo\r\n", "lf.txt": "one\ntwo\n"})
+    source.commit("c3")
+    source.tag("v1.1.0")
+    gitconfig = tmp_path / "operator.gitconfig"
+    gitconfig.write_text(f"[core]\n\tautocrlf = {value}\n", encoding="utf-8")
+    code = _mirror(tmp_path, source.path)
+    runner = GitRunner(dict(os.environ) | {"GIT_CONFIG_GLOBAL": str(gitconfig)})
+    repo = GitRepo(Mirror(code.mirror.dir.parent, URL, runner), URL)
+    try:
+        commit = repo.stat("v1.1.0").name
+        listed = plain_tree(repo, commit, "")
+        assert listed is not None
+        archived = {f.name: f.data for f in repo.archive(commit, "") or []}
+        for f in listed:
+            blob = repo.mirror.read_object(f.oid)
+            assert blob is not None and archived.get(f.name, blob.data) == blob.data, (
+                f"git archive changed {f.name} with core.autocrlf={value}"
+            )
+    finally:
+        repo.mirror.close()
+        code.mirror.close()
