@@ -29,6 +29,8 @@ _BLOB_MODES = {
 }
 _GITLINK = 0o160000
 GITATTRIBUTES_BYTES = b".gitattributes"
+LICENSE_BYTES = b"LICENSE"
+_NOT_FILES = (stat.S_IFDIR, _GITLINK)
 TREE_CACHE_ENTRIES = 100_000
 """Tree entries a :class:`TreeCache` keeps by default (about 10 MB)."""
 _GO_LINES = ("", ATTRIBUTES_LINE.strip())
@@ -126,25 +128,43 @@ def _canonical_mode(mode: int) -> int:
     return _GITLINK
 
 
-def _list(repo: GitRepo, commit: str, trees: TreeCache) -> list[tuple[int, str, bytes]] | None:
-    """Every blob of ``commit``'s tree as (mode, oid, path); None with gitattributes.
+def _list(
+    repo: GitRepo, commit: str, trees: TreeCache, subdir: str = ""
+) -> list[tuple[int, str, bytes]] | None:
+    """The blobs of ``subdir`` at ``commit`` as (mode, oid, full path), and the root LICENSE.
 
-    Trees are read through the mirror's ``git cat-file`` process and cached
-    by id: no git process per listing.
+    None if a ``.gitattributes`` file could apply to them (in ``subdir``, or in
+    the root or a directory on the way down), or if ``subdir`` is no directory.
+    Trees are read through the mirror's ``git cat-file`` process and cached by
+    id, and only those of ``subdir`` and its parents: a module in a large
+    repository costs what the module holds.
     """
     root = repo.mirror.read_object(f"{commit}^{{tree}}")
     if root is None or root.type != "tree":
         return None
-    top = _parse_tree(root.data, len(root.oid) // 2)
-    if top is None:
+    entries = _parse_tree(root.data, len(root.oid) // 2)
+    if entries is None:
         return None
-    trees.put(root.oid, top)
+    trees.put(root.oid, entries)
     blobs: list[tuple[int, str, bytes]] = []
+    prefix = b""
+    if subdir:
+        blobs += [(m, o, n) for m, n, o in entries if n == LICENSE_BYTES and m not in _NOT_FILES]
+        for part in subdir.encode("utf-8", "surrogateescape").split(b"/"):
+            if any(name == GITATTRIBUTES_BYTES for _, name, _ in entries):
+                return None
+            down = next((e for e in entries if e[1] == part), None)
+            if down is None or down[0] != stat.S_IFDIR:
+                return None
+            found = _tree_entries(repo, down[2], trees)
+            if found is None:
+                return None
+            entries, prefix = found, prefix + part + b"/"
     # Depth first in tree order, as ``git ls-tree -r`` lists them.
-    stack = [(b"", iter(top))]
+    stack = [(prefix, iter(entries))]
     while stack:
-        prefix, entries = stack[-1]
-        entry = next(entries, None)
+        prefix, level = stack[-1]
+        entry = next(level, None)
         if entry is None:
             stack.pop()
             continue
@@ -199,7 +219,7 @@ def plain_tree(
     # endings change only through attributes.
     if not _only_go_attributes(repo):
         return None
-    listed = _list(repo, commit, trees if trees is not None else TreeCache())
+    listed = _list(repo, commit, trees if trees is not None else TreeCache(), subdir)
     if listed is None:
         return None
     prefix = (subdir + "/").encode("utf-8", "surrogateescape") if subdir else b""

@@ -213,3 +213,53 @@ def test_operator_autocrlf_does_not_change_the_zip(
     finally:
         repo.mirror.close()
         code.mirror.close()
+
+
+def test_a_subdirectory_reads_only_its_own_trees(tmp_path: Path, source: RepoBuilder) -> None:
+    source.write(
+        {
+            "LICENSE": "root license\n",
+            "other/.gitattributes": "*.go ident\n",  # applies to other/ only
+            "other/deep/x.go": "package x\n",
+            "mod/sub/go.mod": gomod(MOD + "/mod/sub"),
+            "mod/sub/s.go": "package sub\n",
+            "mod/sub/in/i.go": "package in\n",
+        }
+    )
+    source.commit("c3")
+    source.tag("mod/sub/v1.0.0")
+    code = _mirror(tmp_path, source.path)
+    try:
+        commit = code.stat("mod/sub/v1.0.0").name
+        reads: list[str] = []
+        real = code.mirror.read_object
+
+        def counting(name: str):  # type: ignore[no-untyped-def]
+            reads.append(name)
+            return real(name)
+
+        code.mirror.read_object = counting  # type: ignore[method-assign]
+        got = _list(code, commit, TreeCache(), "mod/sub")
+        everything = ls_tree(code.mirror.dir, commit)
+        want = [(m, o, p) for m, o, _, p in everything if p == b"LICENSE"] + [
+            (m, o, p) for m, o, _, p in everything if p.startswith(b"mod/sub/")
+        ]
+        assert got == want
+        # root, mod, mod/sub, mod/sub/in: nothing of other/ or b-c/
+        assert len(reads) == 4, f"tree reads {reads}"
+        assert _list(code, commit, TreeCache(), "mod/missing") is None
+        assert _list(code, commit, TreeCache(), "a.go") is None, "a file is no directory"
+    finally:
+        code.mirror.close()
+
+
+def test_gitattributes_on_the_way_down_count(tmp_path: Path, source: RepoBuilder) -> None:
+    source.write({"mod/.gitattributes": "* -text\n", "mod/sub/s.go": "package sub\n"})
+    source.commit("c3")
+    source.tag("mod/sub/v1.0.0")
+    code = _mirror(tmp_path, source.path)
+    try:
+        commit = code.stat("mod/sub/v1.0.0").name
+        assert _list(code, commit, TreeCache(), "mod/sub") is None
+    finally:
+        code.mirror.close()
