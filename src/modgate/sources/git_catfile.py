@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,10 @@ from modgate.sources.git_cmd import GitError, GitRunner, kill_group
 
 HEADER_MAX = 4096
 CHUNK = 256
-"""Names per pipelined size query: well under a pipe buffer both ways."""
+"""Names per pipelined query at most, so that answers to a size query fit a pipe buffer."""
+CHUNK_BYTES = 16 * 1024
+"""Bytes of names per pipelined query at most: the request always fits a pipe buffer, so
+writing it never waits for git, which may itself be waiting for its answers to be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +75,8 @@ class CatFile:
     def read_many(self, names: Sequence[str]) -> list[GitObject | None]:
         """:meth:`read` of each name, pipelined a chunk at a time (``--batch`` only)."""
         out: list[GitObject | None] = []
-        for start in range(0, len(names), CHUNK):
-            out.extend(self._read_chunk(names[start : start + CHUNK]))
+        for chunk in _chunks(names):
+            out.extend(self._read_chunk(chunk))
         return out
 
     def _read_chunk(self, names: Sequence[str]) -> list[GitObject | None]:
@@ -107,8 +110,8 @@ class CatFile:
     def sizes(self, names: Sequence[str]) -> list[int | None]:
         """The size of each object in ``names`` (None where absent), in one pass per chunk."""
         out: list[int | None] = []
-        for start in range(0, len(names), CHUNK):
-            out.extend(self._sizes(names[start : start + CHUNK]))
+        for chunk in _chunks(names):
+            out.extend(self._sizes(chunk))
         return out
 
     def _sizes(self, names: Sequence[str]) -> list[int | None]:
@@ -158,6 +161,18 @@ class CatFile:
                 kill_group(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def _chunks(names: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``names`` in order, cut into runs of at most CHUNK names and CHUNK_BYTES bytes."""
+    start, size = 0, 0
+    for i, name in enumerate(names):
+        size += len(name) + 1
+        if i > start and (i - start >= CHUNK or size > CHUNK_BYTES):
+            yield names[start:i]
+            start, size = i, len(name) + 1
+    if start < len(names):
+        yield names[start:]
 
 
 def _request(names: Sequence[str], valid: Sequence[bool]) -> bytes:
