@@ -31,8 +31,8 @@ _GITLINK = 0o160000
 GITATTRIBUTES_BYTES = b".gitattributes"
 LICENSE_BYTES = b"LICENSE"
 _NOT_FILES = (stat.S_IFDIR, _GITLINK)
-TREE_CACHE_ENTRIES = 100_000
-"""Tree entries a :class:`TreeCache` keeps by default (about 10 MB)."""
+TREE_CACHE_ENTRIES = 30_000
+"""Tree entries a :class:`TreeCache` keeps by default (about 6 MB)."""
 _GO_LINES = ("", ATTRIBUTES_LINE.strip())
 """What ``info/attributes`` may hold: the go command's own line unsets two attributes."""
 
