@@ -103,7 +103,9 @@ class HttpConnection(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
         sock = transport.get_extra_info("socket")
-        if sock is not None and sock.type == socket.SOCK_STREAM:
+        # sendfile() writes to the socket itself: never under TLS, which it would bypass.
+        plain = transport.get_extra_info("sslcontext") is None
+        if sock is not None and sock.type == socket.SOCK_STREAM and plain:
             self._sockfd = sock.fileno()
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
