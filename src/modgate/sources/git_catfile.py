@@ -15,13 +15,17 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TypeVar
 
 from modgate.sources.git_cmd import GitError, GitRunner, kill_group
 
 HEADER_MAX = 4096
+Header = tuple[str, str, int]
+"""``<oid> <type> <size>`` of an object cat-file found."""
+T = TypeVar("T")
 CHUNK = 256
 """Names per pipelined query at most, so that answers to a size query fit a pipe buffer."""
 CHUNK_BYTES = 16 * 1024
@@ -48,94 +52,54 @@ class CatFile:
 
     def read(self, name: str) -> GitObject | None:
         """The object ``name`` (``<rev>^{commit}``, ``<hash>:<path>``), or None if absent."""
-        if not _valid(name):
-            return None
-        request = name.encode("utf-8", "surrogateescape") + b"\n"
-        with self._lock:
-            for attempt in (1, 2):
-                proc = self._process()
-                try:
-                    assert proc.stdin is not None and proc.stdout is not None
-                    proc.stdin.write(request)
-                    proc.stdin.flush()
-                    found = _header(proc.stdout.readline(HEADER_MAX))
-                    if found is None:
-                        return None
-                    oid, kind, size = found
-                    data = proc.stdout.read(size + 1)[:size]
-                    if len(data) != size:
-                        raise BrokenPipeError("git cat-file --batch output was cut short")
-                    return GitObject(oid, kind, data)
-                except (OSError, ValueError):
-                    self._close()
-                    if attempt == 2:
-                        raise GitError("read objects", "git cat-file --batch failed") from None
-        return None
+        return self.read_many([name])[0]
 
     def read_many(self, names: Sequence[str]) -> list[GitObject | None]:
         """:meth:`read` of each name, pipelined a chunk at a time (``--batch`` only)."""
         out: list[GitObject | None] = []
         for chunk in _chunks(names):
-            out.extend(self._read_chunk(chunk))
+            out.extend(self._exchange(chunk, _read_object))
         return out
-
-    def _read_chunk(self, names: Sequence[str]) -> list[GitObject | None]:
-        valid = [_valid(n) for n in names]
-        request = _request(names, valid)
-        with self._lock:
-            for attempt in (1, 2):
-                proc = self._process()
-                try:
-                    assert proc.stdin is not None and proc.stdout is not None
-                    proc.stdin.write(request)
-                    proc.stdin.flush()
-                    out: list[GitObject | None] = []
-                    for ok in valid:
-                        found = _header(proc.stdout.readline(HEADER_MAX)) if ok else None
-                        if found is None:
-                            out.append(None)
-                            continue
-                        oid, kind, size = found
-                        data = proc.stdout.read(size + 1)[:size]
-                        if len(data) != size:
-                            raise BrokenPipeError("git cat-file --batch output was cut short")
-                        out.append(GitObject(oid, kind, data))
-                    return out
-                except (OSError, ValueError):
-                    self._close()
-                    if attempt == 2:
-                        raise GitError("read objects", "git cat-file --batch failed") from None
-        return [None] * len(names)
 
     def sizes(self, names: Sequence[str]) -> list[int | None]:
         """The size of each object in ``names`` (None where absent), in one pass per chunk."""
         out: list[int | None] = []
         for chunk in _chunks(names):
-            out.extend(self._sizes(chunk))
+            out.extend(self._exchange(chunk, lambda found, _: found[2]))
         return out
 
-    def _sizes(self, names: Sequence[str]) -> list[int | None]:
+    def _exchange(
+        self, names: Sequence[str], answer: Callable[[Header, IO[bytes]], T]
+    ) -> list[T | None]:
+        """Ask for ``names`` in one write, then read each answer: ``answer(header, stdout)``.
+
+        None for an invalid or absent name. A broken or confused process is
+        restarted and asked once more; then a GitError is raised.
+        """
         valid = [_valid(n) for n in names]
-        request = _request(names, valid)
+        request = b"".join(
+            n.encode("utf-8", "surrogateescape") + b"\n"
+            for n, ok in zip(names, valid, strict=True)
+            if ok
+        )
         with self._lock:
             for attempt in (1, 2):
                 proc = self._process()
                 try:
                     assert proc.stdin is not None and proc.stdout is not None
-                    proc.stdin.write(request)
-                    proc.stdin.flush()
-                    answers = iter([proc.stdout.readline(HEADER_MAX) for _ in range(sum(valid))])
-                    out: list[int | None] = []
+                    if request:
+                        proc.stdin.write(request)
+                        proc.stdin.flush()
+                    out: list[T | None] = []
                     for ok in valid:
-                        found = _header(next(answers)) if ok else None
-                        out.append(found[2] if found is not None else None)
+                        found = _header(proc.stdout.readline(HEADER_MAX)) if ok else None
+                        out.append(answer(found, proc.stdout) if found is not None else None)
                     return out
                 except (OSError, ValueError):
                     self._close()
                     if attempt == 2:
-                        raise GitError(
-                            "read objects", "git cat-file --batch-check failed"
-                        ) from None
+                        mode = "--batch-check" if self.check else "--batch"
+                        raise GitError("read objects", f"git cat-file {mode} failed") from None
         return [None] * len(names)
 
     def close(self) -> None:
@@ -183,11 +147,19 @@ def _request(names: Sequence[str], valid: Sequence[bool]) -> bytes:
     )
 
 
+def _read_object(found: Header, stdout: IO[bytes]) -> GitObject:
+    oid, kind, size = found
+    data = stdout.read(size + 1)[:size]
+    if len(data) != size:
+        raise BrokenPipeError("git cat-file --batch output was cut short")
+    return GitObject(oid, kind, data)
+
+
 def _valid(name: str) -> bool:
     return bool(name) and "\n" not in name and "\r" not in name
 
 
-def _header(line: bytes) -> tuple[str, str, int] | None:
+def _header(line: bytes) -> Header | None:
     """``<oid> <type> <size>``; None for a missing or ambiguous name. Raises on nonsense."""
     if not line:
         raise BrokenPipeError("git cat-file ended")
