@@ -19,20 +19,10 @@ from modgate.sources.gittree import TreeCache, _list, _parse_tree, plain_tree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from helpers.gitfixtures import RepoBuilder, git, gomod
+from helpers.mirrors import count_reads, mirrored
 
 URL = "https://example.com/gittree"
 MOD = "example.com/gittree"
-
-
-def _mirror(tmp_path: Path, source: Path) -> GitRepo:
-    mirror = Mirror(tmp_path / "mirrors", URL, GitRunner(dict(os.environ)))
-    mirror.dir.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["git", "clone", "-q", "--mirror", str(source), str(mirror.dir)],
-        check=True,
-        env={"PATH": os.environ["PATH"], "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(tmp_path)},
-    )
-    return GitRepo(mirror, URL)
 
 
 @pytest.fixture
@@ -61,7 +51,7 @@ def source(tmp_path: Path) -> RepoBuilder:
 
 @pytest.fixture
 def code(tmp_path: Path, source: RepoBuilder) -> Iterator[GitRepo]:
-    repo = _mirror(tmp_path, source.path)
+    repo = mirrored(tmp_path, source.path, URL)
     yield repo
     repo.mirror.close()
 
@@ -99,14 +89,7 @@ def test_second_listing_reads_only_changed_trees(code: GitRepo, source: RepoBuil
     source.commit("c3")
     source.tag("v1.1.0")
     git(code.mirror.dir, "fetch", "-q", str(source.path), "+refs/tags/*:refs/tags/*")
-    reads: list[str] = []
-    real = code.mirror.read_object
-
-    def counting(name: str):  # type: ignore[no-untyped-def]
-        reads.append(name)
-        return real(name)
-
-    code.mirror.read_object = counting  # type: ignore[method-assign]
+    reads = count_reads(code)
     commit = git(code.mirror.dir, "rev-parse", "v1.1.0^{commit}")
     want = [(mode, oid, path) for mode, oid, _, path in ls_tree(code.mirror.dir, commit)]
     assert _list(code, commit, trees) == want
@@ -141,7 +124,7 @@ def test_any_gitattributes_file_means_no_listing(
     source.write({where: "*.go ident\n"})
     source.commit("c3")
     source.tag("v1.1.0")
-    code = _mirror(tmp_path, source.path)
+    code = mirrored(tmp_path, source.path, URL)
     try:
         assert _list(code, code.stat("v1.1.0").name, TreeCache()) is None
     finally:
@@ -197,7 +180,7 @@ def test_operator_autocrlf_does_not_change_the_zip(
     source.tag("v1.1.0")
     gitconfig = tmp_path / "operator.gitconfig"
     gitconfig.write_text(f"[core]\n\tautocrlf = {value}\n", encoding="utf-8")
-    code = _mirror(tmp_path, source.path)
+    code = mirrored(tmp_path, source.path, URL)
     runner = GitRunner(dict(os.environ) | {"GIT_CONFIG_GLOBAL": str(gitconfig)})
     repo = GitRepo(Mirror(code.mirror.dir.parent, URL, runner), URL)
     try:
@@ -228,17 +211,10 @@ def test_a_subdirectory_reads_only_its_own_trees(tmp_path: Path, source: RepoBui
     )
     source.commit("c3")
     source.tag("mod/sub/v1.0.0")
-    code = _mirror(tmp_path, source.path)
+    code = mirrored(tmp_path, source.path, URL)
     try:
         commit = code.stat("mod/sub/v1.0.0").name
-        reads: list[str] = []
-        real = code.mirror.read_object
-
-        def counting(name: str):  # type: ignore[no-untyped-def]
-            reads.append(name)
-            return real(name)
-
-        code.mirror.read_object = counting  # type: ignore[method-assign]
+        reads = count_reads(code)
         got = _list(code, commit, TreeCache(), "mod/sub")
         everything = ls_tree(code.mirror.dir, commit)
         want = [(m, o, p) for m, o, _, p in everything if p == b"LICENSE"] + [
@@ -257,7 +233,7 @@ def test_gitattributes_on_the_way_down_count(tmp_path: Path, source: RepoBuilder
     source.write({"mod/.gitattributes": "* -text\n", "mod/sub/s.go": "package sub\n"})
     source.commit("c3")
     source.tag("mod/sub/v1.0.0")
-    code = _mirror(tmp_path, source.path)
+    code = mirrored(tmp_path, source.path, URL)
     try:
         commit = code.stat("mod/sub/v1.0.0").name
         assert _list(code, commit, TreeCache(), "mod/sub") is None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from modgate.protocol.module import ModuleVersion
-from modgate.sources.git_cmd import GitRunner
-from modgate.sources.git_mirror import Mirror
 from modgate.sources.gitrepo import GitRepo
 from modgate.sources.gittree import plain_tree
 from modgate.sources.modrepo import ModuleRepo
@@ -20,22 +17,11 @@ from modgate.sources.zipbuild import EntryCache, build_zip, module_files, write_
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from helpers.gitfixtures import RepoBuilder, gomod
+from helpers.mirrors import mirrored
 
 URL = "https://example.com/zipreuse"
 MOD = "example.com/zipreuse"
 MAX = 1 << 30
-
-
-def _mirror(tmp_path: Path, source: Path) -> GitRepo:
-    runner = GitRunner(dict(os.environ))
-    mirror = Mirror(tmp_path / "mirrors", URL, runner)
-    mirror.dir.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["git", "clone", "-q", "--mirror", str(source), str(mirror.dir)],
-        check=True,
-        env={"PATH": os.environ["PATH"], "GIT_CONFIG_GLOBAL": os.devnull, "HOME": str(tmp_path)},
-    )
-    return GitRepo(mirror, URL)
 
 
 @pytest.fixture
@@ -65,7 +51,7 @@ def code(tmp_path: Path) -> Iterator[GitRepo]:
     r.write({".gitattributes": "*.txt text eol=crlf\n"})
     r.commit("c3")
     r.tag("v1.2.0")
-    repo = _mirror(tmp_path, r.path)
+    repo = mirrored(tmp_path, r.path, URL)
     yield repo
     repo.mirror.close()
 
