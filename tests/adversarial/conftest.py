@@ -1,0 +1,145 @@
+"""Shared tools of the standing adversarial suite (``tests/adversarial/``).
+
+Every scenario here plays a hostile client against a real ``modgate serve``
+on 127.0.0.1 and states the bound it must stay within (time, requests,
+bytes, files, processes). The suite is part of the normal test command; each
+test is bounded in count and time, and nothing leaves loopback: the network
+guard of ``tests/conftest.py`` applies here too, and every modgate process
+started through the ``modgate`` fixture sends anything beyond loopback to a
+dead local proxy.
+
+Helpers:
+
+- :func:`raw_exchange` sends raw bytes on one connection and reads what
+  comes back until the server closes or a time limit passes;
+- :func:`process_stats` reads a process's RSS, open files, threads and
+  children from ``/proc``;
+- :func:`file_count` counts the files below a directory;
+- the ``recording_upstream`` fixture starts a :class:`StaticProxy` over an
+  empty (or given) root that records every path it is asked for, to prove
+  that something was never forwarded.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from helpers.staticproxy import LOOPBACK, StaticProxy
+
+READ_CHUNK = 65536
+
+
+def address_of(url: str) -> tuple[str, int]:
+    """``(host, port)`` of an ``http://host:port`` URL."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or LOOPBACK, parts.port or 80
+
+
+def raw_exchange(url: str, data: bytes, *, timeout: float = 5.0, half_close: bool = False) -> bytes:
+    """Send ``data`` as is on a new connection to ``url``; return everything read back.
+
+    Reading stops when the server closes the connection or ``timeout``
+    seconds after the send (whichever comes first); ``half_close`` shuts
+    down the sending side after the data, as a client that has nothing
+    more to say.
+    """
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    with socket.create_connection(address_of(url), timeout=timeout) as sock:
+        sock.sendall(data)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            sock.settimeout(remaining)
+            try:
+                chunk = sock.recv(READ_CHUNK)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            received += chunk
+    return bytes(received)
+
+
+def status_lines(raw: bytes) -> list[int]:
+    """The status codes of every ``HTTP/1.x NNN`` line at a line start in ``raw``."""
+    codes = []
+    for line in raw.split(b"\r\n"):
+        if line.startswith(b"HTTP/1.") and len(line) >= 12:
+            try:
+                codes.append(int(line[9:12]))
+            except ValueError:
+                continue
+    return codes
+
+
+@dataclass(frozen=True)
+class ProcessStats:
+    rss_bytes: int
+    open_files: int
+    threads: int
+    children: int
+
+
+def process_stats(pid: int) -> ProcessStats:
+    """RSS, open file descriptors, threads and direct children of ``pid`` (Linux /proc)."""
+    proc = Path("/proc") / str(pid)
+    rss = 0
+    threads = 0
+    for line in (proc / "status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            rss = int(line.split()[1]) * 1024
+        elif line.startswith("Threads:"):
+            threads = int(line.split()[1])
+    open_files = len(os.listdir(proc / "fd"))
+    children = 0
+    for task in (proc / "task").iterdir():
+        children_file = task / "children"
+        if children_file.exists():
+            children += len(children_file.read_text().split())
+    return ProcessStats(rss, open_files, threads, children)
+
+
+def file_count(root: Path) -> int:
+    """Files (not directories) below ``root``; 0 when it does not exist."""
+    if not root.exists():
+        return 0
+    return sum(len(files) for _, _, files in os.walk(root))
+
+
+RecordingUpstreamFactory = Callable[..., StaticProxy]
+
+
+@pytest.fixture
+def recording_upstream(tmp_path: Path) -> Iterator[RecordingUpstreamFactory]:
+    """Start recording upstreams: ``recording_upstream(root=None)`` -> :class:`StaticProxy`.
+
+    Without ``root`` it serves an empty directory (every request answers
+    404) and records each decoded path in ``.requests``. Closed on teardown.
+    """
+    started: list[StaticProxy] = []
+
+    def start(root: Path | None = None) -> StaticProxy:
+        if root is None:
+            root = tmp_path / f"upstream{len(started)}"
+            root.mkdir()
+        proxy = StaticProxy(root)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in reversed(started):
+        proxy.close()
