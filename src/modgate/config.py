@@ -18,6 +18,7 @@ from typing import Any
 
 from modgate.protocol.goproxy import ProxyList, parse_goproxy, redact_url
 from modgate.protocol.patterns import PatternList, parse_patterns
+from modgate.server.tls import TlsError, check_key_permissions
 from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
 from modgate.sources.git_cmd import DEFAULT_REMOTE_TIMEOUT as DEFAULT_GIT_TIMEOUT
 from modgate.sources.vcs_resolve import parse_rewrites
@@ -75,6 +76,10 @@ class ServeSettings:
     """Module path prefix -> git repository URL, for the direct source (longest prefix first)."""
     git_timeout: float = DEFAULT_GIT_TIMEOUT
     """Seconds a git fetch may take before it is stopped."""
+    tls_cert: Path | None = None
+    """PEM certificate chain served over HTTPS (None: plain HTTP); set with ``tls_key``."""
+    tls_key: Path | None = None
+    """PEM private key of ``tls_cert``; only its owner may read it."""
 
 
 # name -> (default, parser). Names are the flag names with '_' for '-',
@@ -100,6 +105,8 @@ def _raw_defaults() -> dict[str, str]:
         "verify_sumdb": "",
         "git_rewrite": "",
         "git_timeout": str(DEFAULT_GIT_TIMEOUT),
+        "tls_cert": "",
+        "tls_key": "",
     }
 
 
@@ -182,6 +189,7 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
     if not store:
         raise bad("store", "a directory path is required")
     databases, sumdb_key, verify = _sumdb_settings(raw, bad)
+    tls_cert, tls_key = _tls_pair(raw, bad)
     return ServeSettings(
         host=host,
         port=port,
@@ -207,7 +215,29 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         verify_sumdb=verify,
         git_rewrite=_git_rewrites(raw["git_rewrite"], lambda why: bad("git_rewrite", why)),
         git_timeout=_seconds(raw["git_timeout"], lambda w: bad("git_timeout", w)),
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
+
+
+def _tls_pair(raw: dict[str, str], bad: Any) -> tuple[Path | None, Path | None]:
+    """Both files or neither; the key readable by its owner only."""
+    cert, key = raw["tls_cert"].strip(), raw["tls_key"].strip()
+    if bool(cert) != bool(key):
+        given, missing = ("tls_cert", "tls-key") if cert else ("tls_key", "tls-cert")
+        raise bad(given, f"--tls-cert and --tls-key go together; give --{missing} as well")
+    if not cert:
+        return None, None
+    cert_path, key_path = Path(cert).expanduser(), Path(key).expanduser()
+    if not cert_path.is_file():
+        raise bad("tls_cert", "no such file")
+    if not key_path.is_file():
+        raise bad("tls_key", "no such file")
+    try:
+        check_key_permissions(key_path)
+    except TlsError as exc:
+        raise bad("tls_key", str(exc)) from None
+    return cert_path, key_path
 
 
 def _git_rewrites(value: str, bad: Any) -> tuple[tuple[str, str], ...]:

@@ -28,6 +28,7 @@ from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
 from modgate.protocol.goproxy import EntryKind
 from modgate.server.app import run_server
+from modgate.server.tls import TlsCertificate, TlsError
 from modgate.service.gateway import Gateway, GatewayOptions
 from modgate.service.routing import ChainEntry, OffSource, Router
 from modgate.service.sumdb import SumdbGateway
@@ -238,6 +239,16 @@ Examples:
         "[the first --sumdb database with a known key: sum.golang.org; off to disable]."
     ),
 )
+@click.option(
+    "--tls-cert",
+    metavar="FILE",
+    help="Serve HTTPS with this PEM certificate chain (with --tls-key); SIGHUP reloads the pair.",
+)
+@click.option(
+    "--tls-key",
+    metavar="FILE",
+    help="PEM private key of --tls-cert; must be readable by its owner only (chmod 600).",
+)
 def serve_command(
     config_file: Path | None, git_rewrite: tuple[str, ...], **flags: str | None
 ) -> None:
@@ -264,13 +275,20 @@ def serve_command(
         gateway = build_gateway(settings, metrics)
     except StoreError as exc:
         raise click.UsageError(f"cannot use --store {str(settings.store)!r}: {exc.reason}") from exc
+    tls = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        try:
+            tls = TlsCertificate(settings.tls_cert, settings.tls_key)
+        except TlsError as exc:
+            raise click.UsageError(str(exc)) from exc
     access_log = _open_access_log(settings.access_log)
+    scheme = "https" if tls is not None else "http"
 
     def on_listening(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         log.info(
             "serving the GOPROXY protocol",
-            extra={"event": "listening", "url": f"http://{shown}:{port}", **describe(settings)},
+            extra={"event": "listening", "url": f"{scheme}://{shown}:{port}", **describe(settings)},
         )
 
     try:
@@ -282,6 +300,7 @@ def serve_command(
             access_log=access_log,
             workers=settings.workers,
             on_listening=on_listening,
+            tls=tls,
         )
     except OSError as exc:
         raise click.UsageError(

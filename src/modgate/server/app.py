@@ -32,6 +32,7 @@ from modgate.server.ports import GatewayLike
 from modgate.server.router import Router
 from modgate.server.settings import ServerSettings
 from modgate.server.state import ServerState
+from modgate.server.tls import TlsCertificate
 
 log = logging.getLogger("modgate.server")
 
@@ -128,8 +129,9 @@ async def start_server(
     settings: ServerSettings | None = None,
     access_log: TextIO | None = None,
     sock: socket.socket | None = None,
+    tls: TlsCertificate | None = None,
 ) -> ServerHandle:
-    """Listen on ``host:port`` (or on ``sock``) in the running loop."""
+    """Listen on ``host:port`` (or on ``sock``) in the running loop; HTTPS with ``tls``."""
     settings = settings or ServerSettings()
     state = ServerState(
         settings, gateway.metrics, AccessLog(access_log) if access_log is not None else None
@@ -140,11 +142,25 @@ async def start_server(
     def factory() -> HttpConnection:
         return HttpConnection(state, router)
 
+    ssl_context = tls.server_context if tls is not None else None
+    handshake_timeout = settings.header_timeout if tls is not None else None
     if sock is not None:
-        server = await loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
+        server = await loop.create_server(
+            factory,
+            sock=sock,
+            backlog=LISTEN_BACKLOG,
+            ssl=ssl_context,
+            ssl_handshake_timeout=handshake_timeout,
+        )
     else:
         server = await loop.create_server(
-            factory, host, port, backlog=LISTEN_BACKLOG, reuse_address=True
+            factory,
+            host,
+            port,
+            backlog=LISTEN_BACKLOG,
+            reuse_address=True,
+            ssl=ssl_context,
+            ssl_handshake_timeout=handshake_timeout,
         )
     bound = server.sockets[0].getsockname()
     return ServerHandle(server, state, gateway, str(bound[0]), int(bound[1]))
@@ -160,6 +176,7 @@ def run_server(
     workers: int = 1,
     on_listening: Callable[[str, int], None] | None = None,
     settings: ServerSettings | None = None,
+    tls: TlsCertificate | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT. ``access_log`` None disables the access log."""
     if workers < 1:
@@ -174,12 +191,13 @@ def run_server(
                 settings=settings,
                 access_log=access_log,
                 on_listening=on_listening,
+                tls=tls,
             )
         )
         return
     sock = _listen(host, port)
     bound = sock.getsockname()
-    children = [_fork_worker(gateway, sock, settings, access_log) for _ in range(workers)]
+    children = [_fork_worker(gateway, sock, settings, access_log, tls) for _ in range(workers)]
     sock.close()
     if on_listening is not None:
         on_listening(str(bound[0]), int(bound[1]))
@@ -195,13 +213,20 @@ async def _serve_until_signal(
     access_log: TextIO | None,
     on_listening: Callable[[str, int], None] | None,
     sock: socket.socket | None = None,
+    tls: TlsCertificate | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     handle = await start_server(
-        gateway, host=host, port=port, settings=settings, access_log=access_log, sock=sock
+        gateway,
+        host=host,
+        port=port,
+        settings=settings,
+        access_log=access_log,
+        sock=sock,
+        tls=tls,
     )
     if on_listening is not None:
         on_listening(handle.host, handle.port)
@@ -220,7 +245,11 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def _fork_worker(
-    gateway: GatewayLike, sock: socket.socket, settings: ServerSettings, access_log: TextIO | None
+    gateway: GatewayLike,
+    sock: socket.socket,
+    settings: ServerSettings,
+    access_log: TextIO | None,
+    tls: TlsCertificate | None,
 ) -> int:
     pid = os.fork()
     if pid:
@@ -236,6 +265,7 @@ def _fork_worker(
                 access_log=access_log,
                 on_listening=None,
                 sock=sock,
+                tls=tls,
             )
         )
     except BaseException:

@@ -1,0 +1,195 @@
+"""TLS: key file permissions, loading a pair, swapping it while serving, no sendfile under TLS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import ssl
+from pathlib import Path
+
+import pytest
+from server_support import INFO_PATH, ZIP_PATH, Client, FakeGateway, run
+
+from helpers.tlscerts import CertPair, TestCA, peer_common_name
+from modgate.server.app import ServerHandle, start_server
+from modgate.server.tls import TlsCertificate, TlsError, check_key_permissions, load_context
+
+IO_TIMEOUT = 5.0
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> TestCA:
+    return TestCA(tmp_path / "ca")
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400, 0o700])
+def test_a_key_only_its_owner_can_read_is_accepted(ca: TestCA, mode: int) -> None:
+    pair = ca.issue("server")
+    pair.key.chmod(mode)
+    check_key_permissions(pair.key)
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o620, 0o602, 0o660])
+def test_a_key_group_or_others_can_access_is_refused(ca: TestCA, mode: int) -> None:
+    pair = ca.issue("server")
+    pair.key.chmod(mode)
+    with pytest.raises(TlsError) as caught:
+        check_key_permissions(pair.key)
+    message = str(caught.value)
+    assert f"chmod 600 {pair.key}" in message, message
+    assert f"{mode:04o}" in message, message
+    with pytest.raises(TlsError):
+        load_context(pair.cert, pair.key)
+
+
+def test_a_symlink_is_judged_by_the_file_it_points_to(ca: TestCA, tmp_path: Path) -> None:
+    # Kubernetes mounts secrets as symlinks into a ..data folder.
+    pair = ca.issue("server")
+    link = tmp_path / "tls.key"
+    link.symlink_to(pair.key)
+    check_key_permissions(link)
+    pair.key.chmod(0o644)
+    with pytest.raises(TlsError, match="0644"):
+        check_key_permissions(link)
+
+
+def test_a_context_speaks_http11_over_tls12_or_later(ca: TestCA) -> None:
+    pair = ca.issue("server")
+    context = load_context(pair.cert, pair.key)
+    assert context.minimum_version >= ssl.TLSVersion.TLSv1_2
+    assert context.options & ssl.OP_NO_TICKET
+
+
+BAD_PAIRS = {
+    "key of another certificate": lambda a, b: (a.cert, b.key, "does not belong|mismatch"),
+    "certificate file missing": lambda a, b: (a.cert.with_name("nope.crt"), a.key, "nope.crt"),
+    "garbage certificate": lambda a, b: (_garbage(a.cert), a.key, "PEM"),
+    "garbage key": lambda a, b: (a.cert, _garbage(a.key), "PEM"),
+}
+
+
+def _garbage(path: Path) -> Path:
+    bad = path.with_name("garbage-" + path.name)
+    bad.write_text("not PEM at all\n")
+    bad.chmod(0o600)
+    return bad
+
+
+@pytest.mark.parametrize("case", BAD_PAIRS.values(), ids=BAD_PAIRS.keys())
+def test_a_bad_pair_is_refused_with_the_files_named(ca: TestCA, case: object) -> None:
+    a, b = ca.issue("a"), ca.issue("b")
+    cert, key, why = case(a, b)  # type: ignore[operator]
+    with pytest.raises(TlsError, match=why) as caught:
+        load_context(cert, key)
+    message = str(caught.value)
+    assert str(cert) in message or str(key) in message, message
+    assert "\n" not in message, message
+
+
+# ---- through the server ------------------------------------------------------------------------
+
+
+async def connect(handle: ServerHandle, ca: TestCA) -> tuple[Client, str]:
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(
+            "127.0.0.1",
+            handle.port,
+            ssl=ca.client_context(),
+            server_hostname="localhost",
+            limit=1 << 24,
+        ),
+        IO_TIMEOUT,
+    )
+    ssl_object = writer.get_extra_info("ssl_object")
+    assert ssl_object.selected_alpn_protocol() == "http/1.1"
+    return Client(reader, writer), peer_common_name(ssl_object)
+
+
+def install(pair: CertPair, live: CertPair) -> None:
+    """Put ``pair``'s files where the server reads its certificate from."""
+    shutil.copyfile(pair.cert, live.cert)
+    shutil.copyfile(pair.key, live.key)
+
+
+def test_reload_swaps_the_pair_for_new_handshakes_and_keeps_open_connections(
+    ca: TestCA, tmp_path: Path
+) -> None:
+    old, new = ca.issue("old"), ca.issue("new")
+    live_dir = tmp_path / "live"
+    live_dir.mkdir()
+    live = CertPair(live_dir / "tls.crt", live_dir / "tls.key", "")
+    live.key.touch(mode=0o600)
+    install(old, live)
+    tls = TlsCertificate(live.cert, live.key)
+
+    async def main() -> None:
+        handle = await start_server(FakeGateway(), tls=tls)
+        try:
+            before, name = await connect(handle, ca)
+            assert name == "old"
+            assert (await before.get(INFO_PATH)).status == 200
+
+            install(new, live)
+            tls.reload()
+            after, name = await connect(handle, ca)
+            assert name == "new", "a handshake after the reload still got the old certificate"
+            resp = await before.get(INFO_PATH)
+            assert resp.status == 200, f"the connection opened before the reload: {resp}"
+            assert (await after.get(INFO_PATH)).status == 200
+
+            live.cert.write_text("broken\n")
+            with pytest.raises(TlsError):
+                tls.reload()
+            third, name = await connect(handle, ca)
+            assert name == "new", "a refused reload changed the certificate"
+            for client in (before, after, third):
+                assert (await client.get(INFO_PATH)).status == 200
+                await client.close()
+        finally:
+            await handle.close(grace=1.0)
+
+    run(main())
+
+
+def test_no_sendfile_under_tls_and_the_bytes_are_right(ca: TestCA, tmp_path: Path) -> None:
+    # Hot bodies of 8 KiB and more go out with sendfile() on plain sockets, which
+    # would bypass the TLS layer: under TLS they must go through the transport.
+    pair = ca.issue("server")
+    big_zip = tmp_path / "v1.0.0.zip"
+    big_zip.write_bytes(b"PK" + os.urandom(200_000))
+    want = big_zip.read_bytes()
+    tls = TlsCertificate(pair.cert, pair.key)
+
+    async def main() -> None:
+        handle = await start_server(FakeGateway(zip_path=big_zip), tls=tls)
+        try:
+            client, _ = await connect(handle, ca)
+            for i in range(8):
+                resp = await client.get(ZIP_PATH)
+                assert resp.status == 200 and resp.body == want, f"request {i}: {resp}"
+            assert handle.state.hits >= 6, "the zip never became a hot hit"
+            assert len(handle.state.hot.files) == 0, "a memory file was made under TLS"
+            await client.close()
+        finally:
+            await handle.close(grace=1.0)
+
+    run(main())
+
+
+def test_a_plain_http_request_to_the_tls_port_gets_no_answer(ca: TestCA) -> None:
+    pair = ca.issue("server")
+    tls = TlsCertificate(pair.cert, pair.key)
+
+    async def main() -> None:
+        handle = await start_server(FakeGateway(), tls=tls)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
+            writer.write(f"GET {INFO_PATH} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            data = await asyncio.wait_for(reader.read(), IO_TIMEOUT)
+            assert b"HTTP/1.1 200" not in data, f"answered in plain text: {data!r}"
+            writer.close()
+        finally:
+            await handle.close(grace=1.0)
+
+    run(main())
