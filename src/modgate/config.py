@@ -76,6 +76,8 @@ class ServeSettings:
     """Module path prefix -> git repository URL, for the direct source (longest prefix first)."""
     git_timeout: float = DEFAULT_GIT_TIMEOUT
     """Seconds a git fetch may take before it is stopped."""
+    direct_allow_hosts: PatternList = PatternList(())  # noqa: RUF009 (immutable)
+    """Hosts direct mode may reach although they are IP literals or resolve to special addresses."""
     tls_cert: Path | None = None
     """PEM certificate chain served over HTTPS (None: plain HTTP); set with ``tls_key``."""
     tls_key: Path | None = None
@@ -105,6 +107,7 @@ def _raw_defaults() -> dict[str, str]:
         "verify_sumdb": "",
         "git_rewrite": "",
         "git_timeout": str(DEFAULT_GIT_TIMEOUT),
+        "direct_allow_hosts": "",
         "tls_cert": "",
         "tls_key": "",
     }
@@ -215,6 +218,7 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         verify_sumdb=verify,
         git_rewrite=_git_rewrites(raw["git_rewrite"], lambda why: bad("git_rewrite", why)),
         git_timeout=_seconds(raw["git_timeout"], lambda w: bad("git_timeout", w)),
+        direct_allow_hosts=_host_patterns(raw["direct_allow_hosts"], bad),
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
@@ -238,6 +242,21 @@ def _tls_pair(raw: dict[str, str], bad: Any) -> tuple[Path | None, Path | None]:
     except TlsError as exc:
         raise bad("tls_key", str(exc)) from None
     return cert_path, key_path
+
+
+def _host_patterns(value: str, bad: Any) -> PatternList:
+    """GOPRIVATE-style globs matched against host names (so without a ``/``)."""
+    try:
+        patterns = parse_patterns(value)
+    except ValueError as exc:
+        raise bad("direct_allow_hosts", str(exc)) from None
+    for pattern in patterns.patterns:
+        if "/" in pattern:
+            raise bad(
+                "direct_allow_hosts",
+                f"pattern {pattern!r} has a '/'; these patterns match host names only",
+            )
+    return patterns
 
 
 def _git_rewrites(value: str, bad: Any) -> tuple[tuple[str, str], ...]:

@@ -38,6 +38,7 @@ from modgate.service.sumverify import PublicChecker, SumVerifier
 from modgate.sources.base import Source
 from modgate.sources.direct import DirectSource
 from modgate.sources.fileproxy import FileProxy
+from modgate.sources.hostguard import HostGuard
 from modgate.sources.httpclient import make_client
 from modgate.sources.upstream import UpstreamProxy
 from modgate.store.filesystem import STATE_DIR, FilesystemStore
@@ -59,11 +60,25 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
     # What zips built from git inflate to, learnt while building them: their check
     # then hashes the compressed bytes instead of inflating them again.
     inflated = InflateMemo()
+    # direct mode reaches only public hosts, the ones the operator allowed, and
+    # the hosts of the operator's own --git-rewrite URLs; go-get discovery has a
+    # client of its own that connects only to the addresses the guard checked
+    guard = HostGuard.trusting_urls(
+        settings.direct_allow_hosts, (url for _, url in settings.git_rewrite)
+    )
+    discovery = make_client(
+        ca_bundle=settings.ca_bundle,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.upstream_timeout,
+        max_connections=MAX_UPSTREAM_CONNECTIONS,
+        guard=guard,
+    )
     direct = DirectSource(
         store.root / STATE_DIR / GIT_MIRRORS_DIR,
         rewrites=dict(settings.git_rewrite),
         timeout=settings.git_timeout,
-        client=client,
+        client=discovery,
+        guard=guard,
         inflated=inflated,
     )
     chain: list[ChainEntry] = []
@@ -99,7 +114,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         router,
         metrics,
         options,
-        closers=(client.aclose,),
+        closers=(client.aclose, discovery.aclose),
         verifier=verifier,
         proxy=proxy,
         log=sumlog,
@@ -214,6 +229,14 @@ Examples:
     "--git-timeout",
     metavar="SECONDS",
     help="Time limit of one git fetch by the direct source [300].",
+)
+@click.option(
+    "--direct-allow-hosts",
+    metavar="PATTERNS",
+    help=(
+        "Hosts (GOPRIVATE-style globs) the direct source may reach although they are IP "
+        "addresses, localhost or resolve to private, loopback or other special addresses."
+    ),
 )
 @click.option(
     "--sumdb",

@@ -22,6 +22,11 @@ that does not exist, a remote that wants credentials, times out or refuses
 the transport all become ``NotFoundError`` (404, so the go command may fall
 back to the next GOPROXY entry) with a body that says which of these it
 was. Only a broken installation (no git) is an ``UpstreamError``.
+
+With a :class:`HostGuard` (``modgate serve`` always has one), a module whose
+host is not allowed is refused before anything is asked for, discovery
+reaches checked addresses only, and every remote git command reaches its
+repository only at the address that was checked (:mod:`git_pin`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -59,11 +64,19 @@ from modgate.sources.git_cmd import (
     GitTransportError,
 )
 from modgate.sources.git_mirror import Mirror, now
+from modgate.sources.git_pin import GitPins
 from modgate.sources.gitrepo import GitRepo, NoCommitsError, UnknownRevisionError
 from modgate.sources.gittree import TreeCache
+from modgate.sources.hostguard import HostGuard, HostNotAllowedError
 from modgate.sources.latest import latest
 from modgate.sources.modrepo import ModRevInfo, ModuleLookupError, ModuleRepo
-from modgate.sources.vcs_resolve import RepoRoot, ResolveError, Resolver, parse_rewrites
+from modgate.sources.vcs_resolve import (
+    RepoRoot,
+    ResolveError,
+    Resolver,
+    has_path_prefix,
+    parse_rewrites,
+)
 from modgate.sources.zipbuild import EntryCache, build_zip
 
 T = TypeVar("T")
@@ -109,6 +122,7 @@ class DirectSource:
         client: httpx.AsyncClient | None = None,
         insecure: PatternList | None = None,
         inflated: InflateMemo | None = None,
+        guard: HostGuard | None = None,
     ) -> None:
         self._mirror_dir = mirror_dir
         self._owned_dir: Path | None = None
@@ -117,8 +131,12 @@ class DirectSource:
             dict(os.environ if environ is None else environ),
             remote_timeout=timeout,
             secrets=tuple(s for _, url in parsed for s in _url_secrets(url)),
+            remote_options=GitPins(guard) if guard is not None else None,
         )
-        self.resolver = Resolver(rewrites=parsed, client=client, insecure=insecure, ping=self._ping)
+        self.guard = guard
+        self.resolver = Resolver(
+            rewrites=parsed, client=client, insecure=insecure, ping=self._ping, guard=guard
+        )
         self._repos: dict[str, GitRepo] = {}
         self._entries = EntryCache()
         """Deflated blobs shared by the zips of every repository (bounded by bytes)."""
@@ -306,8 +324,16 @@ class DirectSource:
         since = now()
         check_path(module)
         try:
+            if self.guard is not None and not any(
+                has_path_prefix(module, prefix) for prefix, _ in self.resolver.rewrites
+            ):
+                self.guard.check_name(module.partition("/")[0])
             root = await self.resolver.resolve(module)
+        except HostNotAllowedError as exc:
+            self._refused(exc, subject)
         except ResolveError as exc:
+            if isinstance(exc.__cause__, HostNotAllowedError):
+                self._refused(exc.__cause__, subject)
             raise NotFoundError(subject, str(exc)) from None
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
@@ -344,12 +370,19 @@ class DirectSource:
             raise NotFoundError(
                 subject, f"repository {origin_url} not found: {exc.detail}"
             ) from None
+        except HostNotAllowedError as exc:
+            self._refused(exc, subject)
         except GitMissingError as exc:
             raise UpstreamError(subject, f"{exc}; install git on the modgate server") from None
         except GitError as exc:
             raise NotFoundError(
                 subject, f"git failed for {origin_url}: {self.runner.scrub(str(exc))}"
             ) from None
+
+    def _refused(self, exc: HostNotAllowedError, subject: str) -> NoReturn:
+        if self.guard is not None:
+            self.guard.log_refusal(exc, subject)
+        raise NotFoundError(subject, str(exc)) from None
 
     async def _ping(self, url: str) -> bool:
         def run() -> bool:

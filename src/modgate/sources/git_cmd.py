@@ -11,7 +11,10 @@ value, never as an option or a transport:
 - nothing ever prompts: ``GIT_TERMINAL_PROMPT=0``, and ssh runs with
   ``BatchMode=yes`` unless the operator configured their own ssh command;
 - remote operations are killed, with every process git started, after the
-  configured timeout.
+  configured timeout;
+- a runner may carry a ``remote_options`` hook whose ``-c`` options go in
+  front of every remote command (the direct source pins the remote's host
+  to a checked address with it, see :mod:`modgate.sources.git_pin`).
 
 The operator's own git setup applies as for any git command run by that
 user: ``HOME`` and ``GIT_CONFIG_GLOBAL`` (``url.<base>.insteadOf`` rules,
@@ -33,7 +36,7 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,6 +137,10 @@ class GitMissingError(GitError):
     """The git executable is not installed or not on PATH."""
 
 
+RemoteOptions = Callable[["GitRunner", Sequence[str], "Path | None"], list[str]]
+"""``(runner, args, git_dir) -> options`` for one remote command."""
+
+
 @dataclass(frozen=True, slots=True)
 class GitResult:
     stdout: bytes
@@ -153,6 +160,8 @@ class GitRunner:
     remote_timeout: float = DEFAULT_REMOTE_TIMEOUT
     secrets: tuple[str, ...] = ()
     executable: str = "git"
+    remote_options: RemoteOptions | None = None
+    """Options put in front of every remote command; it may refuse the command by raising."""
     _env: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -186,6 +195,8 @@ class GitRunner:
         limit = (
             timeout if timeout is not None else (self.remote_timeout if remote else LOCAL_TIMEOUT)
         )
+        if remote and self.remote_options is not None:
+            args = [*self.remote_options(self, args, git_dir), *args]
         argv = [self.executable, *args]
         if background:
             argv = [self.executable, "-c", "pack.threads=1", *args]

@@ -11,7 +11,9 @@ listed (``NO_PROXY=localhost,127.0.0.1,::1``), so an HTTP proxy set for the
 whole process also sees requests to ``http://127.0.0.1:...`` upstreams.
 
 The client is created once by the composition root, shared by every source,
-and closed by its owner.
+and closed by its owner. The direct source's ``?go-get=1`` discovery has a
+client of its own, made with a :class:`HostGuard`: its connections go only to
+addresses the guard checked.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import certifi
 import httpx
 
 from modgate import __version__
+from modgate.sources.hostguard import HostGuard, PinnedTransport
 
 USER_AGENT = f"modgate/{__version__}"
 MAX_REDIRECTS = 10
@@ -61,6 +64,7 @@ def make_client(
     connect_timeout: float,
     read_timeout: float,
     max_connections: int,
+    guard: HostGuard | None = None,
 ) -> httpx.AsyncClient:
     """A pooled HTTP/1.1 client for upstream proxies; the caller closes it.
 
@@ -80,8 +84,11 @@ def make_client(
         max_keepalive_connections=max_connections,
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
+    verify = make_ssl_context(ca_bundle)
+    transport = PinnedTransport(guard, verify=verify, limits=limits) if guard else None
     return httpx.AsyncClient(
-        verify=make_ssl_context(ca_bundle),
+        verify=verify,
+        transport=transport,
         trust_env=True,
         http1=True,
         http2=False,

@@ -14,6 +14,11 @@ Three ways, tried in this order:
    redirects (at most 10, never from https to http) and repository URLs
    (a scheme is required, ``file`` is refused).
 
+With a :class:`HostGuard`, every page URL (the first and each redirect) must
+name an allowed host before it is asked for, and the client's transport
+connects only to checked addresses; a refusal says that the host is not
+allowed and nothing about what answered there.
+
 Only git is supported; a module that lives in another VCS, or that a
 go-import tag sends to a module proxy (``mod``), is refused with a message
 that says what to do instead.
@@ -33,6 +38,7 @@ import httpx
 
 from modgate.protocol.goproxy import redact_url
 from modgate.protocol.patterns import PatternList
+from modgate.sources.hostguard import HostGuard, HostNotAllowedError
 
 MAX_REDIRECTS = 10
 MAX_DISCOVERY_BODY = 1 << 20
@@ -257,8 +263,10 @@ class Resolver:
         client: httpx.AsyncClient | None = None,
         insecure: PatternList | None = None,
         ping: Pinger | None = None,
+        guard: HostGuard | None = None,
     ) -> None:
         self.rewrites = rewrites
+        self.guard = guard
         self.client = client
         self.insecure = insecure or PatternList(())
         self.ping = ping
@@ -359,6 +367,8 @@ class Resolver:
             raise ResolveError(f"Get {url!r}: discovery is not configured")
         for _ in range(MAX_REDIRECTS + 1):
             try:
+                if self.guard is not None:
+                    self.guard.check_name(urlsplit(url).hostname or "")
                 async with self.client.stream("GET", url, follow_redirects=False) as resp:
                     if resp.is_redirect and "location" in resp.headers:
                         nxt = urljoin(url, resp.headers["location"])
@@ -374,6 +384,8 @@ class Resolver:
                         if len(body) > MAX_DISCOVERY_BODY:
                             break
                     return resp.status_code, url, body.decode("utf-8", "replace")
+            except HostNotAllowedError as exc:
+                raise ResolveError(str(exc)) from exc
             except httpx.HTTPError as exc:
                 raise ResolveError(
                     f"Get {redact_url(url)!r}: {type(exc).__name__}: {exc}"

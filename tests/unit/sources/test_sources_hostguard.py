@@ -1,0 +1,353 @@
+"""The direct source's host guard: which addresses count as special, which hosts are refused,
+and that discovery and git connect only to the address that was checked.
+
+Name resolution goes through the guard's resolver seam and connections
+through a recording network backend: nothing here opens a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+from collections.abc import Iterable
+
+import httpcore
+import httpx
+import pytest
+
+from modgate.protocol.patterns import parse_patterns
+from modgate.sources.hostguard import (
+    HostGuard,
+    HostNotAllowedError,
+    PinnedTransport,
+    ip_literal,
+    proxied,
+    special_address,
+)
+from modgate.sources.vcs_resolve import RepoRoot, ResolveError, Resolver
+
+PUBLIC_V4 = "93.184.216.34"
+PUBLIC_V6 = "2606:2800:220:1::1"
+
+SPECIAL = [
+    "127.0.0.1",
+    "127.9.9.9",
+    "10.0.0.1",
+    "172.16.5.4",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "0.0.0.0",
+    "224.0.0.1",
+    "239.255.255.250",
+    "255.255.255.255",
+    "192.0.0.8",
+    "192.0.2.1",
+    "198.18.0.1",
+    "240.0.0.1",
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "ff02::1",
+    "ff0e::1",
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "2002:7f00:1::1",
+    "2002:a9fe:a9fe::1",
+    "64:ff9b::a00:1",
+    "64:ff9b:1::1",
+    "2001:db8::1",
+]
+PUBLIC = [PUBLIC_V4, "8.8.4.4", "1.1.1.1", PUBLIC_V6, "2a00:1450:4001:82a::200e"]
+
+
+@pytest.mark.parametrize("text", SPECIAL)
+def test_special_addresses(text: str) -> None:
+    assert special_address(ipaddress.ip_address(text)), f"{text} should count as special"
+
+
+@pytest.mark.parametrize("text", PUBLIC)
+def test_public_addresses(text: str) -> None:
+    assert not special_address(ipaddress.ip_address(text)), f"{text} is a public address"
+
+
+@pytest.mark.parametrize(
+    ("host", "address"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("017700000001", "127.0.0.1"),
+        ("0251.0376.0251.0376", "169.254.169.254"),
+        ("[::1]", "::1"),
+        ("fe80::1%eth0", "fe80::1"),
+    ],
+)
+def test_ip_literals_in_every_spelling(host: str, address: str) -> None:
+    assert str(ip_literal(host)) == address
+
+
+@pytest.mark.parametrize("host", ["example.com", "go.corp.example.com", "1.example.com", "x"])
+def test_names_are_not_literals(host: str) -> None:
+    assert ip_literal(host) is None
+
+
+def _no_lookup(host: str, port: int) -> list[str]:
+    raise AssertionError(f"{host} must not be resolved")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "127.1",
+        "0x7f.1",
+        "169.254.169.254",
+        "10.0.0.1",
+        "localhost",
+        "LOCALHOST",
+        "a.localhost",
+        "localhost.",
+        "ip6-localhost",
+    ],
+)
+def test_literals_and_localhost_are_refused_without_a_lookup(host: str) -> None:
+    guard = HostGuard(resolve=_no_lookup)
+    with pytest.raises(HostNotAllowedError) as caught:
+        guard.check_name(host)
+    with pytest.raises(HostNotAllowedError):
+        guard.pin(host, 443)
+    assert f"host {host} is not allowed" in str(caught.value)
+    assert "--direct-allow-hosts" in str(caught.value)
+
+
+def test_allowed_and_trusted_hosts_are_neither_checked_nor_pinned() -> None:
+    guard = HostGuard(
+        parse_patterns("*.corp.example.com,10.1.2.3"),
+        trusted=["git.mirror.example"],
+        resolve=_no_lookup,
+    )
+    for host in ("git.corp.example.com", "10.1.2.3", "git.mirror.example", "GIT.Mirror.example."):
+        guard.check_name(host)
+        assert guard.pin(host, 443) is None, host
+        assert guard.git_options(f"https://{host}/r.git", {}) == [], host
+    with pytest.raises(HostNotAllowedError):
+        guard.check_name("10.1.2.4")
+    with pytest.raises(HostNotAllowedError):
+        guard.check_name("corp.example.com.localhost")
+
+
+def test_rewrite_urls_make_their_hosts_trusted() -> None:
+    guard = HostGuard.trusting_urls(
+        None,
+        ["https://user:tok@127.0.0.1:8443/x.git", "file:///srv/git/y.git"],
+        resolve=_no_lookup,
+    )
+    assert guard.pin("127.0.0.1", 8443) is None
+    with pytest.raises(HostNotAllowedError):
+        guard.check_name("127.0.0.2")
+
+
+def _resolver(table: dict[str, list[str]]) -> tuple[list[str], object]:
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return table.get(host, [])
+
+    return asked, resolve
+
+
+def test_names_resolving_to_special_addresses_are_refused_and_the_error_tells_nothing() -> None:
+    asked, resolve = _resolver(
+        {
+            "public.example": [PUBLIC_V4, PUBLIC_V6],
+            "internal.example": ["10.20.30.40"],
+            "mixed.example": [PUBLIC_V4, "169.254.169.254"],
+            "mapped.example": ["::ffff:10.0.0.1"],
+        }
+    )
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+    assert guard.pin("public.example", 443) == PUBLIC_V4
+    for host in ("internal.example", "mixed.example", "mapped.example", "nowhere.example"):
+        with pytest.raises(HostNotAllowedError) as caught:
+            guard.pin(host, 443)
+        text = str(caught.value)
+        assert host in text
+        for leak in ("10.20.30.40", "169.254", "10.0.0.1", "resolve", "refused", "private"):
+            assert leak not in text, f"refusal of {host} tells {leak!r}: {text}"
+        assert caught.value.why, "the server log gets the reason"
+    assert asked == [
+        "public.example",
+        "internal.example",
+        "mixed.example",
+        "mapped.example",
+        "nowhere.example",
+    ]
+
+
+def test_git_is_pinned_to_the_checked_address_with_redirects_off() -> None:
+    _, resolve = _resolver({"git.example": [PUBLIC_V4], "v6.example": [PUBLIC_V6]})
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+    assert guard.git_options("https://git.example/org/repo.git", {}) == [
+        "-c",
+        "http.followRedirects=false",
+        "-c",
+        f"http.curloptResolve=git.example:443:{PUBLIC_V4}",
+    ]
+    assert guard.git_options("http://v6.example:8080/r", {})[-1] == (
+        f"http.curloptResolve=v6.example:8080:[{PUBLIC_V6}]"
+    )
+    assert guard.git_options("file:///srv/git/r.git", {}) == []
+
+
+def test_git_through_a_proxy_is_not_resolved_locally() -> None:
+    guard = HostGuard(resolve=_no_lookup)
+    env = {"HTTPS_PROXY": "http://proxy.corp:3128", "NO_PROXY": "corp.example"}
+    assert guard.git_options("https://git.example/r.git", env) == [
+        "-c",
+        "http.followRedirects=false",
+    ]
+    with pytest.raises(HostNotAllowedError):
+        guard.git_options("https://127.0.0.1/r.git", env)
+    assert proxied(env, "https", "git.example")
+    assert not proxied(env, "https", "git.corp.example")
+    assert not proxied({"HTTP_PROXY": "http://p"}, "http", "x.example"), "curl ignores HTTP_PROXY"
+
+
+@pytest.mark.parametrize("url", ["ssh://git@git.example/r.git", "git://git.example/r.git"])
+def test_git_transports_that_cannot_be_pinned_are_refused(url: str) -> None:
+    _, resolve = _resolver({"git.example": [PUBLIC_V4]})
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+    with pytest.raises(HostNotAllowedError):
+        guard.git_options(url, {})
+    allowed = HostGuard(parse_patterns("git.example"), resolve=_no_lookup)
+    assert allowed.git_options(url, {}) == []
+
+
+# --------------------------------------------------------------------------- discovery
+
+
+class _Stream(httpcore.AsyncMockStream):
+    def __init__(self, buffer: list[bytes], sni: list[str | None]) -> None:
+        super().__init__(buffer)
+        self._sni = sni
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self._sni.append(server_hostname)
+        return self
+
+
+class RecordingBackend(httpcore.AsyncNetworkBackend):
+    """Answers each connection with the canned response for the address it connects to."""
+
+    def __init__(self, answers: dict[str, bytes]) -> None:
+        self.answers = answers
+        self.connects: list[tuple[str, int]] = []
+        self.sni: list[str | None] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        self.connects.append((host, port))
+        return _Stream([self.answers[host]], self.sni)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+def _page(body: str) -> bytes:
+    data = body.encode()
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+        + str(len(data)).encode()
+        + b"\r\n\r\n"
+        + data
+    )
+
+
+def _redirect(location: str) -> bytes:
+    return f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode()
+
+
+def _discover(
+    path: str, table: dict[str, list[str]], answers: dict[str, bytes]
+) -> tuple[RepoRoot | ResolveError, RecordingBackend, list[str]]:
+    asked, resolve = _resolver(table)
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+    backend = RecordingBackend(answers)
+    transport = PinnedTransport(
+        guard, verify=ssl.create_default_context(), limits=httpx.Limits(), inner=backend
+    )
+
+    async def run() -> RepoRoot | ResolveError:
+        async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
+            try:
+                return await Resolver(client=client, guard=guard).resolve(path)
+            except ResolveError as exc:
+                return exc
+
+    return asyncio.run(run()), backend, asked
+
+
+META = '<html><head><meta name="go-import" content="{}"></head></html>'
+
+
+def test_discovery_connects_to_the_checked_address_and_keeps_the_name_for_tls() -> None:
+    got, backend, asked = _discover(
+        "vanity.example/tool",
+        {"vanity.example": [PUBLIC_V4]},
+        {PUBLIC_V4: _page(META.format("vanity.example/tool git https://code.example/tool.git"))},
+    )
+    assert got == RepoRoot("vanity.example/tool", "https://code.example/tool.git")
+    assert backend.connects == [(PUBLIC_V4, 443)], "connected somewhere else than the checked IP"
+    assert backend.sni == ["vanity.example"], "TLS must verify and send the host name"
+    assert asked == ["vanity.example"]
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "https://internal.example/x?go-get=1",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://localhost/x",
+        "https://0x7f.1/x",
+    ],
+)
+def test_every_redirect_is_checked_before_it_is_followed(location: str) -> None:
+    got, backend, _ = _discover(
+        "vanity.example/tool",
+        {"vanity.example": [PUBLIC_V4], "internal.example": ["10.20.30.40"]},
+        {PUBLIC_V4: _redirect(location), "10.20.30.40": _page("secret")},
+    )
+    assert isinstance(got, ResolveError), got
+    assert backend.connects == [(PUBLIC_V4, 443)], f"followed a redirect to {location}"
+    text = str(got)
+    assert "is not allowed" in text
+    for leak in ("10.20.30.40", "Connect", "refused", "TLS", "302", "secret"):
+        assert leak not in text, f"the error tells {leak!r}: {text}"
+
+
+def test_a_name_that_resolves_internally_is_never_connected() -> None:
+    got, backend, _ = _discover(
+        "internal.example/tool",
+        {"internal.example": ["192.168.7.7"]},
+        {"192.168.7.7": _page(META.format("internal.example/tool git https://x/y"))},
+    )
+    assert isinstance(got, ResolveError)
+    assert backend.connects == []
+    assert "host internal.example is not allowed" in str(got)
