@@ -215,7 +215,7 @@ class HostGuard:
             "direct fetch refused: host not allowed",
             extra={
                 "event": "direct_host_refused",
-                "module": subject,
+                "subject": subject,
                 "host": exc.host,
                 "why": exc.why,
             },

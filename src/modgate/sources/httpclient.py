@@ -23,6 +23,7 @@ from pathlib import Path
 
 import certifi
 import httpx
+from httpx._utils import get_environment_proxies  # the client's own reading of *_PROXY
 
 from modgate import __version__
 from modgate.sources.hostguard import HostGuard, PinnedTransport
@@ -85,10 +86,23 @@ def make_client(
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
     verify = make_ssl_context(ca_bundle)
-    transport = PinnedTransport(guard, verify=verify, limits=limits) if guard else None
+    transport: httpx.AsyncBaseTransport | None = None
+    mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
+    if guard is not None:
+        # httpx reads the proxy variables only when it builds the transport itself:
+        # with the pinned one, proxies are mounted here, with httpx's own reading
+        # of them; hosts that bypass the proxy use the pinned transport
+        transport = PinnedTransport(guard, verify=verify, limits=limits)
+        mounts = {
+            pattern: None
+            if proxy is None
+            else httpx.AsyncHTTPTransport(verify=verify, limits=limits, proxy=proxy)
+            for pattern, proxy in get_environment_proxies().items()
+        }
     return httpx.AsyncClient(
         verify=verify,
         transport=transport,
+        mounts=mounts,
         trust_env=True,
         http1=True,
         http2=False,

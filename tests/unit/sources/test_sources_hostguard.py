@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import ssl
+import threading
 from collections.abc import Iterable
 
 import httpcore
@@ -25,6 +27,7 @@ from modgate.sources.hostguard import (
     proxied,
     special_address,
 )
+from modgate.sources.httpclient import make_client
 from modgate.sources.vcs_resolve import RepoRoot, ResolveError, Resolver
 
 PUBLIC_V4 = "93.184.216.34"
@@ -351,3 +354,51 @@ def test_a_name_that_resolves_internally_is_never_connected() -> None:
     assert isinstance(got, ResolveError)
     assert backend.connects == []
     assert "host internal.example is not allowed" in str(got)
+
+
+def test_discovery_through_a_proxy_leaves_resolution_to_the_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a loopback "proxy" that records the CONNECT line and refuses it
+    seen: list[bytes] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            seen.append(conn.recv(4096).split(b"\r\n", 1)[0])
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "bypass.example")
+    asked, resolve = _resolver({"bypass.example": ["10.1.1.1"]})
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+
+    async def run() -> tuple[Exception | None, Exception | None]:
+        client = make_client(
+            ca_bundle=None, connect_timeout=5, read_timeout=5, max_connections=4, guard=guard
+        )
+        async with client:
+            proxied_error = bypass_error = None
+            try:
+                await client.get("https://vanity.example/x?go-get=1")
+            except Exception as exc:
+                proxied_error = exc
+            try:
+                await client.get("https://bypass.example/x?go-get=1")
+            except Exception as exc:
+                bypass_error = exc
+            return proxied_error, bypass_error
+
+    try:
+        proxied_error, bypass_error = asyncio.run(run())
+    finally:
+        server.close()
+        thread.join(timeout=5)
+    assert seen == [b"CONNECT vanity.example:443 HTTP/1.1"], seen
+    assert isinstance(proxied_error, httpx.ProxyError), proxied_error
+    assert isinstance(bypass_error, HostNotAllowedError), "a host past the proxy is pinned"
+    assert asked == ["bypass.example"], "only the host that bypasses the proxy is resolved here"
