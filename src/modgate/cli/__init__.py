@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from modgate import __version__
+from modgate.cli.admission import admission_command
 from modgate.cli.diagnose import diagnose_command
 from modgate.cli.doctor import doctor_command
 from modgate.cli.importcmd import import_command
@@ -34,6 +35,7 @@ cli.add_command(doctor_command)
 cli.add_command(diagnose_command)
 cli.add_command(sumdb_command)
 cli.add_command(verify_command)
+cli.add_command(admission_command)
 
 
 def main() -> None:
