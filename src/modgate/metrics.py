@@ -66,6 +66,21 @@ SPECS: dict[str, MetricSpec] = {
             "Bytes of hot responses held in memory files for sendfile.",
         ),
         MetricSpec("modgate_imported_total", "counter", "Artifacts imported by modgate import."),
+        MetricSpec(
+            "modgate_git_mirror_failures_total",
+            "counter",
+            "Full fetches of a git mirror that failed (the mirror is then degraded).",
+        ),
+        MetricSpec(
+            "modgate_git_mirrors_degraded",
+            "gauge",
+            "Git mirrors whose full fetch is failing; their versions are fetched at depth 1.",
+        ),
+        MetricSpec(
+            "modgate_git_shallow_fallbacks_total",
+            "counter",
+            "Depth-1 fetches made because a git mirror's full fetch is failing.",
+        ),
     )
 }
 

@@ -80,6 +80,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         client=discovery,
         guard=guard,
         inflated=inflated,
+        metrics=metrics,
     )
     chain: list[ChainEntry] = []
     for entry in settings.upstream.entries:

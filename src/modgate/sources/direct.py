@@ -49,6 +49,7 @@ import httpx
 
 from modgate.formats.info import render_info
 from modgate.formats.zipentry import InflateMemo
+from modgate.metrics import Metrics
 from modgate.protocol.errors import InvalidRequestError, NotFoundError, UpstreamError
 from modgate.protocol.module import ModuleVersion, canonical_version, check, check_path
 from modgate.protocol.patterns import PatternList
@@ -69,6 +70,13 @@ from modgate.sources.gitrepo import GitRepo, NoCommitsError, UnknownRevisionErro
 from modgate.sources.gittree import TreeCache
 from modgate.sources.hostguard import HostGuard, HostNotAllowedError
 from modgate.sources.latest import latest
+from modgate.sources.mirror_fallback import (
+    shallow_all,
+    shallow_commit,
+    shallow_query,
+    shallow_tag,
+)
+from modgate.sources.mirror_health import DEFAULT_BACKOFF, MirrorHealth
 from modgate.sources.modrepo import ModRevInfo, ModuleLookupError, ModuleRepo
 from modgate.sources.vcs_resolve import (
     RepoRoot,
@@ -123,6 +131,8 @@ class DirectSource:
         insecure: PatternList | None = None,
         inflated: InflateMemo | None = None,
         guard: HostGuard | None = None,
+        metrics: Metrics | None = None,
+        mirror_backoff: float = DEFAULT_BACKOFF,
     ) -> None:
         self._mirror_dir = mirror_dir
         self._owned_dir: Path | None = None
@@ -152,12 +162,14 @@ class DirectSource:
         # event loop's default executor, which the rest of modgate uses.
         self._workers = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="modgate-git")
         self._completing: dict[str, _Completion] = {}
+        self.health = MirrorHealth(metrics, backoff=mirror_backoff, scrub=self.runner.scrub)
+        """Mirrors whose full fetch fails, served by depth-1 fetches meanwhile."""
 
     # ---- the Source port ---------------------------------------------------------------------
 
     async def list(self, module: str) -> bytes:
         def op(repo: ModuleRepo, since: float) -> bytes:
-            repo.code.mirror.fetch(since)
+            self._refresh(repo.code.mirror, since)
             versions, _ = repo.versions()
             return "".join(v + "\n" for v in versions).encode()
 
@@ -165,7 +177,7 @@ class DirectSource:
 
     async def latest(self, module: str) -> bytes:
         def op(repo: ModuleRepo, since: float) -> bytes:
-            repo.code.mirror.fetch(since)
+            self._refresh(repo.code.mirror, since)
             return _render(latest(repo))
 
         return await self._run(f"{module}@latest", module, op)
@@ -180,7 +192,9 @@ class DirectSource:
             return await self._run(f"{module}@{version}", module, canonical)
 
         def query(repo: ModuleRepo, since: float) -> bytes:
-            repo.code.mirror.fetch(since)
+            mirror = repo.code.mirror
+            rev = repo.rev_to_rev(version)
+            self._refresh(mirror, since, fallback=lambda: shallow_query(mirror, rev, since))
             try:
                 info = repo.stat(version)
             except ModuleLookupError as exc:
@@ -240,24 +254,95 @@ class DirectSource:
             rev = repo.rev_to_rev(version)
             ref = f"refs/tags/{rev}"
             if is_pseudo_version(version):
-                mirror.fetch(since, satisfied=lambda: mirror.complete() and mirror.has_commit(rev))
+                self._refresh(
+                    mirror,
+                    since,
+                    satisfied=lambda: mirror.complete() and mirror.has_commit(rev),
+                    fallback=lambda: shallow_commit(mirror, rev, since),
+                )
             elif mirror.create_with_tag(rev):
                 self._complete_later(mirror, since)
             elif not mirror.exists() or not mirror.has_ref(ref):
-                mirror.fetch(since, satisfied=lambda: mirror.has_ref(ref))
-        return _retrying(repo, since, call)
+                self._refresh(
+                    mirror,
+                    since,
+                    satisfied=lambda: mirror.has_ref(ref),
+                    fallback=lambda: shallow_tag(mirror, rev, since),
+                )
+        return self._retrying(repo, since, version, call)
 
-    def _complete_later(self, mirror: Mirror, since: float) -> None:
+    def _retrying(self, repo: ModuleRepo, since: float, version: str, call: Callable[[], T]) -> T:
+        """``call()``; when the revision is unknown, fetch (unless fresh) and try again."""
+        try:
+            return call()
+        except ModuleLookupError as exc:
+            mirror = repo.code.mirror
+            rev = repo.rev_to_rev(version)
+            fallback = (
+                (lambda: shallow_commit(mirror, rev, since))
+                if is_pseudo_version(version)
+                else (lambda: shallow_tag(mirror, rev, since))
+            )
+            if not exc.missing_revision or not self._refresh(mirror, since, fallback=fallback):
+                raise
+        return call()
+
+    def _refresh(
+        self,
+        mirror: Mirror,
+        since: float,
+        *,
+        satisfied: Callable[[], bool] | None = None,
+        fallback: Callable[[], bool] | None = None,
+    ) -> bool:
+        """A full fetch (see :meth:`Mirror.fetch`); returns whether anything was fetched.
+
+        When the full fetch fails for a reason other than a missing, private
+        or refused repository, or has failed before and its backoff has not
+        run out, ``fallback`` fetches just what this request needs at depth 1
+        (by default the tips of every branch and tag), and the full fetch is
+        retried later in the background.
+        """
+        if fallback is None:
+            fallback = lambda: shallow_all(mirror, since)  # noqa: E731
+        if self.health.degraded(mirror.url):
+            if self.health.claim_retry(mirror.url) and not self._complete_later(
+                mirror, now(), retry=True
+            ):
+                self.health.release(mirror.url)
+            return self._fall_back(fallback)
+        try:
+            fetched = mirror.fetch(since, satisfied=satisfied)
+        except (GitAuthError, GitRemoteNotFoundError, GitTransportError, GitMissingError):
+            raise
+        except GitError as exc:
+            self.health.failed(mirror.url, self.runner.scrub(str(exc)))
+            return self._fall_back(fallback)
+        self.health.succeeded(mirror.url)
+        return fetched
+
+    def _fall_back(self, fallback: Callable[[], bool]) -> bool:
+        fetched = fallback()
+        if fetched:
+            self.health.fell_back()
+        return fetched
+
+    def _complete_later(self, mirror: Mirror, since: float, *, retry: bool = False) -> bool:
         """Fetch the rest of a partial mirror in the background.
 
         It starts a moment after the first version's zip was built (or after
         :data:`COMPLETION_DELAY`), so that it does not slow down that
         request, and skips the network if a full fetch started after ``since``.
+        A ``retry`` of a degraded mirror starts at once. A failure degrades
+        the mirror (:class:`MirrorHealth`). Returns whether it was scheduled.
         """
         pending = _Completion()
+        if retry:
+            pending.zip_done.set()
+            pending.hurry.set()
         with self._repos_lock:
             if mirror.url in self._completing:
-                return
+                return False
             self._completing[mirror.url] = pending
 
         def complete() -> None:
@@ -266,11 +351,11 @@ class DirectSource:
             try:
                 mirror.fetch(since, background=True)
             except GitError as exc:
-                log.warning(
-                    "could not complete a git mirror",
-                    extra={"event": "git_mirror_incomplete", "error": self.runner.scrub(str(exc))},
-                )
+                self.health.failed(mirror.url, self.runner.scrub(str(exc)))
+            else:
+                self.health.succeeded(mirror.url)
             finally:
+                self.health.release(mirror.url)
                 with self._repos_lock:
                     self._completing.pop(mirror.url, None)
 
@@ -279,6 +364,8 @@ class DirectSource:
         except RuntimeError:  # shutting down
             with self._repos_lock:
                 self._completing.pop(mirror.url, None)
+            return False
+        return True
 
     def _start_completion(self, mirror: Mirror) -> None:
         with self._repos_lock:
@@ -398,16 +485,6 @@ class DirectSource:
             return True
 
         return await asyncio.get_running_loop().run_in_executor(self._workers, run)
-
-
-def _retrying(repo: ModuleRepo, since: float, call: Callable[[], T]) -> T:
-    """``call()``; when the revision is unknown, fetch (unless fresh) and try again."""
-    try:
-        return call()
-    except ModuleLookupError as exc:
-        if not exc.missing_revision or not repo.code.mirror.fetch(since):
-            raise
-    return call()
 
 
 def _render(info: ModRevInfo) -> bytes:

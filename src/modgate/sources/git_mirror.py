@@ -78,6 +78,14 @@ class Mirror:
         self._objects = CatFile(runner, self.dir)
         self._sizes = CatFile(runner, self.dir, check=True)
         self._attributes_checked = False
+        self.unreadable: dict[str, str] = {}
+        """Refs of the remote that a depth-1 fetch could not bring (name to commit).
+
+        They are listed with the mirror's refs, as the go command lists them
+        from ``git ls-remote``, so that lists and origins match its own; a
+        version on one of them fails to resolve, as it does for the go
+        command. Cleared by the next full fetch.
+        """
 
     # ---- state ---------------------------------------------------------------------------
 
@@ -151,6 +159,7 @@ class Mirror:
                 if created:  # no mirror is left behind for a remote that never answered
                     shutil.rmtree(self.dir, ignore_errors=True)
                 raise
+            self.unreadable = {}
             stamp = self.dir / FETCH_STAMP
             stamp.touch()
             # The stamp records when the fetch started: only a fetch that began
@@ -201,6 +210,65 @@ class Mirror:
             self._refs_changed()
             self.fetches += 1
             return True
+
+    def fetch_shallow(self, refspecs: list[str], what: str, since: float | None = None) -> bool:
+        """Fetch just ``refspecs`` at depth 1, creating the mirror if needed.
+
+        This is how the go command fetches one version, and the fallback when
+        the full mirror cannot be completed (an unreadable object in the
+        remote's history, a fetch that runs past the timeout, a server that
+        limits fetch size). Returns False when the remote lacks a ref named,
+        or, given the ``since`` of a request, when a full fetch that started
+        after it has completed the mirror meanwhile (it holds everything).
+        """
+        with self.locked():
+            if since is not None and self.complete() and self.last_fetch() >= since:
+                return False
+            created = not self.exists()
+            if created:
+                self._create()
+            try:
+                self.runner.run(
+                    [
+                        "fetch",
+                        "-q",
+                        "-f",
+                        "--depth=1",
+                        "--no-tags",
+                        "--no-write-fetch-head",
+                        "--no-auto-maintenance",
+                        "--end-of-options",
+                        REMOTE,
+                        *refspecs,
+                    ],
+                    git_dir=self.dir,
+                    action=f"fetch {what} from {self.runner.scrub(self.url)}",
+                    remote=True,
+                )
+            except GitMissingRefError:
+                return False
+            except BaseException:
+                if created:
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                raise
+            self._refs_changed()
+            self.fetches += 1
+            return True
+
+    def remote_refs(self) -> dict[str, str]:
+        """The remote's refs as ``git ls-remote`` lists them (name to object id), unpeeled."""
+        out = self.runner.run(
+            ["ls-remote", "-q", "--end-of-options", self.url],
+            git_dir=None,
+            action=f"list the refs of {self.runner.scrub(self.url)}",
+            remote=True,
+        ).stdout
+        refs: dict[str, str] = {}
+        for line in out.decode("utf-8", "surrogateescape").splitlines():
+            oid, _, name = line.partition("\t")
+            if oid and name:
+                refs[name] = oid
+        return refs
 
     def _refs_changed(self) -> None:
         # A new file (new inode) each time, so readers see a new generation
@@ -283,7 +351,7 @@ class Mirror:
             generation = (0, 0)
         with self._refs_lock:
             if self._refs is not None and self._refs.generation == generation:
-                return self._refs
+                return self._with_unreadable(self._refs)
             out = self.runner.run(
                 [
                     "for-each-ref",
@@ -306,7 +374,13 @@ class Mirror:
                     name = "HEAD"
                 refs[name] = peeled or oid
             self._refs = RefSnapshot(refs, generation)
-            return self._refs
+            return self._with_unreadable(self._refs)
+
+    def _with_unreadable(self, snapshot: RefSnapshot) -> RefSnapshot:
+        unreadable = self.unreadable
+        if not unreadable:
+            return snapshot
+        return RefSnapshot({**unreadable, **snapshot.refs}, snapshot.generation)
 
     def read_object(self, name: str) -> GitObject | None:
         """The object ``name`` (``<rev>^{commit}``, ``<hash>:<path>``), or None if absent."""
