@@ -37,13 +37,18 @@ from modgate.service.answer import Answer
 from modgate.service.ingest import Ingest, IngestVerifier, is_module_version
 from modgate.service.routing import Router, walk
 from modgate.service.singleflight import SingleFlight
-from modgate.service.ttlcache import TTLCache
+from modgate.service.ttlcache import NegativeCache, TTLCache
 from modgate.sources.base import Source
 from modgate.store.base import Kind, Stamped, Store
 
 log = logging.getLogger("modgate.gateway")
 
 LOCK_THREADS = 64
+NEGATIVE_MAX_ENTRIES = 100_000
+"""Not-found answers remembered at most (a few hundred bytes each: about 30 MB)."""
+SPELLING_MAX_ENTRIES = 10_000
+SPELLING_MAX_BYTES = 8 << 20
+"""Bounds of the memory that holds answers to ``v1.2.3+meta`` spellings of a version."""
 READY_CHECK_INTERVAL = 10.0
 STORE_HIT = (("layer", "store"),)
 
@@ -78,7 +83,12 @@ class Gateway:
         self.list_max_age = self.options.list_max_age
         self.ingest = Ingest(store, metrics, verifier, inflated)
         self._flight = SingleFlight(metrics)
-        self._negative: TTLCache[ModgateError] = TTLCache(self.options.negative_ttl)
+        self._negative = NegativeCache(self.options.negative_ttl, NEGATIVE_MAX_ENTRIES)
+        # Answers to queries that differ from a canonical version only by build
+        # metadata (v1.2.3+anything): any number of spellings, so memory, not the store.
+        self._spellings: TTLCache[bytes] = TTLCache(
+            self.options.list_ttl, SPELLING_MAX_ENTRIES, max_bytes=SPELLING_MAX_BYTES, weigh=len
+        )
         self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")
         self._closers = closers
         self._ready: tuple[float, tuple[bool, str]] = (-READY_CHECK_INTERVAL, (False, ""))
@@ -151,7 +161,7 @@ class Gateway:
         self, key: str, mv: ModuleVersion, kind: Kind, fetch: Callable[[], Awaitable[None]]
     ) -> bytes:
         """Fetch once per key (in this process and across processes), then read the store."""
-        cached = self._negative.get(key)
+        cached = self._negative.error(key)
         if cached is not None:
             self.metrics.inc("modgate_negative_cache_hits_total")
             raise cached
@@ -164,7 +174,7 @@ class Gateway:
                 try:
                     await fetch()
                 except (NotFoundError, InvalidModuleError) as exc:
-                    self._negative.put(key, exc)
+                    self._negative.remember(key, exc)
                     raise
 
         await self._flight.do(key, flight)
@@ -244,12 +254,23 @@ class Gateway:
             return await source.info(module, query)
 
         name = f"query/{escape_path(module)}/{escape_version(query)}"
-        return await self._resolved(module, query, name, ask)
+        return await self._resolved(module, query, name, ask, durable=not _has_build(query))
 
     async def _resolved(
-        self, module: str, query: str, meta: str, ask: Callable[[Source], Awaitable[bytes]]
+        self,
+        module: str,
+        query: str,
+        meta: str,
+        ask: Callable[[Source], Awaitable[bytes]],
+        *,
+        durable: bool = True,
     ) -> Answer:
-        """An .info answer to a query (``latest``, a branch, a tag, a commit prefix)."""
+        """An .info answer to a query (``latest``, a branch, a tag, a commit prefix).
+
+        A ``durable`` answer is kept in the store (and served stale when every
+        source fails); the others, spellings a client can vary without end,
+        only in a bounded memory cache for ``list_ttl``.
+        """
         subject = f"{module}@{query}"
 
         async def op(source: Source) -> bytes:
@@ -259,13 +280,22 @@ class Gateway:
 
         async def refresh() -> bytes:
             data = await walk(self.router.chain_for(module), subject, op)
-            await asyncio.to_thread(self.store.put_meta, meta, data)
+            if durable:
+                await asyncio.to_thread(self.store.put_meta, meta, data)
+            else:
+                self._spellings.put(meta, data)
             return data
+
+        def stored() -> Stamped | None:
+            if durable:
+                return self.store.get_meta(meta)
+            data = self._spellings.get(meta)
+            return None if data is None else Stamped(data, time.time())
 
         return await self._mutable(
             key=f"query:{subject}",
             subject=subject,
-            stored=lambda: self.store.get_meta(meta),
+            stored=stored,
             refresh=refresh,
             fallback=lambda: None,
         )
@@ -284,7 +314,7 @@ class Gateway:
         if last is not None and time.time() - last.written < self.options.list_ttl:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
             return _mutable_answer(last.data)
-        cached = self._negative.get(key)
+        cached = self._negative.error(key)
         if cached is not None:
             self.metrics.inc("modgate_negative_cache_hits_total")
             raise cached
@@ -294,7 +324,7 @@ class Gateway:
             local = fallback()
             if local:
                 return _mutable_answer(local)
-            self._negative.put(key, exc)
+            self._negative.remember(key, exc)
             raise
         except (UpstreamError, InvalidModuleError) as exc:
             stale = last.data if last is not None else fallback()
@@ -328,6 +358,11 @@ class Gateway:
     def _local_list(self, module: str) -> bytes | None:
         local = self._local_versions(module)
         return merge_list(module, b"", local) if local else None
+
+
+def _has_build(query: str) -> bool:
+    """Whether ``query`` is a semantic version with build metadata (``v1.2.3+anything``)."""
+    return "+" in query and semver.is_valid(query)
 
 
 def _mutable_answer(data: bytes, *, stale: bool = False) -> Answer:

@@ -46,7 +46,7 @@ from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.goproxy import redact_url
 from modgate.protocol.module import ModuleVersion
 from modgate.service.singleflight import SingleFlight
-from modgate.service.ttlcache import TTLCache
+from modgate.service.ttlcache import NegativeCache, TTLCache
 from modgate.store.base import Store
 
 SUM_GOLANG_ORG = "sum.golang.org"
@@ -56,6 +56,8 @@ KNOWN_KEYS = {SUM_GOLANG_ORG: SUM_GOLANG_ORG_KEY}
 DEFAULT_DATABASES = f"{SUM_GOLANG_ORG}=https://{SUM_GOLANG_ORG}"
 SHORT_TTL = 30.0
 """Seconds partial tiles, ``latest`` and not-found answers are reused."""
+SHORT_MAX_BYTES = 16 << 20
+"""Memory for partial tiles and ``latest`` answers (each at most a tile of 8 KiB)."""
 MAX_ANSWER_BYTES = 1 << 20
 """No checksum-database answer is this large (a full tile is 8 KiB)."""
 CACHE_PREFIX = "sumdb-proxy"
@@ -126,8 +128,8 @@ class SumdbProxy:
         self.client = client
         self.databases = {db.name: db for db in databases}
         self.metrics = metrics
-        self._short: TTLCache[bytes] = TTLCache(SHORT_TTL)
-        self._missing: TTLCache[ModgateError] = TTLCache(SHORT_TTL)
+        self._short: TTLCache[bytes] = TTLCache(SHORT_TTL, max_bytes=SHORT_MAX_BYTES, weigh=len)
+        self._missing = NegativeCache(SHORT_TTL)
         self._flight = SingleFlight(metrics)
 
     def database(self, name: str) -> Database | None:
@@ -160,7 +162,7 @@ class SumdbProxy:
             if cached is not None:
                 self.metrics.inc("modgate_cache_hits_total", (("layer", "sumdb"),))
                 return cached
-        missing = self._missing.get(key)
+        missing = self._missing.error(key)
         if missing is not None:
             self.metrics.inc("modgate_negative_cache_hits_total")
             raise missing
@@ -169,7 +171,7 @@ class SumdbProxy:
             try:
                 data = await self._get(db, path)
             except NotFoundError as exc:
-                self._missing.put(key, exc)
+                self._missing.remember(key, exc)
                 raise
             if path.startswith("lookup/"):
                 self._check_lookup(db, path, data)

@@ -12,7 +12,8 @@ module path (the first element of a module path is a lower-case domain):
                                  element, so ``latest/a.b/x`` and
                                  ``latest/a.b/x/v2`` can both exist)
     _modgate/tmp/                temp files, on the same filesystem as the store
-    _modgate/locks/<sha256>.lock one file per lock name, never removed
+    _modgate/locks/<sha256>.lock one file per lock name while it is held or waited for
+                                 (removed on release, see ``filelock``)
 
 Writes are atomic: a temp file is written, flushed and fsynced, then moved
 into place and the directory fsynced, so readers only ever see final names.
@@ -25,7 +26,6 @@ rename. Temp files left by a crash are removed when a store is opened.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import os
 import secrets
@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from modgate.protocol.errors import ModgateError, StoreError
 from modgate.protocol.escape import escape_path, escape_version, unescape_path, unescape_version
 from modgate.protocol.module import ModuleVersion
+from modgate.store import filelock
 from modgate.store.base import Kind, Stamped
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ class FilesystemStore:
         except OSError as exc:
             raise _failure(str(root), "open the store at", Path(root), exc) from exc
         self._sweep_temp()
+        self.sweep_locks()
 
     # -- artifacts --------------------------------------------------------
 
@@ -196,31 +198,36 @@ class FilesystemStore:
     @contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """fcntl.flock on a file of its own; blocks, so call it off the event loop."""
-        fd = self._lock_fd(name)
+        path = self._lock_path(name)
+        fd = self._acquire(name, path, wait=True)
+        assert fd is not None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            os.close(fd)  # closing the descriptor releases the lock
+            filelock.release(fd, path)
 
     def try_lock(self, name: str) -> Callable[[], None] | None:
         """``lock(name)`` without waiting: its release, or None when another holder has it."""
-        fd = self._lock_fd(name)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        path = self._lock_path(name)
+        fd = self._acquire(name, path, wait=False)
+        if fd is None:
             return None
-        except BaseException:
-            os.close(fd)
-            raise
-        return lambda: os.close(fd)
+        return lambda: filelock.release(fd, path)
 
-    def _lock_fd(self, name: str) -> int:
-        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-        path = self._locks / f"{digest}.lock"
+    def sweep_locks(self) -> int:
+        """Remove lock files nobody holds (left by a crash, or by older versions)."""
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+            return filelock.sweep(self._locks)
+        except OSError as exc:
+            raise _failure(str(self._locks), "clean", self._locks, exc) from exc
+
+    def _lock_path(self, name: str) -> Path:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        return self._locks / f"{digest}{filelock.LOCK_SUFFIX}"
+
+    def _acquire(self, name: str, path: Path, *, wait: bool) -> int | None:
+        try:
+            return filelock.acquire(path, wait=wait)
         except OSError as exc:
             raise _failure(name, "open the lock file", path, exc) from exc
 

@@ -80,11 +80,29 @@ def test_meta_names_may_not_start_an_element_with_at(store: FilesystemStore, nam
         store.put_meta(name, b"x")
 
 
-def test_lock_files_are_named_by_sha256(store: FilesystemStore, root: Path) -> None:
-    with store.lock("zip:example.com/m@v1.0.0"):
-        pass
+def test_lock_files_are_named_by_sha256_and_removed_on_release(
+    store: FilesystemStore, root: Path
+) -> None:
     digest = hashlib.sha256(b"zip:example.com/m@v1.0.0").hexdigest()
+    with store.lock("zip:example.com/m@v1.0.0"):
+        assert _files(root / "_modgate/locks") == [f"{digest}.lock"]
+    assert _files(root / "_modgate/locks") == [], "the lock file outlived its lock"
+    release = store.try_lock("zip:example.com/m@v1.0.0")
+    assert release is not None
     assert _files(root / "_modgate/locks") == [f"{digest}.lock"]
+    release()
+    assert _files(root / "_modgate/locks") == [], "try_lock's file outlived its lock"
+
+
+def test_unheld_lock_files_are_swept_at_open(store: FilesystemStore, root: Path) -> None:
+    locks = root / "_modgate/locks"
+    for i in range(5):
+        (locks / f"{i:064x}.lock").write_bytes(b"")  # left by a crash or an older modgate
+    with store.lock("held"):
+        assert len(_files(locks)) == 6
+        FilesystemStore(root)
+        assert len(_files(locks)) == 1, "a held lock file was swept, or unheld ones kept"
+    assert _files(locks) == []
 
 
 def test_serves_an_existing_cache_and_ignores_junk(root: Path) -> None:

@@ -1,0 +1,243 @@
+"""Tables a client can add to stay bounded: the negative cache, query spellings, lock files.
+
+In process (cheap enough for a million keys where a key costs nothing but
+memory) and through ``modgate serve`` over HTTP (fewer requests, bounded in
+time). Each test states its bound next to what it measures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from adversarial.conftest import file_count, process_stats
+from helpers.servers import ModgateFactory
+from modgate.metrics import Metrics
+from modgate.protocol.errors import NotFoundError
+from modgate.protocol.module import ModuleVersion
+from modgate.protocol.patterns import parse_patterns
+from modgate.service.gateway import SPELLING_MAX_BYTES, Gateway, GatewayOptions
+from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.service.ttlcache import ENTRY_OVERHEAD, NegativeCache, TTLCache
+from modgate.sources.direct import DirectSource
+from modgate.store.filesystem import FilesystemStore
+
+MILLION = 1_000_000
+MIB = 1 << 20
+REASON = "not found: example.com answered 404 for this path; check the module path"
+INFO = b'{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}'
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _gateway(tmp_path: Path, source: object, **opts: float) -> Gateway:
+    router = Router((ChainEntry(source, False),), DirectSource(), parse_patterns(""))  # type: ignore[arg-type]
+    options = GatewayOptions(**opts)  # type: ignore[arg-type]
+    return Gateway(FilesystemStore(tmp_path / "store"), router, Metrics(), options)
+
+
+# ---- the negative cache in process -------------------------------------------------------
+
+
+def test_a_million_distinct_refusals_stay_within_the_entry_and_byte_limits() -> None:
+    clock = FakeClock()
+    max_entries, max_bytes = 50_000, 8 * MIB
+    cache = NegativeCache(600, max_entries, max_bytes=max_bytes, clock=clock)
+    for i in range(MILLION):
+        key = f"info:example.com/hostile/{i}@v1.0.{i}"
+        cache.remember(key, NotFoundError(key[5:], REASON))
+        clock.now += 0.0001
+    assert len(cache) <= max_entries, f"{len(cache)} entries kept; the limit is {max_entries}"
+    assert cache.bytes <= max_bytes
+
+
+def test_the_byte_estimate_covers_what_python_really_holds() -> None:
+    cache = NegativeCache(600, 20_000)
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        for i in range(30_000):
+            key = f"info:example.com/hostile/{i}@v1.0.{i}"
+            cache.remember(key, NotFoundError(key[5:], REASON))
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert len(cache) == 20_000
+    assert held <= cache.bytes, f"{held} bytes held, {cache.bytes} counted"
+
+
+def test_expired_refusals_are_dropped_without_being_looked_up() -> None:
+    clock = FakeClock()
+    cache = NegativeCache(30, clock=clock)
+    for i in range(10_000):
+        cache.remember(f"k{i}", NotFoundError(f"m{i}", "absent"))
+    clock.now = 31.0
+    cache.remember("late", NotFoundError("late", "absent"))
+    assert len(cache) == 1, f"{len(cache)} entries left after their lifetime ended"
+    clock.now = 62.0
+    cache.expire()
+    assert len(cache) == 0
+
+
+def test_ttl_cache_weighs_values_and_drops_the_oldest_first() -> None:
+    cache: TTLCache[bytes] = TTLCache(60, max_bytes=10 * (1000 + ENTRY_OVERHEAD + 2), weigh=len)
+    for i in range(50):
+        cache.put(f"{i:02d}", b"x" * 1000)
+    assert len(cache) == 10 and cache.get("49") is not None and cache.get("39") is None
+    cache.put("big", b"x" * 100_000)  # larger than the whole budget: not kept
+    assert cache.get("big") is None and len(cache) == 10
+
+
+def test_one_refusal_hit_four_thousand_times_does_not_grow(tmp_path: Path) -> None:
+    """A stored exception raised again grows its traceback on every raise (about 2 kB)."""
+    gateway = _gateway(tmp_path, OffSource(), negative_ttl=600)
+    mv = ModuleVersion("example.com/missing", "v1.0.0")
+    hits = 4_000
+
+    async def hammer() -> int:
+        depth = 0
+        for _ in range(hits):
+            try:
+                await gateway.mod(mv)
+            except NotFoundError as exc:
+                tb, frames = exc.__traceback__, 0
+                while tb is not None:
+                    frames, tb = frames + 1, tb.tb_next
+                depth = max(depth, frames)
+        return depth
+
+    tracemalloc.start()
+    try:
+        asyncio.run(hammer())  # warm: the first miss fetches and remembers
+        base, _ = tracemalloc.get_traced_memory()
+        depth = asyncio.run(hammer())
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert depth <= 10, f"a remembered refusal was raised with {depth} traceback frames"
+    assert grown <= 1 * MIB, f"memory grew {grown / MIB:.1f} MiB over {hits} hits"
+    assert gateway.metrics.total("modgate_negative_cache_hits_total") >= 2 * hits - 1
+
+
+# ---- distinct misses through the gateway: no lock file, bounded memory --------------------
+
+
+def test_three_thousand_distinct_misses_leave_no_file_and_bounded_memory(tmp_path: Path) -> None:
+    gateway = _gateway(tmp_path, OffSource(), negative_ttl=600)
+    store = tmp_path / "store"
+    files_before = file_count(store)
+    misses = 3_000
+
+    async def hammer() -> None:
+        for i in range(misses):
+            with pytest.raises(NotFoundError):
+                await gateway.mod(ModuleVersion(f"example.com/hostile{i}", "v1.0.0"))
+
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        asyncio.run(hammer())
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert file_count(store) == files_before, "misses left files (lock files?) in the store"
+    assert list((store / "_modgate/locks").iterdir()) == []
+    per_miss = grown / misses
+    # Bound: the negative cache entry (key, subject, reason: about 650 bytes) and nothing
+    # else; a leak of a task, an exception or a lock per miss costs kilobytes.
+    assert per_miss <= 1536, f"{per_miss:.0f} bytes held per distinct miss"
+    assert gateway._flight.in_flight() == 0
+
+
+# ---- query spellings: v1.0.0+anything is answered, never stored per spelling --------------
+
+
+class AnySpelling:
+    """A source whose every query resolves to v1.0.0 (as direct does for v1.0.0+meta)."""
+
+    name = "up"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def info(self, module: str, version: str) -> bytes:
+        self.calls += 1
+        return INFO
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_ten_thousand_build_metadata_spellings_store_nothing(tmp_path: Path) -> None:
+    source = AnySpelling()
+    gateway = _gateway(tmp_path, source, list_ttl=600)
+    store = tmp_path / "store"
+    before = file_count(store)
+    spellings = 10_000
+
+    async def hammer() -> None:
+        for i in range(spellings):
+            answer = await gateway.info("example.com/m", f"v1.0.0+hostile{i:06d}")
+            assert answer.body == INFO
+        again = await gateway.info("example.com/m", "v1.0.0+hostile000001")
+        assert again.body == INFO
+
+    asyncio.run(hammer())
+    assert source.calls == spellings, "a spelling answered within its lifetime was fetched again"
+    assert file_count(store) == before, "query records were written per spelling"
+    assert gateway._spellings.bytes <= SPELLING_MAX_BYTES
+
+
+# ---- through HTTP: modgate serve --upstream off -------------------------------------------
+
+HTTP_MISSES = 3000
+HTTP_REPEATS = 5000
+RSS_GROWTH_BOUND = 24 * MIB
+FD_GROWTH_BOUND = 16
+
+
+def _get_many(url: str, paths: list[str]) -> list[int]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    statuses = []
+    try:
+        for path in paths:
+            conn.request("GET", path)
+            answer = conn.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+    finally:
+        conn.close()
+    return statuses
+
+
+def test_hostile_misses_over_http_stay_within_memory_files_and_descriptors(
+    modgate: ModgateFactory,
+) -> None:
+    server = modgate("--upstream", "off", "--negative-ttl", "600", "--access-log", "off")
+    pid = server.proc.pid
+    _get_many(server.url, [f"/example.com/warm{i}/@v/v1.0.0.info" for i in range(200)])
+    before = process_stats(pid)
+    files_before = file_count(server.store)
+    distinct = [f"/example.com/hostile{i}/@v/v1.0.{i}.info" for i in range(HTTP_MISSES)]
+    assert set(_get_many(server.url, distinct)) == {404}
+    same = ["/example.com/missing/@v/v9.9.9.info"] * HTTP_REPEATS
+    assert set(_get_many(server.url, same)) == {404}
+    after = process_stats(pid)
+    assert file_count(server.store) == files_before, "misses left files in the store"
+    grown = after.rss_bytes - before.rss_bytes
+    assert grown <= RSS_GROWTH_BOUND, (
+        f"RSS grew {grown / MIB:.1f} MiB over {HTTP_MISSES} distinct and {HTTP_REPEATS} "
+        f"repeated misses (bound {RSS_GROWTH_BOUND // MIB} MiB)"
+    )
+    assert after.open_files - before.open_files <= FD_GROWTH_BOUND
