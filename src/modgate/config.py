@@ -12,18 +12,20 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from modgate.protocol.goproxy import ProxyList, parse_goproxy, redact_url
+from modgate.protocol.goproxy import EntryKind, ProxyList, parse_goproxy, redact_url
 from modgate.protocol.patterns import PatternList, parse_patterns
+from modgate.server.auth.settings import AuthConfigError, AuthSettings, auth_settings
 from modgate.server.tls import TlsError, check_key_permissions
 from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
 from modgate.sources.git_cmd import DEFAULT_REMOTE_TIMEOUT as DEFAULT_GIT_TIMEOUT
 from modgate.sources.vcs_resolve import parse_rewrites
 
 ENV_PREFIX = "MODGATE_"
+AUTH_TABLE = "auth"
 DEFAULT_UPSTREAM = "https://proxy.golang.org,direct"
 DEFAULT_LISTEN = "127.0.0.1:8080"
 SIZE_UNITS = {
@@ -77,11 +79,15 @@ class ServeSettings:
     git_timeout: float = DEFAULT_GIT_TIMEOUT
     """Seconds a git fetch may take before it is stopped."""
     direct_allow_hosts: PatternList = PatternList(())  # noqa: RUF009 (immutable)
+    notices: tuple[str, ...] = ()
+    """Defaults chosen from other settings, said at start (``--upstream off`` turns off sumdb)."""
     """Hosts direct mode may reach although they are IP literals or resolve to special addresses."""
     tls_cert: Path | None = None
     """PEM certificate chain served over HTTPS (None: plain HTTP); set with ``tls_key``."""
     tls_key: Path | None = None
     """PEM private key of ``tls_cert``; only its owner may read it."""
+    auth: AuthSettings | None = None
+    """Authentication and read grants (None: off, every client reads everything)."""
 
 
 # name -> (default, parser). Names are the flag names with '_' for '-',
@@ -110,6 +116,9 @@ def _raw_defaults() -> dict[str, str]:
         "direct_allow_hosts": "",
         "tls_cert": "",
         "tls_key": "",
+        "tokens": "",
+        "anonymous": "",
+        "audit_log": "",
     }
 
 
@@ -129,6 +138,8 @@ def load_toml(path: Path) -> dict[str, str]:
         raise ConfigError(f"config file {str(path)!r}: [serve] must be a table")
     out: dict[str, str] = {}
     for key, value in table.items():
+        if key == AUTH_TABLE and table is data:
+            continue  # the [auth] section, read by load_auth_table
         name = key.replace("-", "_")
         if name not in SETTING_NAMES:
             raise ConfigError(
@@ -160,7 +171,35 @@ def resolve(
     for name, flag in flags.items():
         if flag is not None:
             raw[name], origin[name] = flag, "--" + name.replace("_", "-")
-    return _validate(raw, origin)
+    settings = _validate(raw, origin)
+    try:
+        auth = auth_settings(
+            load_auth_table(config_file) if config_file is not None else None,
+            tokens=raw["tokens"].strip() or None,
+            anonymous=raw["anonymous"].strip() or None,
+            audit_log=raw["audit_log"].strip() or None,
+            where=f"config file {str(config_file)!r} [auth]",
+        )
+    except AuthConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return replace(settings, auth=auth)
+
+
+def load_auth_table(path: Path) -> dict[str, object] | None:
+    """The ``[auth]`` table of a TOML file (None when it has none)."""
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+    table = data.get(AUTH_TABLE)
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {str(path)!r}: [auth] must be a table")
+    return table
 
 
 def _fail(origin: str, value: str, why: str) -> ConfigError:
@@ -191,6 +230,21 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
     store = raw["store"].strip()
     if not store:
         raise bad("store", "a directory path is required")
+    notices: list[str] = []
+    if _offline(upstream):
+        # no outbound traffic at all unless the operator asks for a database
+        if origin["sumdb"] == "default":
+            raw["sumdb"] = ""
+            notices.append(
+                "--upstream has no network source: no public checksum database is proxied "
+                "at /sumdb/ (set --sumdb to proxy one)"
+            )
+        if origin["verify_sumdb"] == "default" and not raw["sumdb"].strip():
+            raw["verify_sumdb"] = "off"
+            notices.append(
+                "--upstream has no network source: --verify-sumdb is off (public modules "
+                "are not verified against a checksum database before they are stored)"
+            )
     databases, sumdb_key, verify = _sumdb_settings(raw, bad)
     tls_cert, tls_key = _tls_pair(raw, bad)
     return ServeSettings(
@@ -219,6 +273,7 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         git_rewrite=_git_rewrites(raw["git_rewrite"], lambda why: bad("git_rewrite", why)),
         git_timeout=_seconds(raw["git_timeout"], lambda w: bad("git_timeout", w)),
         direct_allow_hosts=_host_patterns(raw["direct_allow_hosts"], bad),
+        notices=tuple(notices),
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
@@ -242,6 +297,14 @@ def _tls_pair(raw: dict[str, str], bad: Any) -> tuple[Path | None, Path | None]:
     except TlsError as exc:
         raise bad("tls_key", str(exc)) from None
     return cert_path, key_path
+
+
+def _offline(upstream: ProxyList) -> bool:
+    """Whether the chain reaches no network (only ``off`` and ``file://`` entries)."""
+    return all(
+        entry.kind is EntryKind.OFF or (entry.url is not None and entry.url.startswith("file://"))
+        for entry in upstream.entries
+    )
 
 
 def _host_patterns(value: str, bad: Any) -> PatternList:
@@ -338,10 +401,17 @@ def describe(settings: ServeSettings) -> dict[str, str]:
     """Settings as strings for the start-up log line (credentials redacted)."""
     out: dict[str, str] = {}
     for f in fields(settings):
-        if f.name in {"upstream", "private", "sumdb", "git_rewrite"}:
+        if f.name in {"upstream", "private", "sumdb", "git_rewrite", "notices", "auth", "tokens"}:
             continue
         out[f.name] = str(getattr(settings, f.name))
     out["upstream_text"] = ",".join(e.redacted() for e in settings.upstream.entries)
     out["sumdb"] = ",".join(f"{db.name}={redact_url(db.url)}" for db in settings.sumdb)
     out["git_rewrite"] = ",".join(f"{p}={redact_url(u)}" for p, u in settings.git_rewrite)
+    auth = settings.auth
+    out["auth"] = (
+        "off"
+        if auth is None
+        else f"tokens={auth.tokens or 'none'} issuers={','.join(i.name for i in auth.issuers)} "
+        f"grants={len(auth.grants)} anonymous={auth.anonymous.value}"
+    )
     return out

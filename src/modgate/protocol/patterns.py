@@ -227,6 +227,13 @@ class PatternList:
         """Whether some prefix of ``module_path`` matches one of the globs."""
         return any(_glob_matches(glob, module_path) for glob in self.patterns)
 
+    def first_match(self, module_path: str) -> str | None:
+        """The first glob that matches ``module_path``, or None (to explain a decision)."""
+        for glob in self.patterns:
+            if _glob_matches(glob, module_path):
+                return glob
+        return None
+
     def __str__(self) -> str:
         return ",".join(self.patterns)
 

@@ -35,7 +35,9 @@ class HotEntry:
         "fd_prefix",
         "head_len",
         "key",
+        "module",
         "seen_prefix",
+        "subject",
     )
 
     def __init__(
@@ -45,6 +47,9 @@ class HotEntry:
         etag: bytes | None,
         key: tuple[str, int],
         expires: float = NEVER,
+        *,
+        module: str = "",
+        subject: str = "",
     ) -> None:
         self.data = data
         self.head_len = head_len
@@ -52,6 +57,10 @@ class HotEntry:
         self.etag = etag
         self.key = key
         self.expires = expires
+        # The module path access control decides on ("" for none: never served on
+        # the hot path while authentication is on), and module@version for the audit.
+        self.module = module
+        self.subject = subject
         # The entry's memory file (see memfiles.MemFiles), and the prefixes it saw.
         self.fd = -1
         self.fd_prefix = b""

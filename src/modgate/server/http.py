@@ -27,6 +27,7 @@ from typing import cast
 
 import httptools
 
+from modgate.server.auth.gate import ConnAccess
 from modgate.server.filesend import FileChangedError, sendfile_file
 from modgate.server.hotcache import HotEntry
 from modgate.server.pending import PendingRequest, StopParsing
@@ -48,6 +49,12 @@ IF_NONE_MATCH = b"if-none-match"
 CONNECTION = b"connection"
 WATCHED_NAMES = frozenset((CONTENT_LENGTH, TRANSFER_ENCODING, IF_NONE_MATCH, CONNECTION))
 WATCHED_NAME_LENGTHS = frozenset(len(name) for name in WATCHED_NAMES)
+AUTHORIZATION = b"authorization"
+HOST = b"host"
+AUTH_NAMES = frozenset((AUTHORIZATION, HOST))
+"""Read only while authentication is on: the credentials, and the host for 401 bodies."""
+WATCHED_WITH_AUTH = WATCHED_NAMES | AUTH_NAMES
+WATCHED_WITH_AUTH_LENGTHS = frozenset(len(name) for name in WATCHED_WITH_AUTH)
 LINGER_TIMEOUT = 2.0
 """Seconds input is read and discarded after the last response before closing."""
 HEAD_SLACK = 64 * 1024
@@ -95,6 +102,13 @@ class HttpConnection(asyncio.Protocol):
         self._head_raw = 0
         self._last_active = state.now
         self._t0 = 0.0
+        # Access control (None while authentication is off).
+        self._access: ConnAccess | None = None
+        self._authz: bytes | None = None
+        self._host: bytes | None = None
+        auth = state.access is not None
+        self._watched = WATCHED_WITH_AUTH if auth else WATCHED_NAMES
+        self._watched_lengths = WATCHED_WITH_AUTH_LENGTHS if auth else WATCHED_NAME_LENGTHS
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
@@ -110,6 +124,8 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self._remote = str(peer[0])
+        if self._state.access is not None:
+            self._access = self._state.access.connection(self._remote, not plain)
         self._state.connections.add(self)
         if self._state.closing:
             transport.close()
@@ -196,6 +212,9 @@ class HttpConnection(asyncio.Protocol):
         self._hbytes = 0
         self._special = False
         self._head_started = self._state.now
+        if self._access is not None:
+            self._authz = None
+            self._host = None
         if self._log is not None:
             self._t0 = time.perf_counter()
 
@@ -211,9 +230,17 @@ class HttpConnection(asyncio.Protocol):
             raise StopParsing(431, f"more than {self._max_headers} header fields")
         if self._hbytes > self._max_header_bytes:
             raise StopParsing(431, f"header fields longer than {self._max_header_bytes} bytes")
-        if len(name) in WATCHED_NAME_LENGTHS:
+        if len(name) in self._watched_lengths:
             lname = name.lower()
-            if lname not in WATCHED_NAMES:
+            if lname not in self._watched:
+                return
+            if lname in AUTH_NAMES:
+                if lname == HOST:
+                    self._host = value
+                elif self._authz is None:
+                    self._authz = value
+                else:  # two Authorization fields: refused as malformed credentials
+                    self._authz += b", " + value
                 return
             if not self._special:
                 self._special = True
@@ -248,7 +275,15 @@ class HttpConnection(asyncio.Protocol):
         url = self._url
         if self._fast and keep_alive and inm is None and not http10:
             entry = self._hot.get(url)
-            if entry is not None and (not entry.expires or entry.expires > self._state.now):
+            access = self._access
+            if (
+                entry is not None
+                and (not entry.expires or entry.expires > self._state.now)
+                and (
+                    access is None
+                    or access.fast(self._authz, entry.module, entry.subject, entry.key[0])
+                )
+            ):
                 if method == GET:
                     data = entry.data
                     nbytes = entry.body_len
@@ -279,7 +314,9 @@ class HttpConnection(asyncio.Protocol):
             mode = ConnMode.KEEP_10
         else:
             mode = ConnMode.KEEP
-        self._enqueue(PendingRequest(method, url, inm, mode, self._t0))
+        self._enqueue(
+            PendingRequest(method, url, inm, mode, self._t0, authz=self._authz, host=self._host)
+        )
         if not keep_alive:
             raise StopParsing(0, "")
 
@@ -342,7 +379,13 @@ class HttpConnection(asyncio.Protocol):
         if pending.error is not None:
             reply = pending.error
         else:
-            reply = await self._router.reply(pending.method, pending.target, pending.inm)
+            denied = None
+            if self._access is not None:
+                denied = await self._access.check(pending.target, pending.authz, pending.host)
+            if denied is not None:
+                reply = denied
+            else:
+                reply = await self._router.reply(pending.method, pending.target, pending.inm)
         mode = pending.mode
         if reply.close or state.closing or (self._stopped and not self._queue):
             mode = ConnMode.CLOSE

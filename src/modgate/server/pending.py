@@ -17,7 +17,7 @@ class StopParsing(Exception):
 class PendingRequest:
     """A request waiting for the connection's serving task."""
 
-    __slots__ = ("error", "inm", "method", "mode", "started", "target")
+    __slots__ = ("authz", "error", "host", "inm", "method", "mode", "started", "target")
 
     def __init__(
         self,
@@ -28,6 +28,8 @@ class PendingRequest:
         started: float,
         *,
         error: Reply | None = None,
+        authz: bytes | None = None,
+        host: bytes | None = None,
     ) -> None:
         self.method = method
         self.target = target
@@ -35,3 +37,6 @@ class PendingRequest:
         self.mode = mode
         self.started = started
         self.error = error
+        self.authz = authz
+        """The Authorization header (only read while authentication is on)."""
+        self.host = host

@@ -169,7 +169,9 @@ class Router:
             expires = self.state.now + max_age if max_age > 0 and not answer.stale else -1.0
         head = render_fields(content_type, len(body), cache_control, etag)
         if expires >= 0 and hot.fits(len(body)):
-            hot.put(target, HotEntry(head + body, len(head), etag, (route, 200), expires))
+            entry = HotEntry(head + body, len(head), etag, (route, 200), expires,
+                             module=request.module, subject=request.subject)  # fmt: skip
+            hot.put(target, entry)
         return Reply(200, head, body, size=len(body), route=route, etag=etag)
 
     async def _file_reply(

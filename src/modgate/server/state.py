@@ -19,6 +19,7 @@ from modgate.server.responses import ConnMode, http_date, status_prefix
 from modgate.server.settings import ServerSettings
 
 if TYPE_CHECKING:
+    from modgate.server.auth.gate import AccessGate
     from modgate.server.http import HttpConnection
 
 ROUTES = ("list", "info", "mod", "zip", "latest", "healthz", "readyz", "metrics", "other")
@@ -38,6 +39,8 @@ class ServerState:
         self.hot = HotCache(settings.hot_cache_bytes, settings.hot_entry_max_bytes, files)
         self.connections: set[HttpConnection] = set()
         self.closing = False
+        self.access: AccessGate | None = None
+        """Access control (None: authentication is off and every request is served)."""
         # Counters, flushed into ``metrics`` by ``flush_metrics``.
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
         self.bytes_served = 0
@@ -88,5 +91,7 @@ class ServerState:
         if self.hits:
             metrics.inc("modgate_cache_hits_total", MEMORY_LAYER, by=self.hits)
             self.hits = 0
+        if self.access is not None:
+            self.access.flush_metrics(metrics)
         metrics.set("modgate_hot_cache_bytes", self.hot.bytes)
         metrics.set("modgate_hot_memfile_bytes", self.hot.files.bytes)
