@@ -67,6 +67,17 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec("modgate_imported_total", "counter", "Artifacts imported by modgate import."),
         MetricSpec(
+            "modgate_auth_decisions_total",
+            "counter",
+            "Access decisions: allowed_public, allowed_private, denied, unauthenticated, "
+            "invalid_credentials, rate_limited.",
+        ),
+        MetricSpec(
+            "modgate_auth_failures_total",
+            "counter",
+            "Refused credentials by reason (malformed, unknown_token, revoked, expired, ...).",
+        ),
+        MetricSpec(
             "modgate_git_mirror_failures_total",
             "counter",
             "Full fetches of a git mirror that failed (the mirror is then degraded).",
