@@ -10,6 +10,7 @@ update under the GIL.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 Labels = tuple[tuple[str, str], ...]
@@ -61,6 +62,12 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec("modgate_hot_cache_bytes", "gauge", "Bytes held in the in-memory hot set."),
         MetricSpec(
+            "modgate_connections_refused_total",
+            "counter",
+            "Connections answered 503 because a connection limit was reached, by reason.",
+        ),
+        MetricSpec("modgate_connections_open", "gauge", "Client connections open now."),
+        MetricSpec(
             "modgate_hot_memfile_bytes",
             "gauge",
             "Bytes of hot responses held in memory files for sendfile.",
@@ -77,6 +84,30 @@ SPECS: dict[str, MetricSpec] = {
             "counter",
             "Refused credentials by reason (malformed, unknown_token, revoked, expired, ...).",
         ),
+        MetricSpec(
+            "modgate_request_duration_seconds",
+            "histogram",
+            "Time from a request's first byte to its response, by route and cache outcome.",
+        ),
+        MetricSpec("modgate_build_info", "gauge", "Always 1; labels name the version running."),
+        MetricSpec(
+            "modgate_store_writable",
+            "gauge",
+            "1 when the store accepts writes, 0 when it does not.",
+        ),
+        MetricSpec("modgate_store_free_bytes", "gauge", "Free bytes on the store's file system."),
+        MetricSpec("modgate_store_capacity_bytes", "gauge", "Size of the store's file system."),
+        MetricSpec(
+            "modgate_tls_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "When the served TLS certificate expires (Unix time).",
+        ),
+        MetricSpec("process_cpu_seconds_total", "counter", "User and system CPU time spent."),
+        MetricSpec("process_resident_memory_bytes", "gauge", "Resident memory size."),
+        MetricSpec("process_virtual_memory_bytes", "gauge", "Virtual memory size."),
+        MetricSpec("process_open_fds", "gauge", "Open file descriptors."),
+        MetricSpec("process_max_fds", "gauge", "Limit of open file descriptors."),
+        MetricSpec("process_start_time_seconds", "gauge", "Start time of the process (Unix time)."),
         MetricSpec(
             "modgate_git_mirror_failures_total",
             "counter",
@@ -121,6 +152,12 @@ class Metrics:
         self.counters: defaultdict[tuple[str, Labels], float] = defaultdict(float)
         self.gauges: dict[tuple[str, Labels], float] = {}
         self.histograms: dict[tuple[str, Labels], _Histogram] = {}
+        self.collectors: list[Callable[[Metrics], None]] = []
+        """Called before each render to set gauges read from outside (files, the process)."""
+
+    def declare(self, name: str, labels: Labels = ()) -> None:
+        """Export a counter at 0 before its first increment, so increase() sees the first."""
+        self.counters[(name, labels)] += 0
 
     def inc(self, name: str, labels: Labels = (), by: float = 1) -> None:
         self.counters[(name, labels)] += by
@@ -149,6 +186,8 @@ class Metrics:
         return sum(v for (n, _), v in self.counters.items() if n == name)
 
     def render(self) -> bytes:
+        for collect in self.collectors:
+            collect(self)
         by_name: defaultdict[str, list[str]] = defaultdict(list)
         for (name, labels), value in sorted(self.counters.items()):
             by_name[name].append(f"{name}{_fmt_labels(labels)} {_num(value)}")

@@ -28,9 +28,16 @@ from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
 from modgate.protocol.goproxy import EntryKind
 from modgate.server.app import run_server
+from modgate.server.runtime_metrics import (
+    certificate_collector,
+    declare_build_info,
+    process_collector,
+    store_collector,
+)
 from modgate.server.tls import TlsCertificate, TlsError
 from modgate.service.gateway import Gateway, GatewayOptions
 from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.service.security import declare_security_events
 from modgate.service.sumdb import SumdbGateway
 from modgate.service.sumdbproxy import SumdbProxy
 from modgate.service.sumlog import SumLog
@@ -95,6 +102,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
             assert entry.url is not None
             source = UpstreamProxy(entry.url, client, metrics, retries=settings.upstream_retries)
         chain.append(ChainEntry(source, entry.fall_through_on_any_error))
+        metrics.declare("modgate_verification_failures_total", (("source", source.name),))
     router = Router(tuple(chain), direct, settings.private)
     options = GatewayOptions(
         list_ttl=settings.list_ttl,
@@ -295,6 +303,9 @@ def serve_command(
             extra={"event": "config_warning", "ignored": ignored},
         )
     metrics = Metrics()
+    declare_build_info(metrics)
+    declare_security_events(metrics)
+    metrics.collectors += [process_collector(), store_collector(settings.store)]
     try:
         gateway = build_gateway(settings, metrics)
     except StoreError as exc:
@@ -305,6 +316,12 @@ def serve_command(
             tls = TlsCertificate(settings.tls_cert, settings.tls_key)
         except TlsError as exc:
             raise click.UsageError(str(exc)) from exc
+        served = tls
+
+        def not_after() -> float:
+            return served.not_after.timestamp()  # read anew: a reload changes it
+
+        metrics.collectors.append(certificate_collector(not_after))
     access_log = _open_access_log(settings.access_log)
     scheme = "https" if tls is not None else "http"
 

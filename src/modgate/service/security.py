@@ -25,6 +25,15 @@ DATABASE_MISBEHAVIOR = "sumdb_misbehavior"
 """A checksum database served inconsistent tree heads, tiles or records."""
 
 
+KINDS = (CHECKSUM_MISMATCH, RETAGGED, STORE_TAMPERED, DATABASE_MISBEHAVIOR)
+
+
+def declare_security_events(metrics: Metrics) -> None:
+    """Export every kind at 0 from the start, so an increase() alert fires on the first event."""
+    for kind in KINDS:
+        metrics.declare(SECURITY_EVENTS, (("kind", kind),))
+
+
 def security_event(metrics: Metrics, kind: str, subject: str, detail: str) -> None:
     metrics.inc(SECURITY_EVENTS, (("kind", kind),))
     log.error(
