@@ -10,11 +10,14 @@ import click
 
 from modgate import __version__
 from modgate.cli.admission import admission_command
+from modgate.cli.auth import auth_command
 from modgate.cli.diagnose import diagnose_command
 from modgate.cli.doctor import doctor_command
+from modgate.cli.goauth import goauth_command
 from modgate.cli.importcmd import import_command
 from modgate.cli.serve import serve_command
 from modgate.cli.sumdb import sumdb_command
+from modgate.cli.token import token_command
 from modgate.cli.verify import verify_command
 
 
@@ -36,6 +39,9 @@ cli.add_command(diagnose_command)
 cli.add_command(sumdb_command)
 cli.add_command(verify_command)
 cli.add_command(admission_command)
+cli.add_command(token_command)
+cli.add_command(auth_command)
+cli.add_command(goauth_command)
 
 
 def main() -> None:
