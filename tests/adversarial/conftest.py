@@ -15,6 +15,8 @@ Helpers:
 - :func:`process_stats` reads a process's RSS, open files, threads and
   children from ``/proc``;
 - :func:`file_count` counts the files below a directory;
+- the ``recording_listener`` fixture records every connection made to it:
+  as the proxy of a modgate process it proves that nothing went out;
 - the ``recording_upstream`` fixture starts a :class:`StaticProxy` over an
   empty (or given) root that records every path it is asked for, to prove
   that something was never forwarded.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -118,6 +121,76 @@ def file_count(root: Path) -> int:
     if not root.exists():
         return 0
     return sum(len(files) for _, _, files in os.walk(root))
+
+
+class RecordingListener:
+    """A loopback TCP listener that records the first line of every connection and closes it.
+
+    Set as ``HTTP_PROXY``/``HTTPS_PROXY`` (with an empty ``NO_PROXY``) of a
+    modgate process, it sees every outbound request that process makes, by
+    httpx or by git: ``lines`` then proves that nothing left.
+    """
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._server = socket.create_server((LOOPBACK, 0))
+        self._server.settimeout(0.2)
+        self.port: int = self._server.getsockname()[1]
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def seen(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def _serve(self) -> None:
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2.0)
+                try:
+                    first = conn.recv(4096).split(b"\r\n", 1)[0]
+                except OSError:
+                    first = b"(nothing read)"
+                with self._lock:
+                    self.lines.append(first.decode("latin-1"))
+
+    def close(self) -> None:
+        self._closing.set()
+        self._server.close()
+        self._thread.join(timeout=5)
+
+    def proxy_env(self) -> dict[str, str]:
+        """Environment that sends every outbound request of a child process here."""
+        env = {
+            name: self.url
+            for name in (
+                "HTTP_PROXY",
+                "HTTPS_PROXY",
+                "http_proxy",
+                "https_proxy",
+                "ALL_PROXY",
+                "all_proxy",
+            )
+        }
+        env.update({"NO_PROXY": "", "no_proxy": ""})
+        return env
+
+
+@pytest.fixture
+def recording_listener() -> Iterator[RecordingListener]:
+    """A :class:`RecordingListener`, closed on teardown."""
+    listener = RecordingListener()
+    yield listener
+    listener.close()
 
 
 RecordingUpstreamFactory = Callable[..., StaticProxy]

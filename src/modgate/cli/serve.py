@@ -302,6 +302,8 @@ def serve_command(
             "upstream entries after direct/off are never used",
             extra={"event": "config_warning", "ignored": ignored},
         )
+    for notice in settings.notices:
+        log.warning(notice, extra={"event": "config_notice"})
     metrics = Metrics()
     declare_build_info(metrics)
     declare_security_events(metrics)

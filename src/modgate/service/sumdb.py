@@ -5,6 +5,12 @@
 for a configured public database they are forwarded (``sumdbproxy.py``);
 anything else is 404, which sends the go command on to its next GOPROXY entry.
 
+A lookup names a module, so a lookup of a module that matches ``--private``
+is never forwarded: the private log answers it when it is asked, and a
+public database's name gets a 404 whose body tells the developer to set
+GONOSUMDB (or to use modgate's private database). Tiles and ``latest``
+carry no module name.
+
 The go command accepts only one checksum database, so a client that trusts
 modgate's log looks up *every* module in it, public ones and
 ``golang.org/toolchain`` included. A lookup for a version the log does not
@@ -30,6 +36,7 @@ from modgate.metrics import Metrics
 from modgate.protocol.errors import InvalidModuleError, InvalidRequestError, NotFoundError
 from modgate.protocol.escape import unescape_path, unescape_version
 from modgate.protocol.module import ModuleVersion, check
+from modgate.protocol.patterns import PatternList
 from modgate.service.gateway import Gateway, GatewayOptions
 from modgate.service.routing import Router
 from modgate.service.security import STORE_TAMPERED, security_event
@@ -152,6 +159,8 @@ class SumdbService:
         request = parse_sumdb_path(target)
         if self.log is not None and request.name == self.log.name:
             return await self._private(request, self.log)
+        if request.mv is not None and self.gateway.router.private.matches(request.mv.path):
+            raise NotFoundError(str(request.mv), self._private_help(request.name, request.mv))
         if self.proxy is not None and self.proxy.database(request.name) is not None:
             return await self._proxied(request, self.proxy)
         served = ", ".join(self.names()) or "none"
@@ -159,6 +168,17 @@ class SumdbService:
             request.name,
             f"no checksum database {request.name} here (this modgate serves: {served})",
         )
+
+    def _private_help(self, name: str, mv: ModuleVersion) -> str:
+        globs = self.gateway.router.private.patterns
+        pattern = next((g for g in globs if PatternList((g,)).matches(mv.path)), mv.path)
+        text = (
+            f"a private module (--private {pattern}) is never looked up in the public "
+            f"checksum database {name}; set GONOSUMDB={pattern} (or GOPRIVATE) on the client"
+        )
+        if self.log is not None:
+            text += f", or use modgate's private checksum database {self.log.name} (GOSUMDB)"
+        return text
 
     async def _private(self, request: SumdbRequest, log: SumLog) -> SumdbAnswer:
         if request.endpoint is SumdbEndpoint.SUPPORTED:
