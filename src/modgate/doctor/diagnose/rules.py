@@ -116,9 +116,14 @@ def _status(text: str) -> str | None:
 def _sumdb(text: str, module: ModuleVersion | None) -> tuple[CauseId, float]:
     status = _status(text)
     if status in STATUS_NOT_FOUND:
-        # The module was downloaded already (it is being verified), so it exists:
-        # the public checksum database not knowing it means it is private.
-        return CauseId.PRIVATE_MODULE_IN_PUBLIC_SUMDB, 0.88
+        # The database does not know the version. For a module of a private host
+        # that is a private module leaking to the public database; for a public
+        # host (github.com...) it says nothing about GOPRIVATE: the public
+        # service could not fetch that version (the answer's body, read by the
+        # caller, tells whether it found a private repository or no such tag).
+        if module is not None and not is_public(module):
+            return CauseId.PRIVATE_MODULE_IN_PUBLIC_SUMDB, 0.88
+        return CauseId.PROXY_HTTP_ERROR, 0.8
     if status in STATUS_AUTH:
         return CauseId.PROXY_AUTH, 0.8
     if status is not None:
@@ -192,9 +197,9 @@ RULES: tuple[Rule, ...] = (
          _r(r"first record does not look like a TLS handshake"
             r"|server gave HTTP response to HTTPS client|wrong version number"
             r"|tls: protocol version not supported|unexpected TLS packet")),
-    Rule(CauseId.GIT_NOT_INSTALLED, 0.97, ('"git"', "git version", "git: "),
+    Rule(CauseId.GIT_NOT_INSTALLED, 0.97, ('"git"', "git version", "git: ", "missing Git command"),
          _r(r"exec: \"git\": executable file not found|unable to resolve git version"
-            r"|\bgit: (?:command )?not found")),
+            r"|\bgit: (?:command )?not found|missing Git command")),
     Rule(CauseId.GIT_AUTH_REQUIRED, 0.9,
          ("could not read", "terminal prompts", "Authentication failed", "Permission denied (",
           "Access denied", "returned error: 40", "Repository not found", "Host key verification"),
@@ -208,15 +213,25 @@ RULES: tuple[Rule, ...] = (
             r"|ssh: Could not resolve hostname|ssh: connect to host")),
     Rule(CauseId.UNKNOWN_REVISION, 0.9, ("unknown revision", "remote ref", "no matching versions"),
          _r(r"unknown revision\b|couldn't find remote ref|no matching versions for query")),
-    Rule(CauseId.INCONSISTENT_VENDORING, 0.98, ("inconsistent vendoring",),
-         _r(r"inconsistent vendoring")),
-    Rule(CauseId.POISONED_MODULE_CACHE, 0.88, ("missing module line",),
-         _r(r"parsing go\.mod: missing module line")),
+    Rule(CauseId.INCONSISTENT_VENDORING, 0.98, ("inconsistent vendoring", "vendor/modules.txt"),
+         _r(r"inconsistent vendoring|(?:marked as explicit in|required in go\.mod, but) "
+            r"vendor/modules\.txt|vendor/modules\.txt indicates")),
+    Rule(CauseId.POISONED_MODULE_CACHE, 0.97, ("server misbehavior",),
+         _r(r"go\.sum database server misbehavior detected")),
+    Rule(CauseId.POISONED_MODULE_CACHE, 0.88,
+         ("missing module line", "not a valid zip file", "unexpected ziphash", "zip: ", "ziphash"),
+         _r(r"parsing go\.mod: missing module line|zip: not a valid zip file|unexpected ziphash"
+            r"|zip: (?:unexpected EOF|checksum error|algorithm)|\.ziphash: ")),
+    Rule(CauseId.INVALID_VERSION_OR_GOMOD, 0.5, ("errors parsing go.mod",),
+         _r(r"errors parsing go\.mod")),
     Rule(CauseId.INVALID_VERSION_OR_GOMOD, 0.9,
-         ("go.mod", "invalid", "should be v", "post-v", "declares its path", "malformed module"),
-         _r(r"errors parsing go\.mod|invalid go version|invalid toolchain"
-            r"|version \"[^\"]*\" invalid|should be v\d+(?: or v\d+)?, not v\d+"
+         ("go.mod", "invalid", "should be v", "post-v", "declares its path", "malformed module",
+          "non-...", "major version", "was required as"),
+         _r(r"invalid go version|invalid toolchain"
+            r"|version \"[^\"]*\" invalid: (?!unknown revision)|should be v\d+(?: or v\d+)?, not v\d+"
             r"|has post-v\d+ module path|module declares its path as|malformed module path"
+            r"|has non-\.\.\./v\d+ module path|module path must match major version"
+            r"|major version must be compatible|but was required as:"
             r"|go\.mod:\d+(?::\d+)?: (?:unknown directive|usage:|invalid)")),
     Rule(CauseId.GOMOD_NOT_FOUND, 0.9,
          ("go.mod file not found", "main module", "no modules specified"),
@@ -224,8 +239,8 @@ RULES: tuple[Rule, ...] = (
             r"|cannot find main module|\bgo: no modules specified")),
     Rule(CauseId.MISSING_GOSUM_ENTRY, 0.96, ("missing go.sum entry",),
          _r(r"missing go\.sum entry")),
-    Rule(CauseId.CHECKSUM_MISMATCH, 0.96, ("checksum mismatch", "SECURITY ERROR"),
-         _r(r"checksum mismatch|^SECURITY ERROR$")),
+    Rule(CauseId.CHECKSUM_MISMATCH, 0.96, ("checksum mismatch",), _r(r"checksum mismatch")),
+    Rule(CauseId.CHECKSUM_MISMATCH, 0.7, ("SECURITY ERROR",), _r(r"^SECURITY ERROR$")),
     Rule(CauseId.GOMOD_NEEDS_UPDATE, 0.92, ("updates to go.mod needed", "no required module"),
          _r(r"updates to go\.mod needed|no required module provides package")),
     Rule(CauseId.GOPROXY_OFF, 0.97, ("GOPROXY=off",), _r(r"disabled by GOPROXY=off")),
@@ -241,8 +256,10 @@ RULES: tuple[Rule, ...] = (
          _IMPORT_PATH, _direct_lookup),
     Rule(CauseId.PROXY_AUTH, 0.9, ("Proxy Authentication Required", "refusing to pass credentials"),
          _r(r"Proxy Authentication Required|refusing to pass credentials to insecure URL")),
-    Rule(CauseId.PROXY_HTTP_ERROR, 0.82, ("reading http", "go: "),
-         _r(r"reading https?://\S+: \d{3} |^go: .*: [45]\d\d [A-Z][a-z]"), _proxy_status),
+    Rule(CauseId.PROXY_HTTP_ERROR, 0.82, ("reading ", "unexpected status", "go: ", "go get", "go mod"),
+         _r(r"(?:reading|unexpected status \() ?(?:https?://)?\S+: [45]\d\d [A-Z]"
+            r"|^go(?::| get| mod \w+| install| list| build)\b.*: [45]\d\d [A-Z][a-z]"
+            r"|\): [45]\d\d [A-Z][a-z]"), _proxy_status),
     Rule(CauseId.PROXY_UNREACHABLE, 0.85,
          ("dial tcp", "proxyconnect tcp", "no such host", "connection refused",
           "network is unreachable", "no route to host", "i/o timeout", "connection reset by peer",

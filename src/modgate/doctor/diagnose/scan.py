@@ -10,13 +10,18 @@ search of the block for all keywords at once (a prefix tree of the words,
 see :mod:`~modgate.doctor.diagnose.words`), which keeps a 50 MB log fast: in
 a typical CI log most lines are test output and progress.
 
-The corpus test checks that reading every line finds nothing more.
+Every word a rule needs (:data:`~modgate.doctor.diagnose.rules.RULE_WORDS`)
+is a keyword too, so a rule can match any line it is written for, wherever
+go printed it (an indented line of a ``requires``/``imports`` chain, a line
+another tool wrapped). The corpus test checks that reading every line finds
+nothing more.
 """
 
 from __future__ import annotations
 
 import re
 
+from modgate.doctor.diagnose.rules import RULE_WORDS
 from modgate.doctor.diagnose.words import word_pattern
 
 TIMEOUT_WORDS = (
@@ -31,14 +36,16 @@ KEYWORDS: tuple[str, ...] = (
     "go generate", "# get http", *TIMEOUT_WORDS, "exit code", "exit status", "non-zero",
     "did not complete", "FAIL", "panic", "error:", "error ", "Error:", "Error ", "ERROR",
     "rror]", "fatal", "Fatal", "FATAL", "failed", "Failed", "FAILED", "denied", "cannot",
-    "unable to",
+    "unable to", "=== RUN", "--- ", "# ", "ok ", "PASS", "vet:",
 )  # fmt: skip
 COMPILER_ERROR = re.compile(r"\.go:\d+:\d+: ")
 # Each starts with a literal character, like the words, so one search skips
 # every position where nothing can start.
 _SCAN_PATTERNS = (COMPILER_ERROR,)
 _ANY_KEYWORD = re.compile(
-    "|".join([word_pattern(KEYWORDS), *(pattern.pattern for pattern in _SCAN_PATTERNS)])
+    "|".join(
+        [word_pattern((*KEYWORDS, *RULE_WORDS)), *(pattern.pattern for pattern in _SCAN_PATTERNS)]
+    )
 )
 """Matches where a keyword or a scan pattern starts: one search tests a whole line."""
 
