@@ -37,7 +37,7 @@ class TestIssuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 if self.path == "/.well-known/openid-configuration":
                     issuer.discovery_hits += 1
                     body = json.dumps({"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"})

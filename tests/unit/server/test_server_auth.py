@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,7 @@ class Setup:
         self.all, _ = self.tokens.create("all", None, None, 1e9)
         self.other, _ = self.tokens.create(
             "other", parse_patterns("example.com/mod/other"), None, 1e9
-        )  # noqa: E501
+        )
         self.public, _ = self.tokens.create("pub", parse_patterns(""), None, 1e9)
         self.audit = tmp_path / "audit.jsonl"
         issuers = ()
@@ -294,8 +295,6 @@ def test_an_unknown_key_id_refetches_the_key_set_at_a_limited_rate(
             assert answer.status == 401 and b"not in the issuer's key set" in answer.body
         assert issuer.jwks_hits - hits <= 1, issuer.jwks_hits - hits
         # a rotation the issuer publishes is picked up on the next token that uses it
-        import asyncio
-
         await asyncio.sleep(0.3)
         rotated = issuer.rotate()
         answer = await client.get(INFO_PATH, headers=bearer(issuer.token(kid=rotated)))
