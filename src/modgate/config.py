@@ -19,6 +19,7 @@ from typing import Any
 from modgate.protocol.goproxy import EntryKind, ProxyList, parse_goproxy, redact_url
 from modgate.protocol.patterns import PatternList, parse_patterns
 from modgate.server.auth.settings import AuthConfigError, AuthSettings, auth_settings
+from modgate.server.settings import DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_SHUTDOWN_GRACE
 from modgate.server.tls import TlsError, check_key_permissions
 from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
 from modgate.sources.git_cmd import DEFAULT_REMOTE_TIMEOUT as DEFAULT_GIT_TIMEOUT
@@ -88,6 +89,12 @@ class ServeSettings:
     """PEM private key of ``tls_cert``; only its owner may read it."""
     auth: AuthSettings | None = None
     """Authentication and read grants (None: off, every client reads everything)."""
+    max_connections: int = 0
+    """Client connections open at once per serving process (0: sized to the descriptor limit)."""
+    max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+    """Client connections open at once from one address, per serving process."""
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    """Seconds requests in flight get at SIGTERM before their git and upstream work is stopped."""
 
 
 # name -> (default, parser). Names are the flag names with '_' for '-',
@@ -119,6 +126,9 @@ def _raw_defaults() -> dict[str, str]:
         "tokens": "",
         "anonymous": "",
         "audit_log": "",
+        "max_connections": "auto",
+        "max_connections_per_client": str(DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
+        "shutdown_grace": f"{DEFAULT_SHUTDOWN_GRACE:g}",
     }
 
 
@@ -276,7 +286,29 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         notices=tuple(notices),
         tls_cert=tls_cert,
         tls_key=tls_key,
+        max_connections=_connections(raw["max_connections"], lambda w: bad("max_connections", w)),
+        max_connections_per_client=_connections(
+            raw["max_connections_per_client"],
+            lambda w: bad("max_connections_per_client", w),
+            auto=False,
+        ),
+        shutdown_grace=_seconds(raw["shutdown_grace"], lambda w: bad("shutdown_grace", w)),
     )
+
+
+MAX_CONNECTIONS_LIMIT = 1 << 20
+
+
+def _connections(value: str, bad: Any, *, auto: bool = True) -> int:
+    """A connection count from 1 up; with ``auto``, also ``auto`` (0: the descriptor limit)."""
+    text = value.strip().lower()
+    if auto and text == "auto":
+        return 0
+    if not text.isdigit() or not 1 <= int(text) <= MAX_CONNECTIONS_LIMIT:
+        raise bad(
+            f"use a whole number from 1 to {MAX_CONNECTIONS_LIMIT}" + (", or auto" if auto else "")
+        )
+    return int(text)
 
 
 def _tls_pair(raw: dict[str, str], bad: Any) -> tuple[Path | None, Path | None]:

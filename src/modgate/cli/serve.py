@@ -34,6 +34,7 @@ from modgate.server.runtime_metrics import (
     process_collector,
     store_collector,
 )
+from modgate.server.settings import ServerSettings
 from modgate.server.tls import TlsCertificate, TlsError
 from modgate.service.gateway import Gateway, GatewayOptions
 from modgate.service.routing import ChainEntry, OffSource, Router
@@ -240,6 +241,27 @@ Examples:
     help="Time limit of one git fetch by the direct source [300].",
 )
 @click.option(
+    "--max-connections",
+    metavar="N|auto",
+    help=(
+        "Client connections open at once per serving process; more are answered 503 "
+        "[auto: the file-descriptor limit, raised to its hard limit, less a reserve]."
+    ),
+)
+@click.option(
+    "--max-connections-per-client",
+    metavar="N",
+    help="Client connections open at once from one address; more are answered 503 [256].",
+)
+@click.option(
+    "--shutdown-grace",
+    metavar="SECONDS",
+    help=(
+        "At SIGTERM, how long requests in flight may finish before their git and "
+        "upstream work is stopped [10]."
+    ),
+)
+@click.option(
     "--direct-allow-hosts",
     metavar="PATTERNS",
     help=(
@@ -344,6 +366,11 @@ def serve_command(
             workers=settings.workers,
             on_listening=on_listening,
             tls=tls,
+            settings=ServerSettings(
+                max_connections=settings.max_connections,
+                max_connections_per_client=settings.max_connections_per_client,
+                shutdown_grace=settings.shutdown_grace,
+            ),
         )
     except OSError as exc:
         raise click.UsageError(

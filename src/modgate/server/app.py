@@ -27,6 +27,7 @@ from typing import TextIO
 import uvloop
 
 from modgate.server.accesslog import FLUSH_INTERVAL, AccessLog
+from modgate.server.admission import raise_fd_limit
 from modgate.server.http import HttpConnection
 from modgate.server.ports import GatewayLike
 from modgate.server.router import Router
@@ -181,6 +182,7 @@ def run_server(
     """Serve until SIGTERM or SIGINT. ``access_log`` None disables the access log."""
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
+    raise_fd_limit()  # before the serving processes start: they size their connection limit by it
     settings = replace(settings or ServerSettings(), hot_cache_bytes=hot_cache_bytes)
     if workers == 1:
         uvloop.run(

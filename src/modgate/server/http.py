@@ -27,6 +27,7 @@ from typing import cast
 
 import httptools
 
+from modgate.server.admission import REFUSAL_LINGER_MAX, refusal_response
 from modgate.server.auth.gate import ConnAccess
 from modgate.server.filesend import FileChangedError, sendfile_file
 from modgate.server.hotcache import HotEntry
@@ -90,6 +91,8 @@ class HttpConnection(asyncio.Protocol):
         self._close_after = False  # close once the current response is written
         self._lost = False
         self._lingering = False
+        self._admitted = False  # counted by the server's admission (released when lost)
+        self._refused_lingering = False
         # The request being parsed.
         self._url = b""
         self._nheaders = 0
@@ -124,14 +127,42 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self._remote = str(peer[0])
+        if not self._admit(transport):
+            return
         if self._state.access is not None:
             self._access = self._state.access.connection(self._remote, not plain)
         self._state.connections.add(self)
         if self._state.closing:
             transport.close()
 
+    def _admit(self, transport: asyncio.Transport) -> bool:
+        """Count the connection, or answer 503 and close it when a limit is reached."""
+        state = self._state
+        admission = state.admission
+        refused = admission.admit(self._remote, state.now)
+        if refused is None:
+            self._admitted = True
+            return True
+        self._stopped = True
+        prefix = state.prefix(503, ConnMode.CLOSE)
+        transport.write(refusal_response(prefix, admission.max_connections, refused))
+        state.count("other", 503, 0, False)
+        if admission.lingering < REFUSAL_LINGER_MAX:
+            admission.lingering += 1
+            self._refused_lingering = True
+            self._close(linger=True)
+        else:
+            transport.close()
+        return False
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
+        if self._admitted:
+            self._admitted = False
+            self._state.admission.release(self._remote)
+        elif self._refused_lingering:
+            self._refused_lingering = False
+            self._state.admission.lingering -= 1
         self._state.connections.discard(self)
         self._wake()
 
@@ -154,6 +185,10 @@ class HttpConnection(asyncio.Protocol):
         if self._stopped:
             return
         self._last_active = self._state.now
+        if not self._head_started:
+            # Bytes between requests (blank lines included, which the parser skips)
+            # start the header timer: they never refresh the idle one.
+            self._head_started = self._state.now
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError as err:
@@ -211,7 +246,8 @@ class HttpConnection(asyncio.Protocol):
         self._nheaders = 0
         self._hbytes = 0
         self._special = False
-        self._head_started = self._state.now
+        if not self._head_started:
+            self._head_started = self._state.now
         if self._access is not None:
             self._authz = None
             self._host = None

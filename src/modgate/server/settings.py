@@ -19,6 +19,9 @@ DEFAULT_IDLE_TIMEOUT = 60.0
 DEFAULT_SEND_TIMEOUT = 60.0
 DEFAULT_SHUTDOWN_GRACE = 10.0
 DEFAULT_FILE_CHUNK = 16 * KIB
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
+ZERO_ALLOWED = frozenset({"hot_cache_bytes", "max_connections"})
+"""Settings where 0 has a meaning (hot set off; connections sized to the descriptor limit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +53,15 @@ class ServerSettings:
     file_chunk: int = DEFAULT_FILE_CHUNK
     """Bytes of a large file handed to the transport when the socket is full, so the
     event loop reports when it drains; the rest goes by ``os.sendfile``."""
+    max_connections: int = 0
+    """Connections open at once; more are answered 503 (0: sized to the descriptor limit)."""
+    max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+    """Connections open at once from one client address; more are answered 503."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "hot_cache_bytes" and value == 0:
+            if f.name in ZERO_ALLOWED and value == 0:
                 continue
             if value <= 0:
                 raise ValueError(f"server setting {f.name}={value!r} must be positive")

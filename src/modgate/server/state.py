@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from modgate.metrics import Metrics
 from modgate.server.accesslog import AccessLog
+from modgate.server.admission import Admission, current_fd_limit, default_max_connections
 from modgate.server.hotcache import HotCache
 from modgate.server.memfiles import MemFiles
 from modgate.server.responses import ConnMode, http_date, status_prefix
@@ -38,6 +39,10 @@ class ServerState:
         files = MemFiles(settings.sendfile_bytes if settings.hot_cache_bytes else 0)
         self.hot = HotCache(settings.hot_cache_bytes, settings.hot_entry_max_bytes, files)
         self.connections: set[HttpConnection] = set()
+        self.admission = Admission(
+            settings.max_connections or default_max_connections(current_fd_limit()),
+            settings.max_connections_per_client,
+        )
         self.closing = False
         self.access: AccessGate | None = None
         """Access control (None: authentication is off and every request is served)."""
@@ -93,5 +98,9 @@ class ServerState:
             self.hits = 0
         if self.access is not None:
             self.access.flush_metrics(metrics)
+        for reason, n in self.admission.unflushed().items():
+            if n:
+                metrics.inc("modgate_connections_refused_total", (("reason", reason),), by=n)
+        metrics.set("modgate_connections_open", self.admission.open)
         metrics.set("modgate_hot_cache_bytes", self.hot.bytes)
         metrics.set("modgate_hot_memfile_bytes", self.hot.files.bytes)
