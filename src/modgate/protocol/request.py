@@ -143,9 +143,13 @@ def _check_raw(target: str) -> None:
 
 def _version(module: str, escaped: str) -> str:
     try:
-        return unescape_version(escaped)
+        version = unescape_version(escaped)
     except InvalidVersionError as err:
         raise err.with_path(module) from None
+    if version.startswith("@"):
+        # no version, tag, branch or commit starts with '@' (git's @{...} are reflog syntax)
+        raise InvalidVersionError(version, "a version or query cannot start with '@'", path=module)
+    return version
 
 
 def _check_downloadable(module: str, version: str) -> None:

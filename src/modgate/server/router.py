@@ -11,6 +11,7 @@ logged with its traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from pathlib import Path
@@ -62,11 +63,43 @@ CONTENT_TYPES = {
 }
 
 
+STORE_PLACEHOLDER = "<store>"
+INTERNAL_STATUS = 500
+
+
+def _spellings(root: Path) -> tuple[str, ...]:
+    """The absolute and resolved forms of ``root``, longest first."""
+    forms = {str(root.absolute())}
+    with contextlib.suppress(OSError):
+        forms.add(str(root.resolve()))
+    return tuple(sorted((f for f in forms if len(f) > 1), key=len, reverse=True))
+
+
 class Router:
     def __init__(self, gateway: GatewayLike, state: ServerState) -> None:
         self.gateway = gateway
         self.state = state
         self._file_etags: OrderedDict[tuple[Path, int], bytes] = OrderedDict()
+        root = getattr(getattr(gateway, "store", None), "root", None)
+        self._store_paths = _spellings(root) if isinstance(root, Path) else ()
+        """How the store's directory may appear in a message; never shown to a client."""
+
+    def _error(self, err: ModgateError, route: str) -> Reply:
+        """The error answer: one line, without the store's location (it goes to the log)."""
+        text = str(err)
+        public = self.public(text)
+        if public != text or err.status >= INTERNAL_STATUS:
+            log.warning(
+                "error answer",
+                extra={"event": "error_answer", "status": err.status, "error": text},
+            )
+        return error_reply(err.status, public, route)
+
+    def public(self, text: str) -> str:
+        """``text`` with every spelling of the store's path replaced by ``<store>``."""
+        for spelling in self._store_paths:
+            text = text.replace(spelling, STORE_PLACEHOLDER)
+        return text
 
     async def reply(self, method: bytes, target: bytes, if_none_match: bytes | None) -> Reply:
         reply = await self._reply(method, target)
@@ -83,6 +116,7 @@ class Router:
             return self._local(200, b"ok\n", CT_TEXT, "healthz")
         if path == READYZ:
             ok, reason = self.gateway.ready()
+            reason = self.public(reason)
             return self._local(200 if ok else 503, (reason + "\n").encode(), CT_TEXT, "readyz")
         if path == METRICS:
             self.state.flush_metrics()
@@ -101,7 +135,7 @@ class Router:
             answer = await self._ask(request)
             return await self._render(target, request, answer)
         except ModgateError as err:
-            return error_reply(err.status, str(err), route)
+            return self._error(err, route)
         except Exception:
             log.exception("internal error serving %s", log_path(target))
             return error_reply(500, INTERNAL_ERROR, route)
@@ -113,7 +147,7 @@ class Router:
         try:
             answer = await self.gateway.sumdb(target.decode("latin-1"))
         except ModgateError as err:
-            return error_reply(err.status, str(err), "sumdb")
+            return self._error(err, "sumdb")
         except Exception:
             log.exception("internal error serving %s", log_path(target))
             return error_reply(500, INTERNAL_ERROR, "sumdb")

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 import secrets
 import stat
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -39,7 +41,7 @@ from typing import TYPE_CHECKING
 from modgate.protocol.errors import ModgateError, StoreError
 from modgate.protocol.escape import escape_path, escape_version, unescape_path, unescape_version
 from modgate.protocol.module import ModuleVersion
-from modgate.store import filelock
+from modgate.store import filelock, presence
 from modgate.store.base import Kind, Stamped
 
 if TYPE_CHECKING:
@@ -97,7 +99,13 @@ class FilesystemStore:
             self._tmp = self._tmp.resolve(strict=True)
         except OSError as exc:
             raise _failure(str(root), "open the store at", Path(root), exc) from exc
-        self._sweep_temp()
+        try:
+            self._presence, alone = presence.hold(self.root / STATE_DIR)
+            weakref.finalize(self, presence.let_go, self._presence)
+        except OSError as exc:
+            lock = self.root / STATE_DIR / presence.OPEN_LOCK
+            raise _failure(str(root), "hold", lock, exc) from exc
+        self._sweep_temp(everything=alone)
         self.sweep_locks()
 
     # -- artifacts --------------------------------------------------------
@@ -361,14 +369,18 @@ class FilesystemStore:
             for e in self._scan(directory, subject)
         )
 
-    def _sweep_temp(self) -> None:
-        """Remove temp files a dead writer left, looking at a bounded number of entries."""
-        cutoff = time.time() - STALE_TEMP_SECONDS
+    def _sweep_temp(self, *, everything: bool = False) -> None:
+        """Remove temp files a dead writer left, looking at a bounded number of entries.
+
+        With ``everything`` (no other process has the store open, see
+        :mod:`modgate.store.presence`) every temp file goes, however young.
+        """
+        cutoff = math.inf if everything else time.time() - STALE_TEMP_SECONDS
         subject = str(self._tmp)
         try:
             with os.scandir(self._tmp) as entries:
                 for seen, entry in enumerate(entries):
-                    if seen >= TEMP_SWEEP_LIMIT:
+                    if seen >= TEMP_SWEEP_LIMIT and not everything:
                         break
                     try:
                         info = entry.stat(follow_symlinks=False)

@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import zipfile
@@ -243,8 +245,8 @@ def test_disk_full_on_write_is_a_store_error(
 # -- crash safety -----------------------------------------------------------------------------
 
 
-def test_stale_temp_files_are_swept_at_open(root: Path) -> None:
-    FilesystemStore(root)
+def test_stale_temp_files_are_swept_at_open_while_another_holder_writes(root: Path) -> None:
+    other = FilesystemStore(root)  # another process with the store open, maybe writing
     tmp = root / "_modgate/tmp"
     stale, fresh = tmp / "dead.tmp", tmp / "live.tmp"
     for path in (stale, fresh):
@@ -253,10 +255,49 @@ def test_stale_temp_files_are_swept_at_open(root: Path) -> None:
     os.utime(stale, (old, old))
     FilesystemStore(root)
     assert (stale.exists(), fresh.exists()) == (False, True)
+    del other
+
+
+def test_every_temp_file_goes_at_open_when_nobody_else_holds_the_store(root: Path) -> None:
+    FilesystemStore(root)  # opened and gone, like a process that crashed mid-write
+    tmp = root / "_modgate/tmp"
+    left = [tmp / f"crash{i}.tmp" for i in range(3)]
+    for path in left:
+        path.write_bytes(b"partial")
+    FilesystemStore(root)
+    assert [p.name for p in left if p.exists()] == [], "a crash's temp files survived the start"
+
+
+def test_the_store_is_held_by_a_child_process_until_it_dies(root: Path) -> None:
+    # a separate process holds the store: a fresh temp file is its own, and stays
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from modgate.store.filesystem import "
+            "FilesystemStore; s = FilesystemStore(sys.argv[1]); print('open', flush=True); "
+            "time.sleep(60)",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+        fresh = root / "_modgate/tmp/writing.tmp"
+        fresh.write_bytes(b"partial")
+        FilesystemStore(root)
+        assert fresh.exists(), "a temp file of a live process was removed"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+        assert holder.stdout is not None
+        holder.stdout.close()
+    FilesystemStore(root)
+    assert not fresh.exists(), "the dead holder's temp file was kept"
 
 
 def test_temp_sweep_is_capped(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    FilesystemStore(root)
+    other = FilesystemStore(root)  # the cap applies while another process holds the store
     tmp = root / "_modgate/tmp"
     old = time.time() - filesystem.STALE_TEMP_SECONDS - 60
     for i in range(20):
@@ -266,6 +307,7 @@ def test_temp_sweep_is_capped(root: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(filesystem, "TEMP_SWEEP_LIMIT", 5)
     FilesystemStore(root)
     assert len(_files(tmp)) == 15
+    del other
 
 
 def test_partial_temp_file_is_never_served(store: FilesystemStore, root: Path) -> None:
