@@ -16,6 +16,7 @@ from modgate.cli.doctor import doctor_command
 from modgate.cli.goauth import goauth_command
 from modgate.cli.importcmd import import_command
 from modgate.cli.serve import serve_command
+from modgate.cli.store import store_command
 from modgate.cli.sumdb import sumdb_command
 from modgate.cli.token import token_command
 from modgate.cli.verify import verify_command
@@ -39,6 +40,7 @@ cli.add_command(diagnose_command)
 cli.add_command(sumdb_command)
 cli.add_command(verify_command)
 cli.add_command(admission_command)
+cli.add_command(store_command)
 cli.add_command(token_command)
 cli.add_command(auth_command)
 cli.add_command(goauth_command)

@@ -6,6 +6,7 @@ prints the verifier key (``NAME+HASH+KEY``) that developers put in GOSUMDB::
 
     GOSUMDB="NAME+HASH+KEY https://<modgate>/sumdb/NAME"
 
+``modgate sumdb verifier --key KEYFILE`` prints the verifier key again.
 The signer key is never printed or logged. Keep it (and the store) safe and
 backed up: the log and its key belong together for their whole life, and a
 new key for the same name makes every client that saw the old one fail.
@@ -93,3 +94,17 @@ def keygen_command(name: str, out: Path) -> None:
         os.fchmod(f.fileno(), KEY_FILE_MODE)
         f.write(signer.signer_key() + "\n")
     click.echo(str(signer.verifier()))
+
+
+@sumdb_command.command("verifier")
+@click.option(
+    "--key",
+    "key",
+    required=True,
+    metavar="KEYFILE",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The signer key file of the private log (from keygen, the --sumdb-key of serve).",
+)
+def verifier_command(key: Path) -> None:
+    """Print the verifier key of an existing private log again, for GOSUMDB."""
+    click.echo(str(load_signer(key).verifier()))

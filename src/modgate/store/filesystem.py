@@ -43,6 +43,7 @@ from modgate.protocol.escape import escape_path, escape_version, unescape_path, 
 from modgate.protocol.module import ModuleVersion
 from modgate.store import filelock, presence
 from modgate.store.base import Kind, Stamped
+from modgate.store.format import StoreFormatError, ensure_format
 
 if TYPE_CHECKING:
     from modgate.store.base import Store
@@ -97,8 +98,11 @@ class FilesystemStore:
             for directory in (self._meta, self._tmp, self._locks):
                 directory.mkdir(parents=True, exist_ok=True)
             self._tmp = self._tmp.resolve(strict=True)
+            self.format = ensure_format(state)
         except OSError as exc:
             raise _failure(str(root), "open the store at", Path(root), exc) from exc
+        except StoreFormatError as exc:
+            raise StoreError(str(root), str(exc)) from exc
         try:
             self._presence, alone = presence.hold(self.root / STATE_DIR)
             weakref.finalize(self, presence.let_go, self._presence)
