@@ -62,7 +62,7 @@ def _how_to(host: bytes | None, tls: bool) -> list[str]:
     lines = [
         f"laptop: add to ~/.netrc: machine {machine} login token password <token> "
         "(the machine must include the port)",
-        f"CI and pods: GOAUTH='modgate goauth {server_url(host, tls)}' "
+        f"CI and pods: GOAUTH='modgate goauth --url {server_url(host, tls)}' "
         "(GitHub Actions, GitLab CI, Kubernetes)",
     ]
     if not tls:
