@@ -29,7 +29,7 @@ import uvloop
 from modgate.server.accesslog import FLUSH_INTERVAL, AccessLog
 from modgate.server.admission import raise_fd_limit
 from modgate.server.http import HttpConnection
-from modgate.server.ports import GatewayLike
+from modgate.server.ports import CancellableGateway, GatewayLike
 from modgate.server.router import Router
 from modgate.server.settings import ServerSettings
 from modgate.server.state import ServerState
@@ -106,6 +106,10 @@ class ServerHandle:
             log.warning("shutdown: dropping a connection still busy after %.1f s", grace)
             conn.abort()
         await asyncio.sleep(0)
+        if isinstance(self.gateway, CancellableGateway):
+            # The grace is over: git and upstream work still under way is stopped, so
+            # that the process exits now and not when a hung remote times out.
+            await self.gateway.cancel()
         if self._timer is not None:
             self._timer.cancel()
         state.flush_metrics()

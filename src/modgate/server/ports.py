@@ -45,6 +45,13 @@ class GatewayLike(Protocol):
 
 
 @runtime_checkable
+class CancellableGateway(Protocol):
+    """A gateway that can stop its fetches under way (git processes, upstream requests)."""
+
+    async def cancel(self) -> None: ...
+
+
+@runtime_checkable
 class SumdbGatewayLike(Protocol):
     """A gateway that also answers ``/sumdb/...`` (checksum databases)."""
 

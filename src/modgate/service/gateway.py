@@ -38,7 +38,7 @@ from modgate.service.ingest import Ingest, IngestVerifier, is_module_version
 from modgate.service.routing import Router, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.ttlcache import NegativeCache, TTLCache
-from modgate.sources.base import Source
+from modgate.sources.base import Cancellable, Source
 from modgate.store.base import Kind, Stamped, Store
 
 log = logging.getLogger("modgate.gateway")
@@ -107,6 +107,24 @@ class Gateway:
             verdict = (False, f"store is not writable: {exc.reason}")
         self._ready = (now, verdict)
         return verdict
+
+    async def cancel(self) -> None:
+        """Stop the fetches under way: at shutdown, once the grace period is over.
+
+        git processes are stopped (their callers fail), upstream requests are
+        cancelled; a fetch that was stopped never leaves anything under a
+        final name, because artifacts are written to temp files and linked
+        into place only when complete and verified.
+        """
+        cancelled = self._flight.cancel_all()
+        for source in self.router.sources():
+            if isinstance(source, Cancellable):
+                await asyncio.to_thread(source.cancel)
+        if cancelled:
+            log.warning(
+                "shutdown: fetches still under way were stopped",
+                extra={"event": "shutdown_cancelled", "fetches": cancelled},
+            )
 
     async def aclose(self) -> None:
         for source in self.router.sources():

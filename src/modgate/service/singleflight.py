@@ -25,6 +25,13 @@ class SingleFlight:
     def in_flight(self) -> int:
         return len(self._flights)
 
+    def cancel_all(self) -> int:
+        """Cancel every fetch under way (at shutdown); returns how many there were."""
+        tasks = list(self._flights.values())
+        for task in tasks:
+            task.cancel()
+        return len(tasks)
+
     async def do(self, key: str, fn: Callable[[], Awaitable[T]]) -> T:
         """Run ``fn`` once for ``key``; concurrent callers share its outcome.
 

@@ -8,7 +8,7 @@ and ``UpstreamError`` for any other failure (only ``|`` falls through).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from modgate.protocol.module import ModuleVersion
 
@@ -30,3 +30,11 @@ class Source(Protocol):
         """Write the zip to ``dest``; fail with UpstreamError beyond ``max_size`` bytes."""
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Cancellable(Protocol):
+    """A source whose work in flight can be stopped at once (at shutdown, after the grace)."""
+
+    def cancel(self) -> None:
+        """Stop the processes and threads' work in flight; later calls fail at once."""

@@ -230,6 +230,16 @@ class DirectSource:
 
         await self._run(str(mv), mv.path, op)
 
+    def cancel(self) -> None:
+        """Stop every git process (requests and background completions) and start no more."""
+        self._hurry_all()
+        stopped = self.runner.cancel()
+        if stopped:
+            log.warning(
+                "shutdown: git processes still running were stopped",
+                extra={"event": "git_cancelled", "processes": stopped},
+            )
+
     async def aclose(self) -> None:
         self._hurry_all()
         await asyncio.to_thread(self._background.shutdown, wait=True, cancel_futures=True)

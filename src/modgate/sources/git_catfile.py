@@ -125,6 +125,7 @@ class CatFile:
                 kill_group(proc)
             if proc.stdout is not None:
                 proc.stdout.close()
+            self.runner.forget(proc)
 
 
 def _chunks(names: Sequence[str]) -> Iterator[Sequence[str]]:

@@ -36,9 +36,12 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SAFE_PROTOCOLS = ("https", "http", "ssh", "git", "file")
 """Transports git may use. ``file`` serves the operator's local mirrors (and the tests)."""
@@ -50,6 +53,11 @@ LOCAL_TIMEOUT = 600.0
 REDACTED = "xxxxx"
 STDERR_LINES_KEPT = 4
 KILL_GRACE = 5.0
+CANCEL_GRACE = 1.0
+"""Seconds git gets at shutdown to stop on SIGTERM (and remove its lock files) before SIGKILL."""
+CANCELLED = "modgate is shutting down; retry the request"
+PRUNE_AT = 256
+"""Processes remembered before finished ones are dropped (cat-file processes stay listed)."""
 BACKGROUND_NICENESS = 19
 """Seconds to wait for killed processes to release their pipes."""
 
@@ -137,6 +145,56 @@ class GitMissingError(GitError):
     """The git executable is not installed or not on PATH."""
 
 
+class GitCancelledError(GitError):
+    """modgate is shutting down: the command was stopped, or never started."""
+
+
+class LiveProcesses:
+    """The git processes of one runner, so that shutdown can stop them all at once."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self.cancelled = False
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(1 for p in self._procs if p.poll() is None)
+
+    def start(self, action: str, argv: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
+        """``subprocess.Popen(argv, **popen)``, remembered until :meth:`discard`."""
+        with self._lock:
+            if self.cancelled:
+                raise GitCancelledError(action, CANCELLED)
+            proc: subprocess.Popen[bytes] = subprocess.Popen(argv, **popen)
+            self._procs.add(proc)
+            if len(self._procs) > PRUNE_AT:
+                self._procs = {p for p in self._procs if p.returncode is None}
+            return proc
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def cancel(self) -> int:
+        """Refuse new processes; TERM every running one's group, then KILL what is left."""
+        with self._lock:
+            self.cancelled = True
+            procs = [p for p in self._procs if p.poll() is None]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                # git removes its lock files on SIGTERM; SIGKILL would leave them behind
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + CANCEL_GRACE
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        return len(procs)
+
+
 RemoteOptions = Callable[["GitRunner", Sequence[str], "Path | None"], list[str]]
 """``(runner, args, git_dir) -> options`` for one remote command."""
 
@@ -163,9 +221,27 @@ class GitRunner:
     remote_options: RemoteOptions | None = None
     """Options put in front of every remote command; it may refuse the command by raising."""
     _env: dict[str, str] = field(init=False, repr=False, compare=False)
+    _live: LiveProcesses = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_env", git_environment(self.environ))
+        object.__setattr__(self, "_live", LiveProcesses())
+
+    def cancel(self) -> int:
+        """Stop every git process this runner started and refuse new ones (at shutdown).
+
+        Returns how many were running. The calls waiting on them raise
+        :class:`GitCancelledError`.
+        """
+        return self._live.cancel()
+
+    def processes(self) -> int:
+        """git processes running now (commands and long-lived cat-file processes)."""
+        return len(self._live)
+
+    def forget(self, proc: subprocess.Popen[bytes]) -> None:
+        """A process from :meth:`popen_batch` was stopped and reaped by its owner."""
+        self._live.discard(proc)
 
     def env(self, git_dir: Path | None) -> dict[str, str]:
         env = dict(self._env)
@@ -204,7 +280,8 @@ class GitRunner:
             if nice is not None:
                 argv = [nice, "-n", str(BACKGROUND_NICENESS), *argv]
         try:
-            proc = subprocess.Popen(
+            proc = self._live.start(
+                action,
                 argv,
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -228,6 +305,10 @@ class GitRunner:
         except BaseException:
             kill_group(proc)
             raise
+        finally:
+            self._live.discard(proc)
+        if self._live.cancelled:
+            raise GitCancelledError(action, CANCELLED)
         if proc.returncode not in tuple(ok_codes):
             raise self.classify(action, err, remote=remote)
         return GitResult(out, err, proc.returncode)
@@ -255,7 +336,8 @@ class GitRunner:
     def popen_batch(self, git_dir: Path, *, check: bool = False) -> subprocess.Popen[bytes]:
         """A long-lived ``git cat-file --batch`` (``--batch-check``) on ``git_dir``."""
         try:
-            return subprocess.Popen(
+            return self._live.start(
+                "read objects",
                 [self.executable, "cat-file", "--batch-check" if check else "--batch"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

@@ -2,11 +2,13 @@
 
 A mirror lives in ``<state>/<sha256 of the URL>`` (the URL never becomes a
 file name, so one mirror can never nest inside another), with
-``<sha256>.lock`` beside it. Creating and fetching hold an exclusive
-``flock`` on that file, which excludes other threads and other modgate
-processes alike; reading needs no lock, because git adds objects before it
-moves refs. ``fetch(since)`` skips the network when another fetch started
-after ``since``: a burst of requests for one repository causes one fetch.
+``<sha256>.lock`` beside it while it is held. Creating and fetching hold an
+exclusive ``flock`` on that file, which excludes other threads and other
+modgate processes alike (the holder removes the file when it lets go, so a
+URL that was only tried leaves nothing behind); reading needs no lock,
+because git adds objects before it moves refs. ``fetch(since)`` skips the
+network when another fetch started after ``since``: a burst of requests for
+one repository causes one fetch.
 
 A new mirror may start *partial*: ``create_with_tag`` brings one tag at depth 1,
 which is all a tagged version needs (its .info, .mod and .zip depend on
@@ -24,7 +26,6 @@ processes (:mod:`modgate.sources.git_catfile`).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from modgate.sources.git_catfile import CatFile, GitObject
 from modgate.sources.git_cmd import GitError, GitMissingRefError, GitRunner
+from modgate.store import filelock
 
 REMOTE = "origin"
 HEAD_REF = "refs/modgate/HEAD"
@@ -119,13 +121,10 @@ class Mirror:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
+        """The mirror's lock; its file is removed on release (see ``store.filelock``)."""
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with filelock.locked(self.lock_path):
             yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     # ---- updating ------------------------------------------------------------------------
 
