@@ -55,6 +55,8 @@ class Case:
     steps: Steps
     wrappers: tuple[str, ...] = ()
     wrapped_only: bool = False
+    kind: str | None = None
+    """For a log that failed for another reason than modules: compile, vet or test."""
 
     def run(self, sandbox: Sandbox) -> list[Step]:
         return self.steps(sandbox)
@@ -89,7 +91,8 @@ CASES: list[Case] = [
     Case("proxy-connect-refused", "proxy-unreachable", TEXT,
          text(GOPROXY="https://proxy.golang.org", HTTPS_PROXY=f"http://{REFUSED}"), ("github",)),
     Case("proxy-404", "proxy-http-error", FOO, download(GOPROXY="{base}/s404"), ("github",)),
-    Case("proxy-410", "proxy-http-error", FOO, download(GOPROXY="{base}/s410")),
+    # The 410's body says "unknown revision": the proxy looked for the tag and it is not there.
+    Case("proxy-410", "unknown-revision", FOO, download(GOPROXY="{base}/s410")),
     Case("proxy-500", "proxy-http-error", FOO, download(GOPROXY="{base}/s500"), ("gitlab",)),
     Case("proxy-502-stops-chain", "proxy-http-error", TEXT,
          text(GOPROXY="{base}/s502,https://proxy.golang.org")),
@@ -211,8 +214,8 @@ CASES: list[Case] = [
     Case("hung-zip", "proxy-hung", FOO, hung("hangzip", BUILD),
          ("github", "gitlab", "buildkit"), wrapped_only=True),
     # not a module problem, and no problem at all
-    Case("compile-error", "unknown", None, compile_error, ("github",)),
-    Case("test-failure", "unknown", None, test_failure, ("gitlab",)),
+    Case("compile-error", None, None, compile_error, ("github",), kind="compile"),
+    Case("test-failure", None, None, test_failure, ("gitlab",), kind="test"),
     Case("success", None, None, success, ("github", "buildkit")),
 ]
 # fmt: on

@@ -83,7 +83,10 @@ def _write_case(
         name = case.name if fmt == "raw" else f"{case.name}--{fmt}"
         text = raw_log(case, transcript) if fmt == "raw" else WRAPPERS[fmt](case, transcript)
         (out / f"{name}.log").write_text(text)
-        labels[name] = {"cause": case.cause, "module": module, "format": fmt}
+        entry: dict[str, str | None] = {"cause": case.cause, "module": module, "format": fmt}
+        if case.kind is not None:
+            entry["kind"] = case.kind
+        labels[name] = entry
         written += 1
     return written
 

@@ -33,6 +33,7 @@ DEFAULT_OUT = REPO / "tests" / "data" / "diagnose" / "nonmodule"
 GO_TIMEOUT = 120
 MODULE = "example.com/app"
 GOROOT_SHOWN = "/usr/local/go"
+FAILED_STEP = "did not complete successfully: exit code: 1"
 GO_MOD = f"module {MODULE}\n\ngo 1.22\n"
 
 
@@ -67,7 +68,8 @@ func TestChecksumMismatchIsReported(t *testing.T) {
 }
 
 func TestX509UnknownAuthority(t *testing.T) {
-\tt.Log(`Get "https://db.internal:8443/health": tls: failed to verify certificate: x509: certificate signed by unknown authority`)
+\tt.Log(`Get "https://db.internal:8443/health": ` +
+\t\t`tls: failed to verify certificate: x509: certificate signed by unknown authority`)
 }
 
 func TestDialTimeout(t *testing.T) {
@@ -89,99 +91,110 @@ func TestConnect(t *testing.T) {
 
 _APP = "package app\n\nfunc Add(a, b int) int { return a + b }\n"
 
+_MAIN = "package main\n\n"
+_TEST_HEAD = 'package app\n\nimport "testing"\n\n'
+_SRC = {
+    "undefined": _MAIN + "func main() { fmt.Println(undefinedName) }\n",
+    "type": _MAIN + 'func main() {\n\tvar n int = "three"\n\t_ = n\n}\n',
+    "syntax": _MAIN + "func main() {\n\tif true {\n}\n",
+    "unused-import": _MAIN + 'import "os"\n\nfunc main() {}\n',
+    "missing-return": _MAIN + "func f() int {\n}\n\nfunc main() { f() }\n",
+    "nil-int": _MAIN + "func main() { var x int = nil; _ = x }\n",
+    "no-such-func": _MAIN + 'import "strings"\n\nfunc main() { strings.NoSuchFunc() }\n',
+    "return-value": _MAIN + "func main() { return 1 }\n",
+    "printf": _MAIN + 'import "fmt"\n\nfunc main() { fmt.Printf("%d\\n", "text") }\n',
+    "copylocks": _MAIN
+    + 'import "sync"\n\ntype T struct{ mu sync.Mutex }\n\nfunc use(t T) {}\n\n'
+    + "func main() { var t T; use(t) }\n",
+    "unreachable": _MAIN
+    + 'import "fmt"\n\nfunc f() int {\n\treturn 1\n\tfmt.Println("never")\n\treturn 2\n}\n\n'
+    + "func main() { f() }\n",
+    "println-directive": _MAIN + 'import "fmt"\n\nfunc main() { fmt.Println("%s", 1) }\n',
+}
+_TESTS = {
+    "too-few-args": _TEST_HEAD + "func TestAdd(t *testing.T) { Add(1) }\n",
+    "printf-in-test": 'package app\n\nimport (\n\t"fmt"\n\t"testing"\n)\n\n'
+    + 'func TestAdd(t *testing.T) { fmt.Printf("%d", "x") }\n',
+    "assert": _TEST_HEAD
+    + "func TestAdd(t *testing.T) {\n\tif got := Add(2, 2); got != 5 {\n"
+    + '\t\tt.Errorf("Add(2, 2) = %d, want 5", got)\n\t}\n}\n',
+    "fatal": _TEST_HEAD
+    + 'func TestAdd(t *testing.T) {\n\tif Add(1, 1) != 3 {\n\t\tt.Fatal("wrong sum")\n\t}\n}\n\n'
+    + "func TestOther(t *testing.T) {}\n",
+    "panic": _TEST_HEAD
+    + 'func TestPanic(t *testing.T) {\n\tvar m map[string]int\n\tm["x"] = 1\n}\n',
+    "slow": 'package app\n\nimport (\n\t"testing"\n\t"time"\n)\n\n'
+    + "func TestSlow(t *testing.T) { time.Sleep(5 * time.Second) }\n",
+    "checksum-word": _TEST_HEAD
+    + 'func TestAdd(t *testing.T) { t.Error("checksum of the report differs") }\n',
+    "example": 'package app\n\nimport "fmt"\n\n'
+    + "func ExampleAdd() {\n\tfmt.Println(Add(1, 2))\n\t// Output: 4\n}\n",
+    "pass": _TEST_HEAD
+    + 'func TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("wrong")\n\t}\n}\n',
+    "skip": _TEST_HEAD
+    + "func TestNeedsNetwork(t *testing.T) {\n"
+    + '\tt.Skip("no network: dial tcp: lookup proxy.golang.org: no such host")\n}\n',
+    "retry-words": _TEST_HEAD
+    + "func TestRetry(t *testing.T) {\n"
+    + '\tt.Log("attempt 1 failed: 503 Service Unavailable, retrying")\n'
+    + '\tt.Log("error: permission denied (expected in this test)")\n}\n',
+}
+_BUILD = (("go", "build", "./..."),)
+_VET = (("go", "vet", "./..."),)
+_TEST = (("go", "test", "./..."),)
+_TEST_V = (("go", "test", "-v", "./..."),)
+
+
+def _main(key: str) -> dict[str, str]:
+    return {"main.go": _SRC[key]}
+
+
+def _pkg(test: str, name: str = "app_test.go") -> dict[str, str]:
+    return {"app.go": _APP, name: test}
+
+
 CASES: tuple[Case, ...] = (
-    Case("compile-undefined", "compile",
-         {"main.go": "package main\n\nfunc main() { fmt.Println(undefinedName) }\n"},
-         (("go", "build", "./..."),)),
-    Case("compile-type-mismatch", "compile",
-         {"main.go": 'package main\n\nfunc main() {\n\tvar n int = "three"\n\t_ = n\n}\n'},
-         (("go", "build", "./..."),)),
-    Case("compile-syntax", "compile",
-         {"main.go": "package main\n\nfunc main() {\n\tif true {\n}\n"},
-         (("go", "build", "./..."),)),
-    Case("compile-unused-import", "compile",
-         {"main.go": 'package main\n\nimport "os"\n\nfunc main() {}\n'},
-         (("go", "build", "./..."),)),
-    Case("compile-missing-return", "compile",
-         {"main.go": "package main\n\nfunc f() int {\n}\n\nfunc main() { f() }\n"},
-         (("go", "build", "./..."),)),
-    Case("compile-github", "compile",
-         {"main.go": "package main\n\nfunc main() { var x int = nil; _ = x }\n"},
-         (("go", "build", "./..."),), frame="github"),
-    Case("compile-buildkit", "compile",
-         {"main.go": 'package main\n\nimport "strings"\n\nfunc main() { strings.NoSuchFunc() }\n'},
+    Case("compile-undefined", "compile", _main("undefined"), _BUILD),
+    Case("compile-type-mismatch", "compile", _main("type"), _BUILD),
+    Case("compile-syntax", "compile", _main("syntax"), _BUILD),
+    Case("compile-unused-import", "compile", _main("unused-import"), _BUILD),
+    Case("compile-missing-return", "compile", _main("missing-return"), _BUILD),
+    Case("compile-github", "compile", _main("nil-int"), _BUILD, frame="github"),
+    Case("compile-buildkit", "compile", _main("no-such-func"),
          (("go", "build", "-o", "/out/app", "."),), frame="buildkit"),
-    Case("compile-test-file", "compile",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) { Add(1) }\n'},
-         (("go", "test", "./..."),)),
-    Case("compile-after-downloading", "compile",
-         {"main.go": "package main\n\nfunc main() { return 1 }\n"},
+    Case("compile-test-file", "compile", _pkg(_TESTS["too-few-args"]), _TEST),
+    Case("compile-after-downloading", "compile", _main("return-value"),
          (("go", "mod", "download"), ("go", "build", "./...")), frame="github"),
-    Case("vet-printf", "vet",
-         {"main.go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Printf("%d\\n", "text") }\n'},
-         (("go", "vet", "./..."),)),
-    Case("vet-copylocks", "vet",
-         {"main.go": 'package main\n\nimport "sync"\n\ntype T struct{ mu sync.Mutex }\n\nfunc use(t T) {}\n\nfunc main() { var t T; use(t) }\n'},
-         (("go", "vet", "./..."),)),
-    Case("vet-unreachable", "vet",
-         {"main.go": 'package main\n\nimport "fmt"\n\nfunc f() int {\n\treturn 1\n\tfmt.Println("never")\n\treturn 2\n}\n\nfunc main() { f() }\n'},
-         (("go", "vet", "./..."),)),
-    Case("vet-github", "vet",
-         {"main.go": 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("%s", 1) }\n'},
-         (("go", "vet", "./..."),), frame="github"),
-    Case("vet-in-test", "vet",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport (\n\t"fmt"\n\t"testing"\n)\n\nfunc TestAdd(t *testing.T) { fmt.Printf("%d", "x") }\n'},
-         (("go", "test", "./..."),), note="go test runs a part of vet first"),
-    Case("test-assert", "test",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif got := Add(2, 2); got != 5 {\n\t\tt.Errorf("Add(2, 2) = %d, want 5", got)\n\t}\n}\n'},
-         (("go", "test", "./..."),)),
-    Case("test-assert-verbose", "test",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 1) != 3 {\n\t\tt.Fatal("wrong sum")\n\t}\n}\n\nfunc TestOther(t *testing.T) {}\n'},
-         (("go", "test", "-v", "./..."),), frame="github"),
-    Case("test-panic", "test",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestPanic(t *testing.T) {\n\tvar m map[string]int\n\tm["x"] = 1\n}\n'},
-         (("go", "test", "./..."),)),
-    Case("test-timeout", "test",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport (\n\t"testing"\n\t"time"\n)\n\nfunc TestSlow(t *testing.T) { time.Sleep(5 * time.Second) }\n'},
-         (("go", "test", "-timeout", "1s", "./..."),), note="the test binary's own timeout panic"),
-    Case("test-fail-alarming-words", "test",
-         {"app.go": _APP, "app_test.go": _TEST_FAIL_ALARMING},
-         (("go", "test", "-v", "./..."),),
+    Case("vet-printf", "vet", _main("printf"), _VET),
+    Case("vet-copylocks", "vet", _main("copylocks"), _VET),
+    Case("vet-unreachable", "vet", _main("unreachable"), _VET),
+    Case("vet-github", "vet", _main("println-directive"), _VET, frame="github"),
+    Case("vet-in-test", "vet", _pkg(_TESTS["printf-in-test"]), _TEST,
+         note="go test runs a part of vet first"),
+    Case("test-assert", "test", _pkg(_TESTS["assert"]), _TEST),
+    Case("test-assert-verbose", "test", _pkg(_TESTS["fatal"]), _TEST_V, frame="github"),
+    Case("test-panic", "test", _pkg(_TESTS["panic"]), _TEST),
+    Case("test-timeout", "test", _pkg(_TESTS["slow"]), (("go", "test", "-timeout", "1s", "./..."),),
+         note="the test binary's own timeout panic"),
+    Case("test-fail-alarming-words", "test", _pkg(_TEST_FAIL_ALARMING), _TEST_V,
          note="a failing test prints connection refused and permission denied about its own files"),
-    Case("test-fail-alarming-buildkit", "test",
-         {"app.go": _APP, "app_test.go": _TEST_FAIL_ALARMING},
-         (("go", "test", "./..."),), frame="buildkit"),
-    Case("test-json", "test",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) { t.Error("checksum of the report differs") }\n'},
-         (("go", "test", "-json", "./..."),)),
-    Case("test-example-mismatch", "test",
-         {"app.go": _APP, "example_test.go": 'package app\n\nimport "fmt"\n\nfunc ExampleAdd() {\n\tfmt.Println(Add(1, 2))\n\t// Output: 4\n}\n'},
-         (("go", "test", "./..."),)),
-    Case("pass-alarming-test-names", "none",
-         {"app.go": _APP, "app_test.go": _TEST_ALARMING},
-         (("go", "test", "-v", "./..."),),
+    Case("test-fail-alarming-buildkit", "test", _pkg(_TEST_FAIL_ALARMING), _TEST, frame="buildkit"),
+    Case("test-json", "test", _pkg(_TESTS["checksum-word"]), (("go", "test", "-json", "./..."),)),
+    Case("test-example-mismatch", "test", _pkg(_TESTS["example"], "example_test.go"), _TEST),
+    Case("pass-alarming-test-names", "none", _pkg(_TEST_ALARMING), _TEST_V,
          note="passing tests named after checksum, x509 and timeout errors"),
-    Case("pass-alarming-github", "none",
-         {"app.go": _APP, "app_test.go": _TEST_ALARMING},
-         (("go", "test", "-v", "./..."),), frame="github"),
-    Case("pass-alarming-buildkit", "none",
-         {"app.go": _APP, "app_test.go": _TEST_ALARMING},
-         (("go", "test", "-v", "./..."),), frame="buildkit"),
+    Case("pass-alarming-github", "none", _pkg(_TEST_ALARMING), _TEST_V, frame="github"),
+    Case("pass-alarming-buildkit", "none", _pkg(_TEST_ALARMING), _TEST_V, frame="buildkit"),
     Case("pass-build", "none", {"main.go": MAIN_OK},
          (("go", "build", "-v", "./..."), ("go", "vet", "./..."))),
     Case("pass-build-github", "none", {"main.go": MAIN_OK},
          (("go", "mod", "download"), ("go", "build", "-v", "./...")), frame="github"),
-    Case("pass-test", "none",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestAdd(t *testing.T) {\n\tif Add(1, 2) != 3 {\n\t\tt.Fatal("wrong")\n\t}\n}\n'},
-         (("go", "test", "-count=1", "./..."),)),
-    Case("pass-test-skip", "none",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestNeedsNetwork(t *testing.T) {\n\tt.Skip("no network: dial tcp: lookup proxy.golang.org: no such host")\n}\n'},
-         (("go", "test", "-v", "./..."),), frame="github"),
+    Case("pass-test", "none", _pkg(_TESTS["pass"]), (("go", "test", "-count=1", "./..."),)),
+    Case("pass-test-skip", "none", _pkg(_TESTS["skip"]), _TEST_V, frame="github"),
     Case("pass-go-env", "none", {"main.go": MAIN_OK},
          (("go", "env", "GOPROXY", "GOSUMDB", "GOFLAGS"), ("go", "list", "-m"))),
-    Case("pass-test-log-failed-word", "none",
-         {"app.go": _APP, "app_test.go": 'package app\n\nimport "testing"\n\nfunc TestRetry(t *testing.T) {\n\tt.Log("attempt 1 failed: 503 Service Unavailable, retrying")\n\tt.Log("error: permission denied (expected in this test)")\n}\n'},
-         (("go", "test", "-v", "./..."),), frame="buildkit"),
+    Case("pass-test-log-failed-word", "none", _pkg(_TESTS["retry-words"]), _TEST_V,
+         frame="buildkit"),
     Case("pass-buildkit-build", "none", {"main.go": MAIN_OK},
          (("go", "build", "-o", "/out/app", "."),), frame="buildkit"),
 )  # fmt: skip
@@ -206,7 +219,9 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _goroot(go: str, env: dict[str, str]) -> str:
-    done = subprocess.run([go, "env", "GOROOT"], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [go, "env", "GOROOT"], env=env, capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
@@ -251,7 +266,10 @@ def _frame(case: Case, text: str) -> str:
             if line.startswith("$ "):
                 continue
             if line.startswith("exit status "):
-                out.append(stamp.format(9, index) + f"##[error]Process completed with exit code {line.split()[-1]}.")
+                out.append(
+                    stamp.format(9, index)
+                    + f"##[error]Process completed with exit code {line.split()[-1]}."
+                )
                 continue
             out.append(stamp.format(4 + index // 50, index % 10_000_000) + line)
         return "\n".join(out) + "\n"
@@ -268,11 +286,11 @@ def _frame(case: Case, text: str) -> str:
             out.append(f"#9 {0.4 + index * 0.013:.3f} {line}")
         if failed:
             joined = " && ".join(" ".join(c) for c in case.commands)
-            out.append(f'#9 ERROR: process "/bin/sh -c {joined}" did not complete successfully: exit code: 1')
+            out.append(f'#9 ERROR: process "/bin/sh -c {joined}" {FAILED_STEP}')
             out.append("------")
             out.append(f" > [builder 4/5] RUN {joined}:")
             out.append("------")
-            out.append(f'ERROR: failed to solve: process "/bin/sh -c {joined}" did not complete successfully: exit code: 1')
+            out.append(f'ERROR: failed to solve: process "/bin/sh -c {joined}" {FAILED_STEP}')
         else:
             out.append("#9 DONE 1.2s")
         return "\n".join(out) + "\n"
@@ -280,7 +298,9 @@ def _frame(case: Case, text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     go = shutil.which("go", path=str(Path(sys.prefix) / "bin"))

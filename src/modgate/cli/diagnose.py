@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import click
 
-from modgate.doctor.diagnose import diagnose_stream, render_json, render_text
+from modgate.doctor.diagnose import diagnose_report, render_json, render_text
 
 STDIN = "-"
 EXIT_CLEAN = 0
@@ -22,11 +22,16 @@ LOG is a file, or '-' (the default) for standard input. CI prefixes
 step output, and ANSI colors are understood. Each distinct failure is
 reported with its cause (a stable identifier, see docs/diagnose.md), the
 module@version involved, the evidence lines, a fix and a confidence, most
-likely root cause first.
+likely root cause first; a failure that follows from an earlier one (a
+fallback after a TLS or proxy error) is ranked after it and the text
+report explains the chain. A log whose build failed for another reason
+(a compile error, go vet, a failing test) reports "no module failure
+found" and names that kind of failure.
 
 \b
-Exit codes: 0 no failure found, 1 failures found, 2 usage error (for
-example an unreadable LOG).
+Exit codes: 0 no module failure found (even if the build failed for
+another reason), 1 module failures found, 2 usage error (for example an
+unreadable LOG).
 """
 
 
@@ -73,14 +78,16 @@ def diagnose_command(log: str, output_format: str, color: str) -> None:
     """Explain why the build in LOG failed: causes, modules, evidence and fixes."""
     stream = _open(log)
     try:
-        findings = diagnose_stream(stream)
+        report = diagnose_report(stream)
     except OSError as exc:
         raise click.UsageError(f"cannot read LOG {log!r}: {exc.strerror or exc}") from exc
     finally:
         if log != STDIN:
             stream.close()
+    findings = report.findings
     if output_format == "json":
         click.echo(render_json(findings))
     else:
-        click.echo(render_text(findings, color=_use_color(color)), color=True)
+        text = render_text(findings, color=_use_color(color), others=report.others)
+        click.echo(text, color=True)
     sys.exit(EXIT_FINDINGS if findings else EXIT_CLEAN)

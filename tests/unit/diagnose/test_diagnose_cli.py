@@ -26,7 +26,7 @@ def _run(*args: str, stdin: str | None = None) -> Result:
 
 
 @pytest.mark.parametrize(
-    "name", ["sumdb-prompts-404--buildkit", "checksum-mismatch-zip", "compile-error--github"]
+    "name", ["sumdb-prompts-404--buildkit", "checksum-mismatch-zip", "unknown-revision--github"]
 )
 def test_json_has_exactly_the_public_fields(name: str) -> None:
     result = _run("--format", "json", str(CORPUS / f"{name}.log"))
@@ -112,18 +112,34 @@ def test_color_choice(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unknown_failures_are_reported_with_their_error_lines() -> None:
     lines = [
-        "2024-05-14T09:21:03.1234567Z ##[group]Run go build ./...",
-        "2024-05-14T09:21:03.1234567Z # example.com/app",
-        "2024-05-14T09:21:03.1234567Z ./main.go:6:2: undefined: undefinedThing",
+        "2024-05-14T09:21:03.1234567Z ##[group]Run go mod download",
+        "2024-05-14T09:21:03.1234567Z go: example.com/foo@v1.0.0: something no rule knows",
         "2024-05-14T09:21:03.1234567Z ##[error]Process completed with exit code 1.",
     ]
     findings = diagnose_lines(lines)
     assert [str(f.cause) for f in findings] == ["unknown"]
     assert findings[0].module is None
     assert findings[0].evidence == [
-        "./main.go:6:2: undefined: undefinedThing",
+        "go: example.com/foo@v1.0.0: something no rule knows",
         "Process completed with exit code 1.",
     ]
+
+
+def test_a_compile_error_is_no_module_failure_and_says_so(tmp_path: Path) -> None:
+    log = tmp_path / "build.log"
+    log.write_text(
+        "2024-05-14T09:21:03.1234567Z ##[group]Run go build ./...\n"
+        "2024-05-14T09:21:03.1234567Z # example.com/app\n"
+        "2024-05-14T09:21:03.1234567Z ./main.go:6:2: undefined: undefinedThing\n"
+        "2024-05-14T09:21:03.1234567Z ##[error]Process completed with exit code 1.\n"
+    )
+    result = _run("--color", "never", str(log))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("no module failure found; the build failed with a compile "), (
+        result.output
+    )
+    assert "./main.go:6:2: undefined: undefinedThing" in result.output
+    assert json.loads(_run("--format", "json", str(log)).output) == []
 
 
 def test_error_words_without_a_failure_are_not_a_failure() -> None:

@@ -2,8 +2,14 @@
 
 The logs were produced by running go1.27 into each failure class
 (scripts/gen_diagnose_corpus.py); ``labels.json`` holds each log's expected
-top cause and module. Top-1 accuracy (cause and module of the first finding
-both right) must stay at or above 95 %.
+top cause and module (or, for a build that failed for another reason, no
+cause and the kind of that failure). Several logs are one go run wrapped the
+way different CI systems print it (``name--github``, ``name--buildkit``...):
+they are one *case*, and a case counts as right only when every wrapping of
+it is. Accuracy is reported over distinct cases, and every case listed in
+``passing.txt`` must stay right: a regression fails the test even while the
+accuracy is above its floor. Rules were developed on this corpus, so it is a
+development set; the held-out measurement is in test_diagnose_field.py.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from modgate.doctor.diagnose import (
     Finding,
     classify,
     diagnose_lines,
+    diagnose_report,
     diagnose_stream,
     stream,
 )
@@ -29,7 +36,27 @@ CORPUS = Path(__file__).resolve().parents[2] / "data" / "diagnose"
 LABELS: dict[str, dict[str, str | None]] = json.loads((CORPUS / "labels.json").read_text())
 MIN_ACCURACY = 0.95
 MIN_LOGS = 60
+MIN_CASES = 60
 NAMES = sorted(LABELS)
+PASSING = {
+    line.strip()
+    for line in (CORPUS / "passing.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+}
+"""Cases that are right today; each must stay right."""
+WRAPPING = "--"
+NOT_IN_THE_CORPUS = frozenset({CauseId.UNKNOWN})
+"""``unknown`` is what a log gets that no rule knows: the corpus has none by design."""
+
+
+def _case(name: str) -> str:
+    """The go run a log comes from: its name without the wrapping suffix."""
+    return name.split(WRAPPING, 1)[0]
+
+
+CASES: dict[str, list[str]] = defaultdict(list)
+for _name in NAMES:
+    CASES[_case(_name)].append(_name)
 
 
 def _log(name: str) -> Path:
@@ -49,34 +76,61 @@ def _json(findings: list[Finding]) -> list[dict[str, object]]:
 
 def test_corpus_is_large_and_covers_every_cause() -> None:
     assert len(LABELS) >= MIN_LOGS, f"only {len(LABELS)} labelled logs, want {MIN_LOGS}"
+    assert len(CASES) >= MIN_CASES, f"only {len(CASES)} distinct cases, want {MIN_CASES}"
     missing = [name for name in NAMES if not _log(name).is_file()]
     assert not missing, f"labels without a log: {missing}"
     covered = {label["cause"] for label in LABELS.values()}
-    uncovered = sorted(str(cause) for cause in CauseId if str(cause) not in covered)
+    uncovered = sorted(
+        str(cause)
+        for cause in CauseId
+        if str(cause) not in covered
+        and cause not in NOT_IN_THE_CORPUS
+        and not str(cause).startswith("modgate-")
+    )
     assert not uncovered, f"causes without a corpus log: {uncovered}"
+    unknown = sorted(PASSING - set(CASES))
+    assert not unknown, f"passing.txt names cases that are not in the corpus: {unknown}"
 
 
-def test_top1_accuracy(capsys: pytest.CaptureFixture[str]) -> None:
+def _right(name: str) -> tuple[bool, str]:
+    """Whether the log's top finding matches its label (and what differed)."""
+    label = LABELS[name]
+    with _log(name).open("rb") as handle:
+        report = diagnose_report(handle)
+    expected = (label["cause"], label["module"])
+    got = _top(report.findings)
+    if got != expected:
+        return False, f"{name}: expected {expected[0]} {expected[1]}, got {got[0]} {got[1]}"
+    kind = label.get("kind")
+    if kind is not None:
+        kinds = [other.kind for other in report.others]
+        if kind not in kinds:
+            return False, f"{name}: expected no module failure and a {kind} failure, got {kinds}"
+    return True, ""
+
+
+def test_top1_accuracy_over_distinct_cases(capsys: pytest.CaptureFixture[str]) -> None:
     total: dict[str, int] = defaultdict(int)
     right: dict[str, int] = defaultdict(int)
-    wrong = []
-    for name in NAMES:
-        label = LABELS[name]
-        with _log(name).open("rb") as handle:
-            got = _top(diagnose_stream(handle))
-        expected = (label["cause"], label["module"])
-        key = str(label["cause"])
+    wrong: list[str] = []
+    failed_cases: set[str] = set()
+    for case, names in sorted(CASES.items()):
+        key = str(LABELS[names[0]]["cause"] or f"none ({LABELS[names[0]].get('kind')})")
         total[key] += 1
-        if got == expected:
-            right[key] += 1
+        problems = [problem for ok, problem in map(_right, names) if not ok]
+        if problems:
+            wrong += problems
+            failed_cases.add(case)
         else:
-            wrong.append(f"  {name}: expected {expected[0]} {expected[1]}, got {got[0]} {got[1]}")
-    report = ["top-1 accuracy per cause:"]
+            right[key] += 1
+    report = ["top-1 accuracy per cause over distinct cases (all wrappings right):"]
     report += [f"  {cause:34} {right[cause]:3}/{total[cause]:<3}" for cause in sorted(total)]
-    accuracy = sum(right.values()) / len(NAMES)
-    report.append(f"  {'all':34} {sum(right.values()):3}/{len(NAMES):<3} = {accuracy:.1%}")
+    accuracy = sum(right.values()) / len(CASES)
+    report.append(f"  {'all':34} {sum(right.values()):3}/{len(CASES):<3} = {accuracy:.1%}")
     with capsys.disabled():
         print("\n" + "\n".join(report))
+    regressed = sorted(PASSING & failed_cases)
+    assert not regressed, f"cases that passed before now fail: {regressed}\n" + "\n".join(wrong)
     assert accuracy >= MIN_ACCURACY, (
         f"top-1 accuracy {accuracy:.1%} < {MIN_ACCURACY:.0%}; misclassified:\n" + "\n".join(wrong)
     )

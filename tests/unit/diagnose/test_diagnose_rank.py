@@ -85,7 +85,7 @@ def test_a_timeout_long_after_the_last_download_is_not_a_hung_proxy() -> None:
     lines = ["go: downloading example.com/foo v1.0.0"]
     lines += [f"=== RUN   TestCase{i}" for i in range(50)]
     lines.append("##[error]The operation was canceled.")
-    assert [str(f.cause) for f in diagnose_lines(lines)] == ["unknown"]
+    assert [str(f.cause) for f in diagnose_lines(lines)] == []
 
 
 def test_context_deadline_alone_is_a_hung_proxy() -> None:
@@ -93,8 +93,32 @@ def test_context_deadline_alone_is_a_hung_proxy() -> None:
     assert _causes(diagnose_lines(lines)) == [("proxy-hung", "example.com/foo@v1.0.0")]
 
 
+def test_a_failure_after_a_root_cause_is_its_consequence() -> None:
+    tls = Finding(CauseId.TLS_UNKNOWN_AUTHORITY, None, 0.8, line=5)
+    vendor = Finding(CauseId.INCONSISTENT_VENDORING, None, 0.98, line=30)
+    before = Finding(CauseId.MISSING_GOSUM_ENTRY, None, 0.96, line=2)
+    ranked = rank([vendor, before, tls])
+    assert ranked == [before, tls, vendor]
+    assert (vendor.caused_by, before.caused_by, tls.caused_by) == (tls, None, None)
+
+
+def test_a_timeout_then_a_fallback_to_vendor_ranks_the_cause_first() -> None:
+    lines = [
+        'go: example.com/foo@v1.0.0: Get "https://goproxy.corp/x": tls: failed to verify '
+        "certificate: x509: certificate signed by unknown authority",
+        "download failed; building from vendor/",
+        "go: inconsistent vendoring in /src:",
+        "\texample.com/foo@v1.0.0: is explicitly required in go.mod, but not marked as explicit "
+        "in vendor/modules.txt",
+    ]
+    assert _causes(diagnose_lines(lines)) == [
+        ("tls-unknown-authority", "example.com/foo@v1.0.0"),
+        ("inconsistent-vendoring", "example.com/foo@v1.0.0"),
+    ]
+
+
 def test_rank_orders_by_confidence_then_position() -> None:
-    late_sure = Finding(CauseId.CHECKSUM_MISMATCH, None, 0.96, line=40)
+    late_sure = Finding(CauseId.GOFLAGS_INVALID, None, 0.96, line=40)
     early_unsure = Finding(CauseId.PROXY_HTTP_ERROR, None, 0.8, line=3)
     early_sure = Finding(CauseId.DISK_FULL, None, 0.96, line=10)
     hung = Finding(CauseId.PROXY_HUNG, None, 0.99, line=1)

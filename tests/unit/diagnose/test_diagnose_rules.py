@@ -24,7 +24,7 @@ CASES = [
       "10.0.0.1:5555->10.0.0.2:443: read: connection reset by peer"], "proxy-unreachable", FOO),
     ([f"go: {TEXT}: module lookup disabled by GOPROXY=off"], "goproxy-off", TEXT),
     ([f"go: {FOO}: reading {P}/example.com/foo/@v/v1.0.0.mod: 410 Gone",
-      "\tserver response: not found: unknown revision v1.0.0"], "proxy-http-error", FOO),
+      "\tserver response: not found: unknown revision v1.0.0"], "unknown-revision", FOO),
     ([f"go: {FOO}: reading {P}/example.com/foo/@v/v1.0.0.mod: 403 Forbidden"], "proxy-auth", FOO),
     ([f"go: {FOO}: refusing to pass credentials to insecure URL: http://user:xxxxx@host/x"],
      "proxy-auth", FOO),
@@ -65,14 +65,25 @@ CASES = [
     (["go: parsing $GOFLAGS: unknown flag -foo"], "goflags-invalid", None),
     (["go: go.mod file not found in current directory or any parent directory; "
       "see 'go help modules'"], "gomod-not-found", None),
-    # Lookalikes in a test's own output are not module failures.
-    (["    db_test.go:12: dial tcp 127.0.0.1:5432: connect: connection refused",
-      "--- FAIL: TestDB (0.00s)", "FAIL"], "unknown", None),
-    (["    api_test.go:31: got status: 404 Not Found", "--- FAIL: TestAPI (0.00s)"],
-     "unknown", None),
-    (["mkdir /var/cache/apt/archives/partial: permission denied",
-      "Process completed with exit code 100."], "unknown", None),
 ]  # fmt: skip
+
+NOT_MODULE_FAILURES = [
+    # Lookalikes in a test's own output are not module failures.
+    ["    db_test.go:12: dial tcp 127.0.0.1:5432: connect: connection refused",
+     "--- FAIL: TestDB (0.00s)", "FAIL"],
+    ["    api_test.go:31: got status: 404 Not Found", "--- FAIL: TestAPI (0.00s)"],
+    ["=== RUN   TestMismatch", "verifying example.com/foo@v1.0.0: checksum mismatch",
+     "--- PASS: TestMismatch (0.00s)", "PASS", "ok  \texample.com/app\t0.01s"],
+    # A failure of another tool is not a go module failure either.
+    ["mkdir /var/cache/apt/archives/partial: permission denied",
+     "Process completed with exit code 100."],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("lines", NOT_MODULE_FAILURES)
+def test_not_module_failures_give_no_finding(lines: list[str]) -> None:
+    got = [(str(f.cause), f.evidence) for f in diagnose_lines(lines)]
+    assert got == [], f"{lines[0]!r}: want no finding, got {got}"
 
 
 @pytest.mark.parametrize(("lines", "cause", "module"), CASES)

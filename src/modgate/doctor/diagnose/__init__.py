@@ -3,16 +3,19 @@
 Feed a log to :func:`diagnose_stream` (or :func:`diagnose_lines`) and get
 :class:`Finding` values, most likely root cause first. Each has a stable
 :class:`CauseId`, the module@version involved when the log names it, the
-evidence lines, a fix and a confidence between 0 and 1.
+evidence lines, a fix and a confidence between 0 and 1. A log that failed
+for another reason (compile, vet, test) has no findings; :func:`diagnose_report`
+also names those failures.
 """
 
 from __future__ import annotations
 
+from modgate.doctor.diagnose.buildsteps import OtherFailure
 from modgate.doctor.diagnose.causes import CAUSES, Cause, CauseId
 from modgate.doctor.diagnose.classify import Diagnoser, diagnose_lines
 from modgate.doctor.diagnose.finding import Finding
 from modgate.doctor.diagnose.output import render_json, render_text
-from modgate.doctor.diagnose.stream import diagnose_stream
+from modgate.doctor.diagnose.stream import Report, diagnose_report, diagnose_stream
 
 __all__ = [
     "CAUSES",
@@ -20,7 +23,10 @@ __all__ = [
     "CauseId",
     "Diagnoser",
     "Finding",
+    "OtherFailure",
+    "Report",
     "diagnose_lines",
+    "diagnose_report",
     "diagnose_stream",
     "render_json",
     "render_text",

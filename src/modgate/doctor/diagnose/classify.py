@@ -27,6 +27,7 @@ import re
 from collections import deque
 from collections.abc import Iterable
 
+from modgate.doctor.diagnose.buildsteps import BuildSteps, OtherFailure
 from modgate.doctor.diagnose.causes import CauseId
 from modgate.doctor.diagnose.extract import extract_module
 from modgate.doctor.diagnose.finding import Finding
@@ -53,6 +54,17 @@ _SERVER_RESPONSE = "server response:"
 _DOWNLOADING = "go: downloading "
 _GO_MESSAGE = "go: "
 _PROMPTS = re.compile(r"terminal prompts disabled|could not read (?:Username|Password)")
+_NO_SUCH_REVISION = re.compile(r"\bunknown revision\b")
+# Lines of a proxy's answer that lost their indentation (copied from a terminal).
+_BODY_LINE = re.compile(
+    r"^(?:not found: |gone: |fatal: |remote: |Confirm the import path|If this is a private repo)"
+)
+# An unexplained line that looks like a go module error: only these make an
+# ``unknown`` finding (a compile error or a failing test is not a module problem).
+_MODULE_ERRORISH = re.compile(
+    r"^go(?::| get| mod \w+| install| list| build| run| work)\b.*: |^verifying |\S@v\d\S*: "
+    r"|\bgo\.(?:mod|sum)\b"
+)
 _CONTINUATION = re.compile(
     r"^(?:SECURITY ERROR|This download does NOT match|The bits may have|have intercepted"
     r"|For more information, see|Confirm the import path|If this is a private repository"
@@ -111,6 +123,8 @@ class Diagnoser:
         self._errors: deque[tuple[int, str]] = deque(maxlen=MAX_UNKNOWN_EVIDENCE)
         self._failed = False
         self._failure_line = 0
+        self._module_error = False
+        self._steps = BuildSteps()
         self._number = 0
 
     # ------------------------------------------------------------------ input
@@ -129,8 +143,17 @@ class Diagnoser:
         if not text:
             self._unrelated()
             return
-        if self._body and indented and self._open is not None and not _FRAME.match(text):
+        if (
+            self._body
+            and self._open is not None
+            and (indented or _BODY_LINE.match(text))
+            and not _FRAME.match(text)
+        ):
             self._body_line(text)
+            return
+        if self._steps.program_output(self._number, text):
+            # A test's own output: whatever it says, it is not a go message.
+            self._unrelated()
             return
         if text.startswith(_DOWNLOADING):
             # The most common go line in a long log: activity, and nothing else.
@@ -143,8 +166,7 @@ class Diagnoser:
             self._body = False
         if text.startswith(_SERVER_RESPONSE) and self._open is not None:
             self._body = True
-            self._open.add_evidence(text)
-            self._open_gap = 0
+            self._body_line(text)
             return
         classified = classify_text(text)
         if classified is not None:
@@ -158,6 +180,7 @@ class Diagnoser:
             self._continuation(self._open, text)
         else:
             self._unrelated()
+            self._steps.unexplained(self._number, text)
         self._watch(text, mark)
 
     def feed_text(self, block: str) -> None:
@@ -197,15 +220,23 @@ class Diagnoser:
     # ------------------------------------------------------------------ output
 
     def findings(self) -> list[Finding]:
-        """Every distinct failure, most likely root cause first; ``unknown`` if none matched."""
+        """Every distinct failure, most likely root cause first.
+
+        ``unknown`` when the log failed with a go module error no rule knows;
+        none when it failed for another reason (see :meth:`other_failures`).
+        """
         found = list(self._findings.values())
-        if not found and self._failed:
+        if not found and self._failed and self._module_error:
             first = self._errors[0][0] if self._errors else self._failure_line
             unknown = Finding(CauseId.UNKNOWN, None, UNKNOWN_CONFIDENCE, first)
             for _number, text in self._errors:
                 unknown.add_evidence(text)
             found.append(unknown)
         return rank(found)
+
+    def other_failures(self) -> list[OtherFailure]:
+        """Compile, vet and test failures seen (not module problems), first evidence of each."""
+        return self._steps.failures
 
     # ------------------------------------------------------------------ state
 
@@ -236,8 +267,16 @@ class Diagnoser:
             return
         finding.add_evidence(text)
         self._open_gap = 0
-        if finding.cause in _FOLLOW_UP and _PROMPTS.search(text) and _not_found(finding):
+        if finding.cause not in _FOLLOW_UP or not _not_found(finding):
+            return
+        # A 404/410 answer's body says what "not found" means.
+        if _PROMPTS.search(text):
+            # The public service could not clone a private repository.
             target = self._rekey(finding, CauseId.PRIVATE_MODULE_IN_PUBLIC_SUMDB, finding.module)
+            target.confidence = max(target.confidence, UPGRADED_CONFIDENCE)
+        elif _NO_SUCH_REVISION.search(text) and finding.cause is CauseId.PROXY_HTTP_ERROR:
+            # The proxy looked for the version at its origin: no such tag or commit.
+            target = self._rekey(finding, CauseId.UNKNOWN_REVISION, finding.module)
             target.confidence = max(target.confidence, UPGRADED_CONFIDENCE)
 
     def _classified(
@@ -333,6 +372,8 @@ class Diagnoser:
             failure = True
         if failure or _ERRORISH.search(text):
             self._errors.append((self._number, text))
+            if _MODULE_ERRORISH.search(text) and not COMPILER_ERROR.search(text):
+                self._module_error = True
         if failure and not self._failed:
             self._failed = True
             self._failure_line = self._number

@@ -20,6 +20,8 @@ class Finding:
     confidence: float
     line: int
     evidence: list[str] = field(default_factory=list)
+    caused_by: Finding | None = None
+    """An earlier finding this one follows from (set by ranking; not part of the JSON)."""
 
     @property
     def about(self) -> Cause:

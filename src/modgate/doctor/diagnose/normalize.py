@@ -5,7 +5,8 @@ A line of a build log may carry, outside in: a GitLab section marker
 (GitHub Actions ``2024-05-14T09:21:03.1234567Z``, GitLab's
 ``2024-05-14T09:21:03.123456Z 01E``, Jenkins ``[2024-05-14T09:21:03.123Z]``),
 a workflow command (``##[error]``, ``##[group]``, ``::error::``), a BuildKit
-step prefix (``#12 3.456``, or just ``3.456`` in the error summary), a
+step prefix (``#12 3.456``, or just ``3.456`` in the error summary), the openSUSE
+build service's ``[   24s]``, a
 classic docker build step (``Step 3/7 :``, leaving ``RUN go mod download``), ANSI
 colors and erase codes, and carriage-return progress updates. What is left
 is the text the command printed, which is what the rules match.
@@ -32,6 +33,7 @@ _PREFIX = re.compile(
       | (?P<step>Step\ \d+/\d+\ :\ )         # classic docker build step
       | \#\d+\ (?:\d+\.\d+\ )?                # BuildKit step (and seconds)
       | \d+\.\d{3}\                           # BuildKit error summary seconds
+      | \[\ *\d+s\]\                          # openSUSE build service seconds
     )
     """,
     re.VERBOSE,

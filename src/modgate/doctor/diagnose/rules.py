@@ -228,7 +228,8 @@ RULES: tuple[Rule, ...] = (
          ("go.mod", "invalid", "should be v", "post-v", "declares its path", "malformed module",
           "non-...", "major version", "was required as"),
          _r(r"invalid go version|invalid toolchain"
-            r"|version \"[^\"]*\" invalid: (?!unknown revision)|should be v\d+(?: or v\d+)?, not v\d+"
+            r"|version \"[^\"]*\" invalid: (?!unknown revision)"
+            r"|should be v\d+(?: or v\d+)?, not v\d+"
             r"|has post-v\d+ module path|module declares its path as|malformed module path"
             r"|has non-\.\.\./v\d+ module path|module path must match major version"
             r"|major version must be compatible|but was required as:"
@@ -256,7 +257,8 @@ RULES: tuple[Rule, ...] = (
          _IMPORT_PATH, _direct_lookup),
     Rule(CauseId.PROXY_AUTH, 0.9, ("Proxy Authentication Required", "refusing to pass credentials"),
          _r(r"Proxy Authentication Required|refusing to pass credentials to insecure URL")),
-    Rule(CauseId.PROXY_HTTP_ERROR, 0.82, ("reading ", "unexpected status", "go: ", "go get", "go mod"),
+    Rule(CauseId.PROXY_HTTP_ERROR, 0.82,
+         ("reading ", "unexpected status", "go: ", "go get", "go mod"),
          _r(r"(?:reading|unexpected status \() ?(?:https?://)?\S+: [45]\d\d [A-Z]"
             r"|^go(?::| get| mod \w+| install| list| build)\b.*: [45]\d\d [A-Z][a-z]"
             r"|\): [45]\d\d [A-Z][a-z]"), _proxy_status),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
+from modgate.doctor.diagnose.buildsteps import OtherFailure
 from modgate.doctor.diagnose.classify import Diagnoser
 from modgate.doctor.diagnose.finding import Finding
 
@@ -37,9 +39,22 @@ def read_blocks(stream: BinaryIO) -> Iterator[str]:
         yield carry.decode("utf-8", "replace")
 
 
-def diagnose_stream(stream: BinaryIO) -> list[Finding]:
-    """The ranked findings of the log read from ``stream``."""
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A log's module findings (root cause first) and the other failures it shows."""
+
+    findings: list[Finding]
+    others: list[OtherFailure]
+
+
+def diagnose_report(stream: BinaryIO) -> Report:
+    """The findings and the non-module failures of the log read from ``stream``."""
     diagnoser = Diagnoser()
     for block in read_blocks(stream):
         diagnoser.feed_text(block)
-    return diagnoser.findings()
+    return Report(diagnoser.findings(), diagnoser.other_failures())
+
+
+def diagnose_stream(stream: BinaryIO) -> list[Finding]:
+    """The ranked findings of the log read from ``stream``."""
+    return diagnose_report(stream).findings
