@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import os
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from adversarial.conftest import file_count, process_stats
+from helpers.gitfixtures import RepoBuilder
 from helpers.servers import ModgateFactory
 from modgate.metrics import Metrics
 from modgate.protocol.errors import NotFoundError
@@ -24,6 +26,7 @@ from modgate.service.gateway import SPELLING_MAX_BYTES, Gateway, GatewayOptions
 from modgate.service.routing import ChainEntry, OffSource, Router
 from modgate.service.ttlcache import ENTRY_OVERHEAD, NegativeCache, TTLCache
 from modgate.sources.direct import DirectSource
+from modgate.sources.repotable import RepoTable
 from modgate.store.filesystem import FilesystemStore
 
 MILLION = 1_000_000
@@ -241,3 +244,89 @@ def test_hostile_misses_over_http_stay_within_memory_files_and_descriptors(
         f"repeated misses (bound {RSS_GROWTH_BOUND // MIB} MiB)"
     )
     assert after.open_files - before.open_files <= FD_GROWTH_BOUND
+
+
+# ---- open repositories and their cat-file processes ----------------------------------------
+
+
+class _FakeMirror:
+    def __init__(self) -> None:
+        self.closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+
+
+class _FakeRepo:
+    def __init__(self) -> None:
+        self.mirror = _FakeMirror()
+
+
+def test_ten_thousand_repository_urls_keep_at_most_max_open() -> None:
+    clock = FakeClock()
+    made: list[_FakeRepo] = []
+
+    def make(url: str, origin: str) -> _FakeRepo:
+        made.append(_FakeRepo())
+        return made[-1]
+
+    table = RepoTable(make, max_open=16, idle_close=60, idle_drop=600, clock=clock)  # type: ignore[arg-type]
+    with table.using("https://busy.example/repo", "x") as busy:
+        for i in range(10_000):
+            with table.using(f"https://hostile.example/r{i}", "x"):
+                clock.now += 0.001
+            assert len(table) <= 17, f"{len(table)} repositories open (limit 16 + 1 in use)"
+        table.sweep()
+        assert busy.mirror.closes == 0, "a repository in use was closed"
+    dropped = sum(1 for r in made if r.mirror.closes)
+    assert dropped >= 10_000 - 16, f"only {dropped} dropped repositories had their processes closed"
+    clock.now += 61
+    table.sweep()
+    assert all(r.mirror.closes for r in made[-16:]), "idle repositories kept their processes"
+    clock.now += 600
+    table.sweep()
+    assert len(table) == 0, "repositories idle for longer than idle_drop were kept"
+
+
+REPOSITORIES = 30
+OPEN_LIMIT = 8
+
+
+def test_thirty_repositories_keep_cat_file_processes_bounded(tmp_path: Path) -> None:
+    """The issue's case: 34 cat-file processes after 30 repositories, for the server's life."""
+    rewrites = {}
+    for i in range(REPOSITORIES):
+        repo = RepoBuilder(tmp_path / "repos" / f"r{i}")
+        repo.write({"go.mod": f"module example.com/r{i}\n\ngo 1.21\n", "a.go": "package a\n"})
+        repo.commit("c1")
+        repo.tag("v1.0.0")
+        rewrites[f"example.com/r{i}"] = (tmp_path / "repos" / f"r{i}").as_uri()
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text('[protocol "file"]\n\tallow = always\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env["GIT_CONFIG_GLOBAL"] = str(gitconfig)
+    source = DirectSource(tmp_path / "mirrors", rewrites=rewrites, environ=env)
+    source._repos.max_open = OPEN_LIMIT
+    peak = 0
+
+    async def serve_all() -> None:
+        nonlocal peak
+        try:
+            for i in range(REPOSITORIES):
+                info = await source.info(f"example.com/r{i}", "v1.0.0")
+                assert b'"Version":"v1.0.0"' in info
+                peak = max(peak, source.runner.processes())
+            await asyncio.to_thread(source.wait_background)
+            assert len(source._repos) <= OPEN_LIMIT
+            source._repos.idle_close = 0
+            source._repos.sweep()
+            idle = source.runner.processes()
+            assert idle == 0, f"{idle} git processes left after every repository went idle"
+        finally:
+            await source.aclose()
+
+    asyncio.run(serve_all())
+    assert peak <= 2 * OPEN_LIMIT + 2, (
+        f"{peak} git processes at once for {REPOSITORIES} repositories "
+        f"(bound: 2 cat-file per open repository, {OPEN_LIMIT} open, + 2 running commands)"
+    )

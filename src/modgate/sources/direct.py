@@ -78,6 +78,7 @@ from modgate.sources.mirror_fallback import (
 )
 from modgate.sources.mirror_health import DEFAULT_BACKOFF, MirrorHealth
 from modgate.sources.modrepo import ModRevInfo, ModuleLookupError, ModuleRepo
+from modgate.sources.repotable import RepoTable
 from modgate.sources.vcs_resolve import (
     RepoRoot,
     ResolveError,
@@ -95,6 +96,8 @@ WORKER_THREADS = 32
 BACKGROUND_FETCHES = 2
 """Mirrors completed in the background at the same time."""
 BACKGROUND_POLL = 0.02
+MAX_COMPLETIONS = 64
+"""Partial mirrors waiting for their background completion at most."""
 COMPLETION_DELAY = 2.0
 """Seconds a partial mirror waits for its first zip before it is completed anyway."""
 COMPLETION_GRACE = 0.5
@@ -147,7 +150,8 @@ class DirectSource:
         self.resolver = Resolver(
             rewrites=parsed, client=client, insecure=insecure, ping=self._ping, guard=guard
         )
-        self._repos: dict[str, GitRepo] = {}
+        self._repos = RepoTable(self._new_repo)
+        """Open repositories: bounded in number, cat-file processes closed when idle."""
         self._entries = EntryCache()
         """Deflated blobs shared by the zips of every repository (bounded by bytes)."""
         self._trees = TreeCache()
@@ -244,10 +248,7 @@ class DirectSource:
         self._hurry_all()
         await asyncio.to_thread(self._background.shutdown, wait=True, cancel_futures=True)
         await asyncio.to_thread(self._workers.shutdown, wait=True, cancel_futures=True)
-        with self._repos_lock:
-            repos, self._repos = list(self._repos.values()), {}
-        for repo in repos:
-            repo.mirror.close()
+        self._repos.close_all()
         if self._owned_dir is not None:
             shutil.rmtree(self._owned_dir, ignore_errors=True)
 
@@ -351,8 +352,8 @@ class DirectSource:
             pending.zip_done.set()
             pending.hurry.set()
         with self._repos_lock:
-            if mirror.url in self._completing:
-                return False
+            if mirror.url in self._completing or len(self._completing) >= MAX_COMPLETIONS:
+                return False  # under way, or too many waiting: a later full fetch completes it
             self._completing[mirror.url] = pending
 
         def complete() -> None:
@@ -410,12 +411,10 @@ class DirectSource:
         return self._mirror_dir
 
     def _git_repo(self, url: str, origin_url: str) -> GitRepo:
-        with self._repos_lock:
-            repo = self._repos.get(url)
-            if repo is None:
-                repo = GitRepo(Mirror(self.mirror_dir, url, self.runner), origin_url)
-                self._repos[url] = repo
-            return repo
+        return self._repos.get(url, origin_url)
+
+    def _new_repo(self, url: str, origin_url: str) -> GitRepo:
+        return GitRepo(Mirror(self.mirror_dir, url, self.runner), origin_url)
 
     async def _run(self, subject: str, module: str, op: Callable[[ModuleRepo, float], T]) -> T:
         since = now()
@@ -447,8 +446,8 @@ class DirectSource:
     ) -> T:
         origin_url = self.runner.scrub(root.origin_url)
         try:
-            code = self._git_repo(root.url, root.origin_url)
-            return op(ModuleRepo(code, root.root, root.subdir, module), since)
+            with self._repos.using(root.url, root.origin_url) as code:
+                return op(ModuleRepo(code, root.root, root.subdir, module), since)
         except ModuleLookupError as exc:
             raise NotFoundError(subject, _without_subject(str(exc), subject)) from None
         except (UnknownRevisionError, NoCommitsError) as exc:
