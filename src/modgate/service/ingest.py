@@ -64,7 +64,14 @@ class Ingest:
             raise self.refuse(exc, source) from None
 
     def refuse(self, exc: InvalidModuleError, source: str) -> InvalidModuleError:
-        """Count and log a refused artifact; returns the error for raising."""
+        """Count and log a refused artifact; returns the error for raising, naming ``source``.
+
+        The bytes may have been damaged on their way (a proxy, a cut
+        connection), so the answer says which source sent them.
+        """
+        if source and not exc.reason.startswith(f"from {source}: "):
+            exc.reason = f"from {source}: {exc.reason}"
+            exc.args = (exc.subject, exc.reason)
         self.metrics.inc("modgate_verification_failures_total", (("source", source),))
         log.warning(
             "refused artifact",

@@ -142,7 +142,7 @@ class NegativeCache:
         return self._cache.bytes
 
     def remember(self, key: str, exc: ModgateError) -> None:
-        self._cache.put(key, Refusal(type(exc), exc.subject, exc.reason))
+        self._cache.put(key, Refusal(_plain_kind(type(exc)), exc.subject, exc.reason))
 
     def error(self, key: str) -> ModgateError | None:
         """A new exception for a remembered refusal of ``key``, or None."""
@@ -151,3 +151,15 @@ class NegativeCache:
 
     def expire(self) -> None:
         self._cache.expire()
+
+
+def _plain_kind(kind: type[ModgateError]) -> type[ModgateError]:
+    """The nearest class of ``kind`` built from ``(subject, reason)`` alone.
+
+    Some errors take other arguments (``InvalidZipError(mv, problems)``);
+    rebuilding one of those from its reason would garble the message.
+    """
+    for cls in kind.__mro__:
+        if issubclass(cls, ModgateError) and cls.__init__ is ModgateError.__init__:
+            return cls
+    return ModgateError

@@ -7,7 +7,9 @@ Every httpx exception is translated here, once, into the error tree::
     410                      -> GoneError       (the chain may fall through)
     any other status         -> UpstreamError   "<url> answered 503 Service Unavailable: ..."
     DNS, refused, TLS, proxy -> UpstreamError   naming what failed and what to check
-    connect/read timeouts    -> UpstreamTimeoutError
+    200 without framing      -> UpstreamError   (no Content-Length, not chunked: a cut
+                                                 connection would look like a short body)
+    connect/read timeouts    -> UpstreamTimeoutError (also a body under 1 KiB per read timeout)
 
 Transient failures (connection failures, timeouts, broken connections, 429,
 502, 503, 504) are retried with jittered exponential backoff; nothing else
@@ -30,7 +32,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -54,6 +56,9 @@ LIST_MAX_BYTES = 16 << 20
 INFO_MAX_BYTES = 64 << 10
 """Limit for .info and @latest answers."""
 MOD_MAX_BYTES = 16 << 20
+MIN_BYTES_PER_WINDOW = 1024
+"""Bytes a body must bring in each read-timeout window (see ``UpstreamProxy._paced``)."""
+DEFAULT_PACE_WINDOW = 60.0
 ERROR_BODY_PEEK = 4096
 """Bytes read from a failed answer to find its first text line."""
 ERROR_LINE_MAX = 200
@@ -153,7 +158,7 @@ class UpstreamProxy:
             written = 0
             try:
                 with dest.open("wb") as out:
-                    async for chunk in resp.aiter_bytes():
+                    async for chunk in self._paced(resp, subject, shown):
                         written += len(chunk)
                         if written > max_size:
                             raise _too_large(subject, shown, max_size)
@@ -176,13 +181,39 @@ class UpstreamProxy:
         async def read(resp: httpx.Response, subject: str, shown: str) -> bytes:
             _check_declared_length(resp, limit, subject, shown)
             body = bytearray()
-            async for chunk in resp.aiter_bytes():
+            async for chunk in self._paced(resp, subject, shown):
                 body += chunk
                 if len(body) > limit:
                     raise _too_large(subject, shown, limit)
             return bytes(body)
 
         return read
+
+    async def _paced(self, resp: httpx.Response, subject: str, shown: str) -> AsyncIterator[bytes]:
+        """The body's chunks; a body that trickles is given up like one that stalls.
+
+        The read timeout alone never fires for an upstream that sends a byte
+        every few seconds: each read gets something. So every window of one
+        read timeout must bring at least :data:`MIN_BYTES_PER_WINDOW` bytes
+        (or the end of the body).
+        """
+        window = self._client.timeout.read or DEFAULT_PACE_WINDOW
+        started, received = time.monotonic(), 0
+        async for chunk in resp.aiter_bytes():
+            received += len(chunk)
+            now = time.monotonic()
+            if now - started >= window:
+                if received < MIN_BYTES_PER_WINDOW:
+                    rate = received / (now - started)
+                    error = UpstreamTimeoutError(
+                        subject,
+                        f"{shown} sent its answer at {rate:.0f} bytes/s, under "
+                        f"{MIN_BYTES_PER_WINDOW} bytes per {window:g} s; check the upstream "
+                        "and the network, or raise --upstream-timeout",
+                    )
+                    raise _Failure(error, "timeout", transient=True)
+                started, received = now, 0
+            yield chunk
 
     async def _fetch(
         self,
@@ -221,6 +252,8 @@ class UpstreamProxy:
             async with self._client.stream("GET", url, auth=self._auth) as resp:
                 if resp.status_code != http.HTTPStatus.OK:
                     raise await self._status_failure(subject, shown, resp)
+                if not _framed(resp):
+                    raise _unframed(subject, shown)
                 return await consume(resp, subject, shown)
         except httpx.HTTPError as exc:
             raise self._translate(subject, shown, exc) from exc
@@ -364,6 +397,30 @@ def _check_declared_length(resp: httpx.Response, limit: int, subject: str, shown
     declared = resp.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(subject, shown, limit)
+
+
+def _framed(resp: httpx.Response) -> bool:
+    """Whether the answer's end is marked, so that a cut connection shows as an error.
+
+    Without Content-Length or chunked encoding (HTTP/1.0 style), the body ends
+    where the connection closes: a connection cut halfway through a .mod
+    would yield a shorter go.mod that still parses.
+    """
+    if resp.http_version not in ("HTTP/1.0", "HTTP/1.1"):
+        return True  # HTTP/2 frames every stream
+    declared = resp.headers.get("content-length", "")
+    chunked = "chunked" in resp.headers.get("transfer-encoding", "").lower()
+    return chunked or declared.isdigit()
+
+
+def _unframed(subject: str, shown: str) -> _Failure:
+    error = UpstreamError(
+        subject,
+        f"{shown} answered without Content-Length or chunked encoding, so a cut connection "
+        "cannot be told from the end of the answer; fix the upstream (or the proxy in front "
+        "of it) to frame its answers",
+    )
+    return _Failure(error, "unframed", transient=False)
 
 
 def _too_large(subject: str, shown: str, limit: int) -> _Failure:

@@ -58,6 +58,10 @@ class Reply:
     """Declare the full length, send this many body bytes, then drop the connection."""
     no_length: bool = False
     """Send no Content-Length and close the connection to end the body."""
+    chunked: bool = False
+    """Send the body with chunked transfer encoding (no Content-Length)."""
+    trickle: float = 0.0
+    """Send the body one byte at a time, this many seconds apart."""
 
 
 class Server:
@@ -85,10 +89,23 @@ class Server:
                 if reply.no_length:
                     self.send_header("Connection", "close")
                     self.close_connection = True
+                elif reply.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
                 else:
                     self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
                 body = reply.body if reply.cut_after is None else reply.body[: reply.cut_after]
+                if reply.chunked:
+                    body = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+                if reply.trickle:
+                    try:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(reply.trickle)
+                    except OSError:
+                        self.close_connection = True
+                    return
                 self.wfile.write(body)
                 if reply.cut_after is not None:
                     self.wfile.flush()
@@ -129,12 +146,13 @@ def fetch(
     metrics: Metrics | None = None,
     retries: int = 2,
     ca_bundle: Path | None = None,
+    read_timeout: float = READ_TIMEOUT,
 ) -> T:
     async def main() -> T:
         client = make_client(
             ca_bundle=ca_bundle,
             connect_timeout=READ_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
+            read_timeout=read_timeout,
             max_connections=4,
         )
         async with client:
@@ -366,17 +384,43 @@ def test_hung_upstream_times_out_within_the_read_timeout() -> None:
 # -- size limits and zips ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("no_length", [False, True], ids=["content-length", "close-delimited"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_oversized_bodies_are_refused(
-    server: Server, monkeypatch: pytest.MonkeyPatch, no_length: bool
+    server: Server, monkeypatch: pytest.MonkeyPatch, chunked: bool
 ) -> None:
     monkeypatch.setattr(upstream, "MOD_MAX_BYTES", 100)
-    server.script[MOD_PATH] = [Reply(200, b"m" * 101, no_length=no_length)]
+    server.script[MOD_PATH] = [Reply(200, b"m" * 101, chunked=chunked)]
     metrics = Metrics()
     with pytest.raises(UpstreamError, match="more than 100 bytes"):
         fetch(server.url, get_mod, metrics=metrics)
     assert errors_by_kind(metrics, server.url) == {"too_large": 1}
     assert len(server.requests) == 1, "a too-large answer was retried"
+
+
+def test_close_delimited_answers_are_refused(server: Server) -> None:
+    # A go.mod cut in half by a dropped connection still parses: an answer whose end
+    # only the closing of the connection marks cannot be trusted.
+    server.script[MOD_PATH] = [Reply(200, b"module example.com/mod\n", no_length=True)]
+    metrics = Metrics()
+    with pytest.raises(UpstreamError, match="without Content-Length or chunked encoding"):
+        fetch(server.url, get_mod, metrics=metrics)
+    assert errors_by_kind(metrics, server.url) == {"unframed": 1}
+    assert len(server.requests) == 1, "an unframed answer was retried"
+
+
+def test_chunked_answers_are_accepted(server: Server) -> None:
+    server.script[MOD_PATH] = [Reply(200, b"module example.com/mod\n", chunked=True)]
+    assert fetch(server.url, get_mod) == b"module example.com/mod\n"
+
+
+def test_a_trickling_body_is_given_up(server: Server, tmp_path: Path) -> None:
+    # one byte per read, each within the read timeout: only the pace rule stops it
+    path = "/example.com/mod/@v/v1.0.0.zip"
+    server.script[path] = [Reply(200, b"z" * 4000, trickle=0.05)]
+    started = time.monotonic()
+    with pytest.raises(UpstreamError, match="bytes/s"):
+        fetch(server.url, lambda s: s.zip(MV, tmp_path / "z.zip", 1 << 20), read_timeout=0.3)
+    assert time.monotonic() - started < 3, "the trickle was not given up after one window"
 
 
 def test_zip_is_streamed_to_dest_and_retried_from_scratch(server: Server, tmp_path: Path) -> None:
@@ -392,9 +436,9 @@ def test_zip_is_streamed_to_dest_and_retried_from_scratch(server: Server, tmp_pa
     assert errors_by_kind(metrics, server.url) == {"network": 1}
 
 
-@pytest.mark.parametrize("no_length", [False, True], ids=["content-length", "close-delimited"])
-def test_zip_beyond_max_size_is_refused(server: Server, tmp_path: Path, no_length: bool) -> None:
-    server.script["/example.com/mod/@v/v1.0.0.zip"] = [Reply(200, b"z" * 5000, no_length=no_length)]
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_zip_beyond_max_size_is_refused(server: Server, tmp_path: Path, chunked: bool) -> None:
+    server.script["/example.com/mod/@v/v1.0.0.zip"] = [Reply(200, b"z" * 5000, chunked=chunked)]
     dest = tmp_path / "dest.zip"
     with pytest.raises(UpstreamError, match="more than 4999 bytes"):
         fetch(server.url, lambda s: s.zip(MV, dest, 4999))
