@@ -1,0 +1,162 @@
+"""A hostile network between modgate and its upstreams: builds succeed when a path can.
+
+A fault-injecting proxy (:mod:`helpers.faultproxy`) sits in front of a
+static upstream that holds the sample project's modules. For each fault the
+real go command builds the sample project (go.sum included, so it checks
+every hash) through modgate:
+
+- with ``--upstream <faulty>|<good>`` the build succeeds (``|`` falls
+  through on any error);
+- with the faulty upstream alone and a short burst of faults, retries make
+  it succeed;
+- with the faulty upstream alone and a lasting fault, it fails, and modgate's
+  answer is one line naming the module@version and the upstream.
+
+After each case every artifact in the store is re-read and compared with
+what was published (:mod:`helpers.storecheck`): nothing corrupt or partial
+is ever stored. The longer run is ``MODGATE_CHAOS_ROUNDS=50 pytest
+tests/integration/test_chaos.py -k kill`` (README, Tests).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers.faultproxy import Fault, FaultProxy
+from helpers.goenv import describe, go_binary, go_env, run_go
+from helpers.modules import SampleProject
+from helpers.servers import ModgateFactory, StaticProxyFactory, metric_total, metric_values
+from helpers.storecheck import store_problems
+
+pytestmark = pytest.mark.go
+
+TIMEOUT = "1"
+"""--upstream-timeout of these tests: a stalled or crawling answer is given up after 1 s."""
+KILL_ROUNDS = int(os.environ.get("MODGATE_CHAOS_ROUNDS", "3"))
+SLOW_FAULTS = (Fault.STALL, Fault.SLOW)
+ZIP_ONLY = (Fault.FLIP, *SLOW_FAULTS)
+"""Faults applied to zips only (a flip means nothing elsewhere; slow ones cost a timeout each)."""
+
+
+@pytest.fixture
+def faulty(sample: SampleProject, static_proxy: StaticProxyFactory) -> Iterator[FaultProxy]:
+    good = static_proxy(sample.proxy_root)
+    proxy = FaultProxy(good.url.removeprefix("http://").rstrip("/"))
+    proxy.good_url = good.url  # type: ignore[attr-defined]
+    yield proxy
+    proxy.close()
+
+
+def _build(sample: SampleProject, tmp_path: Path, gocache: Path, url: str, *, check: bool = True
+           ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    env = go_env(tmp_path / f"go{time.monotonic_ns()}", goproxy=url, gocache=gocache)
+    return run_go(["build", "-o", str(tmp_path / "app"), "."], sample.main_dir, env, check=check)
+
+
+def _suffix(fault: Fault) -> str:
+    return ".zip" if fault in ZIP_ONLY else ""
+
+
+def _assert_store_clean(store: Path, sample: SampleProject) -> None:
+    problems = store_problems(store, sample.versions)
+    assert not problems, "corrupt or partial artifacts in the store:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("fault", list(Fault)[1:], ids=lambda f: f.value)
+def test_fall_through_to_a_good_upstream(
+    fault: Fault, faulty: FaultProxy, sample: SampleProject, gocache: Path, tmp_path: Path,
+    modgate: ModgateFactory,
+) -> None:  # fmt: skip
+    faulty.plan = FaultProxy.always(fault, _suffix(fault))
+    server = modgate(
+        "--upstream", f"{faulty.url}|{faulty.good_url}",  # type: ignore[attr-defined]
+        "--upstream-timeout", TIMEOUT, "--upstream-retries", "1",
+    )  # fmt: skip
+    _build(sample, tmp_path, gocache, server.url)
+    hit = [path for path, f in faulty.log if f is fault]
+    assert hit, f"the fault was never injected: {faulty.log}"
+    metrics = server.metrics()
+    if fault is Fault.FLIP:
+        refused = metric_total(metrics, "modgate_verification_failures_total")
+        assert refused >= 1, "zips with a flipped byte were not refused by verification"
+    if fault is Fault.TRUNCATE_UNFRAMED:
+        unframed = metric_values(metrics, "modgate_upstream_errors_total")
+        assert any('kind="unframed"' in labels for labels in unframed), (
+            f"answers without framing were not refused: {unframed}"
+        )
+    _assert_store_clean(server.store, sample)
+
+
+@pytest.mark.parametrize(
+    ("fault", "count"),
+    [(Fault.RESET, 2), (Fault.STATUS_503, 2), (Fault.TRUNCATE, 1), (Fault.STALL, 1)],
+    ids=lambda v: v.value if isinstance(v, Fault) else str(v),
+)
+def test_retries_ride_out_a_burst(
+    fault: Fault, count: int, faulty: FaultProxy, sample: SampleProject, gocache: Path,
+    tmp_path: Path, modgate: ModgateFactory,
+) -> None:  # fmt: skip
+    faulty.plan = FaultProxy.burst(fault, count, _suffix(fault))
+    server = modgate(
+        "--upstream", faulty.url, "--upstream-timeout", TIMEOUT, "--upstream-retries", "2",
+    )  # fmt: skip
+    _build(sample, tmp_path, gocache, server.url)
+    assert any(f is fault for _, f in faulty.log), f"the fault was never injected: {faulty.log}"
+    _assert_store_clean(server.store, sample)
+
+
+@pytest.mark.parametrize("fault", list(Fault)[1:], ids=lambda f: f.value)
+def test_no_good_path_fails_in_one_line(
+    fault: Fault, faulty: FaultProxy, sample: SampleProject, gocache: Path, tmp_path: Path,
+    modgate: ModgateFactory,
+) -> None:  # fmt: skip
+    faulty.plan = FaultProxy.always(fault, _suffix(fault))
+    server = modgate(
+        "--upstream", faulty.url, "--upstream-timeout", TIMEOUT, "--upstream-retries", "1",
+    )  # fmt: skip
+    built = sample.version("example.com/liba", "v1.1.0")
+    env = go_env(tmp_path / "go", goproxy=server.url, gocache=gocache)
+    proc = run_go(["mod", "download", str(built.mv)], tmp_path, env, check=False)
+    assert proc.returncode != 0, f"{fault.value}: the download succeeded\n{describe(proc)}"
+    answer = server.get(built.url_path("zip"))
+    body = answer.body.decode(errors="replace")
+    assert answer.status in (404, 410, 502, 504), f"{fault.value}: {answer}"
+    assert body.count("\n") <= 1, f"{fault.value}: the error is not one line: {body!r}"
+    assert str(built.mv) in body, f"{fault.value}: the error does not name the module: {body!r}"
+    assert faulty.url in body, f"{fault.value}: the error does not name the upstream: {body!r}"
+    _assert_store_clean(server.store, sample)
+
+
+def test_kill_9_during_cold_downloads(
+    faulty: FaultProxy, sample: SampleProject, gocache: Path, tmp_path: Path,
+    modgate: ModgateFactory,
+) -> None:  # fmt: skip
+    """modgate killed at random moments of a cold download; the store stays correct each time."""
+    store = tmp_path / "store"
+    faulty.plan = FaultProxy.always(Fault.SLOW, ".zip")
+    faulty.slow_interval = 0.0005  # about 2 kB/s: every zip is mid-transfer for a while
+    rng = random.Random(int(os.environ.get("MODGATE_CHAOS_SEED", "11")))
+    for round_ in range(KILL_ROUNDS):
+        server = modgate("--upstream", faulty.url, "--upstream-timeout", "30", store=store)
+        env = go_env(tmp_path / f"go{round_}", goproxy=server.url, gocache=gocache)
+        download = subprocess.Popen(
+            [str(go_binary()), "mod", "download", *sample.download_args()],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.1, 0.8))
+        server.kill()
+        download.kill()
+        download.wait()
+        problems = store_problems(store, sample.versions)
+        assert not problems, f"after kill -9 number {round_ + 1}:\n" + "\n".join(problems)
+    faulty.plan = FaultProxy.always(Fault.NONE)
+    server = modgate("--upstream", faulty.url, store=store)
+    _build(sample, tmp_path, gocache, server.url)
+    _assert_store_clean(store, sample)
