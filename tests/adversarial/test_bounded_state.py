@@ -13,6 +13,7 @@ import os
 import tracemalloc
 from pathlib import Path
 
+import httpx
 import pytest
 
 from adversarial.conftest import file_count, process_stats
@@ -25,8 +26,10 @@ from modgate.protocol.patterns import parse_patterns
 from modgate.service.gateway import SPELLING_MAX_BYTES, Gateway, GatewayOptions
 from modgate.service.routing import ChainEntry, OffSource, Router
 from modgate.service.ttlcache import ENTRY_OVERHEAD, NegativeCache, TTLCache
+from modgate.sources import vcs_resolve
 from modgate.sources.direct import DirectSource
 from modgate.sources.repotable import RepoTable
+from modgate.sources.vcs_resolve import DISCOVERY_CACHE_ENTRIES, Resolver
 from modgate.store.filesystem import FilesystemStore
 
 MILLION = 1_000_000
@@ -135,11 +138,11 @@ def test_one_refusal_hit_four_thousand_times_does_not_grow(tmp_path: Path) -> No
 # ---- distinct misses through the gateway: no lock file, bounded memory --------------------
 
 
-def test_three_thousand_distinct_misses_leave_no_file_and_bounded_memory(tmp_path: Path) -> None:
+def test_fifteen_hundred_distinct_misses_leave_no_file_and_bounded_memory(tmp_path: Path) -> None:
     gateway = _gateway(tmp_path, OffSource(), negative_ttl=600)
     store = tmp_path / "store"
     files_before = file_count(store)
-    misses = 3_000
+    misses = 1_500
 
     async def hammer() -> None:
         for i in range(misses):
@@ -203,8 +206,8 @@ def test_ten_thousand_build_metadata_spellings_store_nothing(tmp_path: Path) -> 
 
 # ---- through HTTP: modgate serve --upstream off -------------------------------------------
 
-HTTP_MISSES = 3000
-HTTP_REPEATS = 5000
+HTTP_MISSES = 1500
+HTTP_REPEATS = 2500
 RSS_GROWTH_BOUND = 24 * MIB
 FD_GROWTH_BOUND = 16
 
@@ -330,3 +333,35 @@ def test_thirty_repositories_keep_cat_file_processes_bounded(tmp_path: Path) -> 
         f"{peak} git processes at once for {REPOSITORIES} repositories "
         f"(bound: 2 cat-file per open repository, {OPEN_LIMIT} open, + 2 running commands)"
     )
+
+
+# ---- go-get discovery answers ---------------------------------------------------------------
+
+DISCOVERED_PATHS = 3_000
+DISCOVERY_LIMIT = 1_000
+
+
+def test_discovery_answers_for_many_paths_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every path under a vanity root (``vanity.example/x/<anything>``) is remembered."""
+    assert DISCOVERY_CACHE_ENTRIES >= DISCOVERY_LIMIT  # the real limit; a smaller one here
+    monkeypatch.setattr(vcs_resolve, "DISCOVERY_CACHE_ENTRIES", DISCOVERY_LIMIT)
+    asked = 0
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal asked
+        asked += 1
+        meta = '<meta name="go-import" content="vanity.example/x git https://git.example/x.git">'
+        return httpx.Response(200, text=f"<html><head>{meta}</head></html>")
+
+    async def resolve_all() -> None:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            resolver = Resolver(client=client)
+            for i in range(DISCOVERED_PATHS):
+                root = await resolver.resolve(f"vanity.example/x/p{i}")
+                assert root.url == "https://git.example/x.git"
+            assert len(resolver._cache) <= DISCOVERY_LIMIT, f"{len(resolver._cache)} kept"
+            before = asked
+            await resolver.resolve(f"vanity.example/x/p{DISCOVERED_PATHS - 1}")
+            assert asked == before, "a recent discovery answer was not reused"
+
+    asyncio.run(resolve_all())

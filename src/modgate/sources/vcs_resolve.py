@@ -29,6 +29,7 @@ from __future__ import annotations
 import http
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -43,6 +44,8 @@ from modgate.sources.hostguard import HostGuard, HostNotAllowedError
 MAX_REDIRECTS = 10
 MAX_DISCOVERY_BODY = 1 << 20
 DISCOVERY_TTL = 600.0
+DISCOVERY_CACHE_ENTRIES = 10_000
+"""Module paths whose discovered repository is remembered at most."""
 """Seconds a discovered repository is remembered."""
 GIT = "git"
 KNOWN_VCS = ("git", "hg", "svn", "bzr", "fossil")
@@ -270,7 +273,8 @@ class Resolver:
         self.client = client
         self.insecure = insecure or PatternList(())
         self.ping = ping
-        self._cache: dict[str, tuple[float, RepoRoot]] = {}
+        self._cache: OrderedDict[str, tuple[float, RepoRoot]] = OrderedDict()
+        """Discovery answers by module path, oldest first: bounded, expired ones dropped."""
 
     async def resolve(self, path: str) -> RepoRoot:
         for prefix, url in self.rewrites:
@@ -288,8 +292,19 @@ class Resolver:
                 root = await self._discover(path)
             except ResolveError as exc:
                 raise ResolveError(f'unrecognized import path "{path}": {exc}') from None
-        self._cache[path] = (time.monotonic(), root)
+        self._remember(path, root)
         return root
+
+    def _remember(self, path: str, root: RepoRoot) -> None:
+        now = time.monotonic()
+        cache = self._cache
+        cache.pop(path, None)
+        cache[path] = (now, root)
+        while cache:
+            oldest, (stamp, _) = next(iter(cache.items()))
+            if now - stamp < DISCOVERY_TTL and len(cache) <= DISCOVERY_CACHE_ENTRIES:
+                break
+            del cache[oldest]
 
     async def _qualified(self, path: str) -> RepoRoot | None:
         m = _QUALIFIED.search(path)
