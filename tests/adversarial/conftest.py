@@ -77,16 +77,35 @@ def raw_exchange(url: str, data: bytes, *, timeout: float = 5.0, half_close: boo
     return bytes(received)
 
 
+def responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
+    """Split the bytes of pipelined HTTP/1.1 answers: ``(status, headers, body)`` each.
+
+    Bodies are delimited by Content-Length (modgate sends no chunked
+    answers); an incomplete last answer is dropped.
+    """
+    out = []
+    rest = raw
+    while rest.startswith(b"HTTP/1."):
+        head, sep, rest = rest.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0][9:12])
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        if len(rest) < length:
+            break
+        out.append((status, headers, rest[:length]))
+        rest = rest[length:]
+    return out
+
+
 def status_lines(raw: bytes) -> list[int]:
-    """The status codes of every ``HTTP/1.x NNN`` line at a line start in ``raw``."""
-    codes = []
-    for line in raw.split(b"\r\n"):
-        if line.startswith(b"HTTP/1.") and len(line) >= 12:
-            try:
-                codes.append(int(line[9:12]))
-            except ValueError:
-                continue
-    return codes
+    """The status codes of the complete answers in ``raw``, in order."""
+    return [status for status, _, _ in responses(raw)]
 
 
 @dataclass(frozen=True)
