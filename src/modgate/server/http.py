@@ -315,10 +315,7 @@ class HttpConnection(asyncio.Protocol):
             if (
                 entry is not None
                 and (not entry.expires or entry.expires > self._state.now)
-                and (
-                    access is None
-                    or access.fast(self._authz, entry.module, entry.subject, entry.key[0])
-                )
+                and (access is None or access.fast(self._authz, entry, self._state.now))
             ):
                 if method == GET:
                     data = entry.data

@@ -4,12 +4,18 @@ Each line holds ``time``, ``identity`` (``token:<name>``, ``<issuer>:<subject>``
 or ``anonymous``), ``module`` (``path@version``, or the path for list and
 latest), ``decision`` (allow, deny, challenge, invalid, rate_limited),
 ``rule`` (what decided: ``grant:<name>``, ``token-read:<pattern>``,
-``no-grant``, ...), ``status``, ``route`` and ``remote``. Credentials are never
-written: an identity is a name, a failed authentication only its reason.
+``no-grant``, ...), ``status``, ``route``, ``remote`` and ``count``. Credentials
+are never written: an identity is a name, a failed authentication only its
+reason.
 
 Records are collected in memory and written about once a second (and at
-shutdown, and whenever ``FLUSH_BATCH`` are waiting), so the private-read path
-costs one list append.
+shutdown, and whenever ``FLUSH_BATCH`` distinct records are waiting).
+Identical records of one such interval (same identity, module@version,
+decision, rule, status, route and client address) become one line whose
+``count`` says how many requests it stands for and whose ``time`` is the
+first of them: every request is accounted for, and a client reading one hot
+private zip 50,000 times a second costs one dictionary update per read and
+one line per second, not 50,000 lines.
 """
 
 from __future__ import annotations
@@ -27,15 +33,16 @@ log = logging.getLogger("modgate.auth")
 FLUSH_BATCH = 512
 FILE_MODE = 0o600
 
-AuditRecord = tuple[float, str, str, str, str, int, str, str]
-"""(wall time, identity, module[@version], decision, rule, status, route, remote)."""
+AuditKey = tuple[str, str, str, str, int, str, str]
+"""(identity, module[@version], decision, rule, status, route, remote)."""
 
 
 class AuditLog:
     def __init__(self, stream: TextIO | None, path: Path | None = None) -> None:
         self.stream = stream
         self.path = path
-        self.records: list[AuditRecord] = []
+        self.pending: dict[AuditKey, list[float]] = {}
+        """Key -> [time of the first request, count], since the last flush."""
         self.written = 0
 
     @classmethod
@@ -49,19 +56,25 @@ class AuditLog:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
         return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16), path)
 
-    def add(self, record: AuditRecord) -> None:
+    def add(self, key: AuditKey) -> None:
         if self.stream is None:
             return
-        self.records.append(record)
-        if len(self.records) >= FLUSH_BATCH:
+        found = self.pending.get(key)
+        if found is not None:
+            found[1] += 1
+            return
+        self.pending[key] = [time.time(), 1]
+        if len(self.pending) >= FLUSH_BATCH:
             self.flush()
 
     def flush(self) -> None:
-        if not self.records or self.stream is None:
+        if not self.pending or self.stream is None:
             return
-        records, self.records = self.records, []
+        pending, self.pending = self.pending, {}
         lines = []
-        for when, identity, module, decision, rule, status, route, remote in records:
+        for (identity, module, decision, rule, status, route, remote), (when, n) in sorted(
+            pending.items(), key=lambda item: item[1][0]
+        ):
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(when))
             lines.append(
                 json.dumps(
@@ -75,6 +88,7 @@ class AuditLog:
                         "status": status,
                         "route": route,
                         "remote": remote,
+                        "count": int(n),
                     },
                     separators=(",", ":"),
                 )

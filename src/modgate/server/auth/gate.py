@@ -35,8 +35,11 @@ from modgate.protocol.identity import Identity
 from modgate.protocol.request import parse_proxy_path
 from modgate.server.auth import messages
 from modgate.server.auth.audit import AuditLog
+from modgate.server.auth.oidc import OidcVerifier
 from modgate.server.auth.ratelimit import FailureLimiter
 from modgate.server.auth.resolver import Resolved, Resolver
+from modgate.server.auth.tokens import TokenTable
+from modgate.server.hotcache import HotEntry
 from modgate.server.responses import Reply
 from modgate.service.sumdb import SumdbEndpoint, parse_sumdb_path
 
@@ -126,16 +129,19 @@ class AccessGate:
         self.private_logs = private_logs
         self.counts = [0] * len(DECISIONS)
         self.failures = dict.fromkeys(FAILURE_REASONS, 0)
-        self._policy_generation = 0
-
-    @property
-    def generation(self) -> int:
-        return self.resolver.generation + self._policy_generation
+        self.generation = 0
+        """Bumped by every reload: verdicts cached under an older one are not used."""
 
     def replace_policy(self, policy: AccessPolicy, contact: str) -> None:
         self.policy = policy
         self.contact = contact
-        self._policy_generation += 1
+        self.generation += 1
+
+    def replace_credentials(self, tokens: TokenTable | None = None,
+                            verifier: OidcVerifier | None = None, *,
+                            verifier_changed: bool = False) -> None:  # fmt: skip
+        self.resolver.replace(tokens, verifier, verifier_changed=verifier_changed)
+        self.generation += 1
 
     def connection(self, remote: str, tls: bool) -> ConnAccess:
         return ConnAccess(self, remote, tls)
@@ -168,7 +174,17 @@ def _who(identity: Identity | None) -> str:
 class ConnAccess:
     """One connection's view of the gate: its last credentials and module verdicts."""
 
-    __slots__ = ("expires", "gate", "generation", "identity", "key", "remote", "tls", "verdicts")
+    __slots__ = (
+        "expires",
+        "gate",
+        "generation",
+        "identity",
+        "key",
+        "remote",
+        "tls",
+        "verdicts",
+        "who",
+    )
 
     def __init__(self, gate: AccessGate, remote: str, tls: bool) -> None:
         self.gate = gate
@@ -178,16 +194,18 @@ class ConnAccess:
         self.generation = -1
         self.expires = -math.inf
         self.identity: Identity | None = None
+        self.who = "anonymous"
         self.verdicts: dict[str, tuple[int, str]] = {}
 
-    def fast(self, authz: bytes | None, module: str, subject: str, route: str) -> bool:
-        """Whether the hot path may answer; False sends the request to ``check``."""
+    def fast(self, authz: bytes | None, entry: HotEntry, now: float) -> bool:
+        """Whether the hot path may answer ``entry``; False sends the request to ``check``.
+
+        ``now`` is the server's coarse monotonic clock (at most a tick behind).
+        """
         gate = self.gate
-        if authz != self.key or self.generation != gate.generation:
+        if authz != self.key or self.generation != gate.generation or now >= self.expires:
             return False
-        if time.monotonic() >= self.expires:
-            return False
-        found = self.verdicts.get(module)
+        found = self.verdicts.get(entry.module)
         if found is None:
             return False
         verdict, rule = found
@@ -196,9 +214,7 @@ class ConnAccess:
             return True
         if verdict == ALLOWED_PRIVATE:
             gate.counts[ALLOWED_PRIVATE] += 1
-            gate.audit.add(
-                (time.time(), _who(self.identity), subject, "allow", rule, 200, route, self.remote)
-            )
+            gate.audit.add((self.who, entry.subject, "allow", rule, 200, entry.key[0], self.remote))
             return True
         return False
 
@@ -305,6 +321,7 @@ class ConnAccess:
             self.key = authz
             self.generation = generation
             self.identity = resolved.identity
+            self.who = _who(resolved.identity)
             self.verdicts = {}
         self.expires = resolved.expires
         if len(self.verdicts) >= MAX_VERDICTS:
@@ -316,6 +333,4 @@ class ConnAccess:
         self.verdicts[module] = (verdict, decision.rule)
 
     def _audit(self, who: str, what: Target, decision: str, rule: str, status: int) -> None:
-        self.gate.audit.add(
-            (time.time(), who, what.subject, decision, rule, status, what.route, self.remote)
-        )
+        self.gate.audit.add((who, what.subject, decision, rule, status, what.route, self.remote))

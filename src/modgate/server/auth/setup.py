@@ -103,7 +103,7 @@ class Access:
             return
         table = load_tokens(path)
         self._tokens_state = _file_state(path)
-        self.gate.resolver.replace(tokens=table)
+        self.gate.replace_credentials(tokens=table)
 
     def reload_config(self) -> None:
         if self._load_settings is None:
@@ -116,9 +116,9 @@ class Access:
             if self._client is not None:
                 self._old_clients.append(self._client)
             self._client = client
-            self.gate.resolver.replace(tokens, verifier, verifier_changed=True)
+            self.gate.replace_credentials(tokens, verifier, verifier_changed=True)
         elif tokens is not None:
-            self.gate.resolver.replace(tokens)
+            self.gate.replace_credentials(tokens)
         policy = AccessPolicy(self.private, new.grants, new.anonymous)
         self.gate.replace_policy(policy, new.contact)
         self.gate.limiter.limit = new.failed_auth_limit

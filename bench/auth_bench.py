@@ -1,0 +1,161 @@
+"""What authentication costs on the hot path: modgate with and without it, same store, same run.
+
+One command: ``.venv/bin/python bench/auth_bench.py [--duration S] [--rounds N]``.
+
+Two ``modgate serve --upstream off`` processes serve one store: one without
+authentication, one with ``--tokens`` (a token created without ``--read``),
+``--private`` covering the benchmark module and the audit log written to a
+file (every private read is an audit line). wrk (32 connections, keep-alive)
+loads the .info and the 20 kB .zip of the module on each, in alternating
+rounds; the authenticated runs send ``Authorization: Bearer <token>`` with
+every request. It prints requests per second, the ratio, the server's CPU
+time per request (steadier than throughput on a shared machine) and
+p50/p99, and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from modgate.protocol.escape import escape_path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from serve_bench import (
+    SMALL_ZIP_BYTES,
+    WRK,
+    Run,
+    cpu_seconds,
+    make_zip,
+    parse_wrk,
+    stop,
+    wait_ready,
+    write_version,
+)
+
+HOST = "127.0.0.1"
+CONNECTIONS = 32
+MODULE = "corp.example.com/bench/small"
+
+
+def start(root: Path, work: Path, name: str, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    cmd = [
+        sys.executable, "-m", "modgate", "serve",
+        "--listen", "127.0.0.1:0", "--store", str(root), "--upstream", "off",
+        "--access-log", "off", *extra,
+    ]  # fmt: skip
+    log = (work / f"{name}.log").open("w+b")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    port = None
+    while port is None:
+        line = proc.stderr.readline()
+        if not line:
+            sys.exit(f"modgate ({name}) exited before listening (exit code {proc.wait()})")
+        record = json.loads(line)
+        if record.get("event") == "listening":
+            port = int(record["url"].rsplit(":", 1)[1])
+    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, log), daemon=True).start()
+    wait_ready(port, proc, "modgate")
+    return proc, port
+
+
+def wrk(port: int, pid: int, path: str, duration: int, header: str | None) -> Run:
+    cmd = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+    if header:
+        cmd += ["-H", header]
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    out = subprocess.run(
+        [*cmd, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    if "Non-2xx" in out:
+        sys.exit(f"non-2xx answers from {path}:\n{out}")
+    run = parse_wrk(out)
+    run.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    args = parser.parse_args()
+    if shutil.which(WRK) is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    work = Path(tempfile.mkdtemp(prefix="modgate-auth-bench-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        root = work / "store"
+        write_version(root, MODULE, "v1.0.0", make_zip(MODULE, "v1.0.0", SMALL_ZIP_BYTES, 1))
+        tokens = work / "tokens"
+        token = subprocess.run(
+            [sys.executable, "-m", "modgate", "token", "create", "--tokens", str(tokens),
+             "--name", "bench"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        plain, plain_port = start(root, work, "plain", "--private", "corp.example.com")
+        procs.append(plain)
+        authed, authed_port = start(
+            root, work, "auth", "--private", "corp.example.com", "--tokens", str(tokens),
+            "--audit-log", str(work / "audit.jsonl"),
+        )  # fmt: skip
+        procs.append(authed)
+        servers = {
+            "no auth": (plain_port, plain.pid, None),
+            "token": (authed_port, authed.pid, f"Authorization: Bearer {token}"),
+        }
+        base = f"/{escape_path(MODULE)}/@v/v1.0.0"
+        results: dict[tuple[str, str], list[Run]] = {}
+        for rnd in range(args.rounds):
+            for ext in (".info", ".zip"):
+                order = list(servers) if rnd % 2 == 0 else list(reversed(servers))
+                for name in order:
+                    port, pid, header = servers[name]
+                    run = wrk(port, pid, base + ext, args.duration, header)
+                    results.setdefault((ext, name), []).append(run)
+                    print(
+                        f"round {rnd + 1} {ext:<5} {name:<8} {run.rps:>9.0f} req/s "
+                        f"p50 {run.p50_ms:.2f} ms p99 {run.p99_ms:.2f} ms",
+                        flush=True,
+                    )
+        print()
+        print("| artifact | no auth req/s | token req/s | token/no auth | "
+              "server CPU per request, no auth / token | p50 / p99 with token |")  # fmt: skip
+        print("|---|---|---|---|---|---|")
+        for ext in (".info", ".zip 20 kB"):
+            key = ext.split()[0]
+            plain_runs = results[(key, "no auth")]
+            auth_runs = results[(key, "token")]
+            plain_rps = statistics.median(r.rps for r in plain_runs)
+            auth_rps = statistics.median(r.rps for r in auth_runs)
+            plain_cpu = statistics.median(r.cpu / r.rps * 1e6 for r in plain_runs)
+            auth_cpu = statistics.median(r.cpu / r.rps * 1e6 for r in auth_runs)
+            p50 = statistics.median(r.p50_ms for r in auth_runs)
+            p99 = statistics.median(r.p99_ms for r in auth_runs)
+            print(
+                f"| `{ext}` | {plain_rps:,.0f} | {auth_rps:,.0f} | {auth_rps / plain_rps:.2f}x "
+                f"| {plain_cpu:.1f} / {auth_cpu:.1f} µs | {p50:.2f} / {p99:.2f} ms |"
+            )
+        audit = work / "audit.jsonl"
+        lines = audit.read_text().splitlines() if audit.exists() else []
+        reads = sum(json.loads(line)["count"] for line in lines)
+        print(f"\naudit: {len(lines):,} lines accounting for {reads:,} private reads")
+    finally:
+        for proc in procs:
+            stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+        os.sync()
+
+
+if __name__ == "__main__":
+    main()
