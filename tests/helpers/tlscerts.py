@@ -10,6 +10,7 @@ command) or ``ca.client_context()`` (Python).
 from __future__ import annotations
 
 import datetime
+import http.client
 import ipaddress
 import ssl
 from dataclasses import dataclass
@@ -124,3 +125,18 @@ def peer_common_name(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> str:
             if attribute[0] == "commonName":
                 return str(attribute[1])
     raise AssertionError(f"no common name in {cert['subject']}")
+
+
+def https_get(
+    port: int, path: str, context: ssl.SSLContext, *, timeout: float = 10.0
+) -> tuple[int, bytes, str]:
+    """GET ``path`` over a new HTTPS connection to 127.0.0.1: (status, body, server's CN)."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        body = answer.read()
+        assert conn.sock is not None
+        return answer.status, body, peer_common_name(conn.sock)
+    finally:
+        conn.close()

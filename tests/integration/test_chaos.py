@@ -20,15 +20,18 @@ tests/integration/test_chaos.py -k kill`` (README, Tests).
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers import netns
 from helpers.faultproxy import Fault, FaultProxy
 from helpers.goenv import describe, go_binary, go_env, run_go
 from helpers.modules import SampleProject
@@ -77,7 +80,7 @@ def test_fall_through_to_a_good_upstream(
     faulty.plan = FaultProxy.always(fault, _suffix(fault))
     server = modgate(
         "--upstream", f"{faulty.url}|{faulty.good_url}",  # type: ignore[attr-defined]
-        "--upstream-timeout", TIMEOUT, "--upstream-retries", "1",
+        "--upstream-timeout", TIMEOUT, "--upstream-retries", "0",
     )  # fmt: skip
     _build(sample, tmp_path, gocache, server.url)
     hit = [path for path, f in faulty.log if f is fault]
@@ -160,3 +163,36 @@ def test_kill_9_during_cold_downloads(
     server = modgate("--upstream", faulty.url, store=store)
     _build(sample, tmp_path, gocache, server.url)
     _assert_store_clean(store, sample)
+
+
+def test_dns_failure(tmp_path: Path) -> None:
+    """An upstream whose name cannot be resolved: ``|`` falls through; alone, one clear line.
+
+    Runs in a loopback-only network namespace, where the resolver fails at once
+    without sending a packet (:mod:`helpers.netns`).
+    """
+    why = netns.available()
+    if why:
+        pytest.skip(f"cannot make a network namespace here: {why}")
+    tests_dir = Path(__file__).resolve().parent.parent
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tests_dir), env.get("PYTHONPATH", "")])
+    proc = netns.run_isolated(
+        [sys.executable, "-m", "helpers.dns_scenario", str(tmp_path)],
+        env=env,
+        cwd=str(tests_dir),
+        timeout=240,
+    )
+    assert proc.returncode == 0, f"the scenario failed:\n{proc.stdout}\n{proc.stderr}"
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["fallthrough_exit"] == 0, f"with a good path the download failed: {seen}"
+    assert seen["dns_errors"], f"the resolver failure was not counted as kind dns: {seen}"
+    assert seen["fallthrough_store"] == [], seen["fallthrough_store"]
+    assert seen["alone_exit"] != 0, f"with no good path the download succeeded: {seen}"
+    body = seen["alone_body"]
+    assert seen["alone_status"] in (502, 504), seen
+    assert body.count("\n") <= 1 and seen["module"] in body and seen["bad"] in body, (
+        f"the error must be one line naming the module and the upstream: {body!r}"
+    )
+    assert "resolve" in body, f"the error does not say the name could not be resolved: {body!r}"
+    assert seen["alone_store"] == [], seen["alone_store"]

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import collections
+import http.client
+import json
+import shutil
+import signal
+import ssl
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from helpers.goenv import describe, go_env, json_stream, run_go
 from helpers.modules import SampleProject, download_problems
-from helpers.servers import ModgateFactory, StaticProxyFactory, run_modgate
+from helpers.servers import (
+    ModgateFactory,
+    ModgateHandle,
+    StaticProxyFactory,
+    run_modgate,
+    wait_for,
+)
 from helpers.staticproxy import LOOPBACK
-from helpers.tlscerts import TestCA
+from helpers.tlscerts import CertPair, TestCA, https_get
 
 pytestmark = pytest.mark.go
 
@@ -102,3 +115,179 @@ def test_start_refuses_a_bad_pair(tmp_path: Path, ca: TestCA, case: object) -> N
     )  # fmt: skip
     assert proc.returncode == 2, f"exit code {proc.returncode}, expected 2\n{proc.stderr}"
     assert echoed in proc.stderr, f"stderr does not name {echoed}:\n{proc.stderr}"
+
+
+# ---- SIGHUP reloads the pair -------------------------------------------------------------------
+
+RELOAD_TIMEOUT = 10.0
+LOAD_THREADS = 3
+"""Client threads opening a new connection per request, beside one keep-alive connection."""
+
+
+def live_pair(folder: Path, source: CertPair) -> CertPair:
+    """Files the server reads its pair from, filled with ``source``'s."""
+    folder.mkdir(parents=True, exist_ok=True)
+    live = CertPair(folder / "tls.crt", folder / "tls.key", "")
+    live.key.touch(mode=0o600)
+    install(source, live)
+    return live
+
+
+def install(source: CertPair, live: CertPair) -> None:
+    shutil.copyfile(source.cert, live.cert)
+    shutil.copyfile(source.key, live.key)
+
+
+def reload_events(handle: ModgateHandle, event: str) -> int:
+    count = 0
+    for line in list(handle.stderr_lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("event") == event:
+            count += 1
+    return count
+
+
+class Load:
+    """Requests in a loop until stopped: new connections and one keep-alive connection."""
+
+    def __init__(self, port: int, context: ssl.SSLContext) -> None:
+        self.port = port
+        self.context = context
+        self.failures: list[str] = []
+        self.served: collections.Counter[str] = collections.Counter()
+        self.kept_alive = 0
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._new_connections, daemon=True) for _ in range(LOAD_THREADS)
+        ]
+        self._threads.append(threading.Thread(target=self._keep_alive, daemon=True))
+        for thread in self._threads:
+            thread.start()
+
+    def _new_connections(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, body, name = https_get(self.port, "/healthz", self.context)
+            except (OSError, http.client.HTTPException) as exc:
+                self.failures.append(f"new connection: {exc!r}")
+                continue
+            if status != 200 or body != b"ok\n":
+                self.failures.append(f"new connection: {status} {body!r}")
+            self.served[name] += 1
+
+    def _keep_alive(self) -> None:
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context)
+        try:
+            while not self._stop.is_set():
+                try:
+                    conn.request("GET", "/healthz")
+                    answer = conn.getresponse()
+                    body = answer.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    self.failures.append(f"keep-alive connection: {exc!r}")
+                    return
+                if answer.status != 200 or body != b"ok\n":
+                    self.failures.append(f"keep-alive: {answer.status} {body!r}")
+                self.kept_alive += 1
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=RELOAD_TIMEOUT)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_reloads_the_pair_under_load(
+    workers: int, tmp_path: Path, ca: TestCA, modgate: ModgateFactory
+) -> None:
+    old, new = ca.issue("old"), ca.issue("new")
+    live = live_pair(tmp_path / "live", old)
+    server = modgate(
+        "--upstream", "off", "--workers", str(workers),
+        "--tls-cert", str(live.cert), "--tls-key", str(live.key),
+    )  # fmt: skip
+    port = int(server.url.rsplit(":", 1)[1])
+    context = ca.client_context()
+    load = Load(port, context)
+    try:
+        wait_for(lambda: load.served["old"] >= 20, RELOAD_TIMEOUT, "requests before the reload")
+        install(new, live)
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda: reload_events(server, "reloaded") == workers,
+            RELOAD_TIMEOUT,
+            f"{workers} 'reloaded' log lines",
+        )
+        after = load.served["new"]
+        wait_for(lambda: load.served["new"] >= after + 20, RELOAD_TIMEOUT, "requests after it")
+        kept = load.kept_alive
+        wait_for(lambda: load.kept_alive > kept, RELOAD_TIMEOUT, "the keep-alive connection")
+    finally:
+        load.stop()
+    assert not load.failures, f"{len(load.failures)} failed requests: {load.failures[:5]}"
+    names = {https_get(port, "/healthz", context)[2] for _ in range(4 * workers)}
+    assert names == {"new"}, f"certificates served after the reload: {names}"
+    assert server.stop() == 0, server.stderr_text()
+
+
+def test_sighup_with_a_bad_pair_keeps_the_old_one(
+    tmp_path: Path, ca: TestCA, modgate: ModgateFactory
+) -> None:
+    old = ca.issue("old")
+    live = live_pair(tmp_path / "live", old)
+    server = modgate("--upstream", "off", "--tls-cert", str(live.cert), "--tls-key", str(live.key))
+    port = int(server.url.rsplit(":", 1)[1])
+    context = ca.client_context()
+    cases = {
+        "a key of another pair": lambda: install(CertPair(old.cert, ca.issue("x").key, ""), live),
+        "a key others can read": lambda: (install(ca.issue("y"), live), live.key.chmod(0o644)),
+    }
+    for number, (name, spoil) in enumerate(cases.items(), start=1):
+        spoil()
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(
+            lambda n=number: reload_events(server, "reload_refused") == n,  # type: ignore[misc]
+            RELOAD_TIMEOUT,
+            f"a 'reload_refused' log line for {name}",
+        )
+        status, _, served = https_get(port, "/healthz", context)
+        assert (status, served) == (200, "old"), f"after {name}: {status}, certificate {served}"
+        live.key.chmod(0o600)
+    refused = [line for line in server.stderr_lines if "reload_refused" in line]
+    assert "chmod 600" in refused[-1], refused[-1]
+    assert server.stop() == 0, server.stderr_text()
+
+
+def test_go_trusts_the_new_certificate_after_sighup(
+    tmp_path: Path,
+    sample: SampleProject,
+    gocache: Path,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+) -> None:
+    # The new pair comes from another CA: what the go command accepts tells which is served.
+    first_ca, second_ca = (
+        TestCA(tmp_path / "ca1", "first CA"),
+        TestCA(tmp_path / "ca2", "second CA"),
+    )
+    live = live_pair(tmp_path / "live", first_ca.issue("modgate"))
+    upstream = static_proxy(sample.proxy_root)
+    server = modgate(
+        "--upstream", upstream.url, "--workers", "2",
+        "--tls-cert", str(live.cert), "--tls-key", str(live.key),
+    )  # fmt: skip
+    wanted = ["example.com/liba@v1.0.0"]
+    go_download(tmp_path / "before", server.url, first_ca.pem, wanted, gocache, check=True)
+
+    install(second_ca.issue("modgate"), live)
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: reload_events(server, "reloaded") == 2, RELOAD_TIMEOUT, "both workers")
+    go_download(tmp_path / "after", server.url, second_ca.pem, wanted, gocache, check=True)
+    stale = go_download(tmp_path / "stale", server.url, first_ca.pem, wanted, gocache, check=False)
+    assert stale.returncode != 0, f"the old certificate is still served\n{describe(stale)}"
+    assert "certificate signed by unknown authority" in stale.stdout, describe(stale)

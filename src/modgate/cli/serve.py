@@ -132,16 +132,19 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
     )
 
 
-def _open_access_log(value: str) -> TextIO | None:
+def _open_access_log(value: str) -> TextIO | Path | None:
+    """stderr, or a file path checked here and opened by each serving process (SIGUSR1 reopens)."""
     if value in {"off", "none", ""}:
         return None
     if value == "-":
         return sys.stderr
+    path = Path(value)
     try:
-        # the stream lives as long as the server
-        return Path(value).open("a", encoding="utf-8", buffering=1 << 16)
+        with path.open("a", encoding="utf-8"):
+            pass
     except OSError as exc:
         raise click.UsageError(f"cannot open --access-log {value!r}: {exc.strerror}") from exc
+    return path
 
 
 SERVE_EPILOG = """\b

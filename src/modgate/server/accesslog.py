@@ -5,6 +5,11 @@ happen in ``flush``, which runs about once a second (the server's tick),
 whenever FLUSH_BATCH records are waiting, and at shutdown. Only the path
 of the request target is logged: never the query string, and never any
 header.
+
+A log opened from a path (``AccessLog.open``) can be reopened (SIGUSR1):
+the records waiting are written to the old file first, then the path is
+opened again, so logrotate can move the file away without copytruncate and
+no line is lost or split between the two files.
 """
 
 from __future__ import annotations
@@ -13,10 +18,14 @@ import json
 import re
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 FLUSH_INTERVAL = 1.0
 """Seconds between two flushes."""
+
+FILE_BUFFER = 1 << 16
+"""Write buffer of an access log file: a flush is one write() of whole lines."""
 
 FLUSH_BATCH = 1024
 """Records that force a flush: at 100k requests a second, formatting a whole
@@ -38,12 +47,31 @@ _PLAIN = re.compile(r"[\x20-\x7e]*")
 
 
 class AccessLog:
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, path: Path | None = None) -> None:
         self.stream: TextIO = stream if stream is not None else sys.stderr
+        self.path = path
+        """The file ``stream`` was opened from (None: a stream the log does not own)."""
         self.records: list[Record] = []
         self._second = -1
         self._stamp = ""
         self._quoted: dict[str | bytes, str] = {}
+
+    @classmethod
+    def open(cls, path: Path) -> AccessLog:
+        """A log appending to ``path`` (created if missing); ``OSError`` if it cannot."""
+        return cls(_open_append(path), path)
+
+    def reopen(self) -> None:
+        """Flush to the current file, then open ``path`` again; nothing for a plain stream.
+
+        On ``OSError`` the current file stays in use.
+        """
+        self.flush()
+        if self.path is None:
+            return
+        stream = _open_append(self.path)
+        old, self.stream = self.stream, stream
+        old.close()
 
     def add(self, record: Record) -> None:
         self.records.append(record)
@@ -85,6 +113,10 @@ class AccessLog:
             text = value if isinstance(value, str) else log_path(value)
             quoted = self._quoted[value] = _json(text)
         return quoted
+
+
+def _open_append(path: Path) -> TextIO:
+    return path.open("a", encoding="utf-8", buffering=FILE_BUFFER)
 
 
 def _json(text: str) -> str:

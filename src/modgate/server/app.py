@@ -14,14 +14,14 @@ embedding; it returns a ``ServerHandle``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 import uvloop
@@ -30,9 +30,17 @@ from modgate.server.accesslog import FLUSH_INTERVAL, AccessLog
 from modgate.server.admission import raise_fd_limit
 from modgate.server.http import HttpConnection
 from modgate.server.ports import CancellableGateway, GatewayLike
+from modgate.server.reload import ReloadHook, run_hooks
 from modgate.server.router import Router
 from modgate.server.settings import ServerSettings
 from modgate.server.state import ServerState
+from modgate.server.supervisor import (
+    STOP_SIGNALS,
+    block_handled_signals,
+    fork_worker,
+    supervise,
+    unblock_handled_signals,
+)
 from modgate.server.tls import TlsCertificate
 
 log = logging.getLogger("modgate.server")
@@ -42,7 +50,6 @@ MAX_TICK = 1.0
 TICKS_PER_TIMEOUT = 4
 SHUTDOWN_POLL = 0.02
 LISTEN_BACKLOG = 1024
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class ServerHandle:
@@ -132,15 +139,20 @@ async def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     settings: ServerSettings | None = None,
-    access_log: TextIO | None = None,
+    access_log: TextIO | Path | None = None,
     sock: socket.socket | None = None,
     tls: TlsCertificate | None = None,
 ) -> ServerHandle:
-    """Listen on ``host:port`` (or on ``sock``) in the running loop; HTTPS with ``tls``."""
+    """Listen on ``host:port`` (or on ``sock``) in the running loop; HTTPS with ``tls``.
+
+    An ``access_log`` path is opened here (``OSError`` if it cannot be).
+    """
     settings = settings or ServerSettings()
-    state = ServerState(
-        settings, gateway.metrics, AccessLog(access_log) if access_log is not None else None
-    )
+    if isinstance(access_log, Path):
+        log_file: AccessLog | None = AccessLog.open(access_log)
+    else:
+        log_file = AccessLog(access_log) if access_log is not None else None
+    state = ServerState(settings, gateway.metrics, log_file)
     router = Router(gateway, state)
     loop = asyncio.get_running_loop()
 
@@ -177,17 +189,26 @@ def run_server(
     host: str,
     port: int,
     hot_cache_bytes: int,
-    access_log: TextIO | None,
+    access_log: TextIO | Path | None,
     workers: int = 1,
     on_listening: Callable[[str, int], None] | None = None,
     settings: ServerSettings | None = None,
     tls: TlsCertificate | None = None,
+    reload_hooks: Sequence[ReloadHook] = (),
 ) -> None:
-    """Serve until SIGTERM or SIGINT. ``access_log`` None disables the access log."""
+    """Serve until SIGTERM or SIGINT; SIGHUP reloads, SIGUSR1 reopens the access log.
+
+    ``access_log`` None disables the access log; a ``Path`` is opened by each
+    serving process and reopened on SIGUSR1. ``reload_hooks`` run on SIGHUP
+    in every serving process, after the TLS certificate's (see
+    ``modgate.server.reload``).
+    """
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
     raise_fd_limit()  # before the serving processes start: they size their connection limit by it
     settings = replace(settings or ServerSettings(), hot_cache_bytes=hot_cache_bytes)
+    hooks = [ReloadHook("tls certificate", tls.reload)] if tls is not None else []
+    hooks += reload_hooks
     if workers == 1:
         uvloop.run(
             _serve_until_signal(
@@ -198,70 +219,14 @@ def run_server(
                 access_log=access_log,
                 on_listening=on_listening,
                 tls=tls,
+                hooks=hooks,
             )
         )
         return
     sock = _listen(host, port)
     bound = sock.getsockname()
-    children = [_fork_worker(gateway, sock, settings, access_log, tls) for _ in range(workers)]
-    sock.close()
-    if on_listening is not None:
-        on_listening(str(bound[0]), int(bound[1]))
-    _supervise(children)
 
-
-async def _serve_until_signal(
-    gateway: GatewayLike,
-    *,
-    host: str,
-    port: int,
-    settings: ServerSettings,
-    access_log: TextIO | None,
-    on_listening: Callable[[str, int], None] | None,
-    sock: socket.socket | None = None,
-    tls: TlsCertificate | None = None,
-) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, stop.set)
-    handle = await start_server(
-        gateway,
-        host=host,
-        port=port,
-        settings=settings,
-        access_log=access_log,
-        sock=sock,
-        tls=tls,
-    )
-    if on_listening is not None:
-        on_listening(handle.host, handle.port)
-    await stop.wait()
-    await handle.close()
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(LISTEN_BACKLOG)
-    sock.setblocking(False)
-    return sock
-
-
-def _fork_worker(
-    gateway: GatewayLike,
-    sock: socket.socket,
-    settings: ServerSettings,
-    access_log: TextIO | None,
-    tls: TlsCertificate | None,
-) -> int:
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
+    def serve() -> None:
         uvloop.run(
             _serve_until_signal(
                 gateway,
@@ -272,33 +237,92 @@ def _fork_worker(
                 on_listening=None,
                 sock=sock,
                 tls=tls,
+                hooks=hooks,
             )
         )
-    except BaseException:
-        log.exception("worker %d failed", os.getpid())
-        code = 1
-    finally:
-        os._exit(code)
+
+    block_handled_signals()
+    children = [fork_worker(serve) for _ in range(workers)]
+    sock.close()
+    if on_listening is not None:
+        on_listening(str(bound[0]), int(bound[1]))
+    supervise(children)
 
 
-def _supervise(children: list[int]) -> None:
-    """Forward SIGTERM/SIGINT to the workers and wait for all of them."""
-
-    def forward(signum: int, _frame: object) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
+async def _serve_until_signal(
+    gateway: GatewayLike,
+    *,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    access_log: TextIO | Path | None,
+    on_listening: Callable[[str, int], None] | None,
+    sock: socket.socket | None = None,
+    tls: TlsCertificate | None = None,
+    hooks: Sequence[ReloadHook] = (),
+) -> None:
+    """One serving process: the signals' meanings are set before anything else."""
+    stop = asyncio.Event()
+    handles: list[ServerHandle] = []
+    loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
-        signal.signal(sig, forward)
-    for pid in children:
-        while True:
-            try:
-                _, status = os.waitpid(pid, 0)
-            except ChildProcessError:
-                break
-            except InterruptedError:
-                continue
-            if os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0:
-                log.error("worker %d exited with status %d", pid, os.WEXITSTATUS(status))
-            break
+        loop.add_signal_handler(sig, _stop, sig, stop)
+    loop.add_signal_handler(signal.SIGHUP, run_hooks, hooks)
+    loop.add_signal_handler(signal.SIGUSR1, _reopen_logs, handles)
+    unblock_handled_signals()  # a forked worker starts with them blocked
+    handle = await start_server(
+        gateway,
+        host=host,
+        port=port,
+        settings=settings,
+        access_log=access_log,
+        sock=sock,
+        tls=tls,
+    )
+    handles.append(handle)
+    if on_listening is not None:
+        on_listening(handle.host, handle.port)
+    await stop.wait()
+    await handle.close()
+
+
+def _stop(signum: int, stop: asyncio.Event) -> None:
+    if not stop.is_set():
+        log.info(
+            "%s: stopping",
+            signal.Signals(signum).name,
+            extra={"event": "signal", "signal": signal.Signals(signum).name, "pid": os.getpid()},
+        )
+    stop.set()
+
+
+def _reopen_logs(handles: list[ServerHandle]) -> None:
+    for handle in handles:
+        access_log = handle.state.access_log
+        if access_log is None:
+            continue
+        try:
+            access_log.reopen()
+        except (OSError, ValueError) as err:
+            log.error(
+                "access log: cannot reopen %s (%s); still writing to the old file",
+                access_log.path,
+                err,
+                extra={"event": "reopen_failed", "pid": os.getpid()},
+            )
+        else:
+            if access_log.path is not None:
+                log.info(
+                    "access log reopened",
+                    extra={"event": "reopened", "path": str(access_log.path), "pid": os.getpid()},
+                )
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(LISTEN_BACKLOG)
+    sock.setblocking(False)
+    return sock
