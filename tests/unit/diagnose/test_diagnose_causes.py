@@ -17,6 +17,10 @@ PUBLIC = {
     "insecure-flag-removed", "module-cache-not-writable", "disk-full", "toolchain-too-new",
     "toolchain-download-failed", "tls-unknown-authority", "tls-name-mismatch",
     "tls-protocol-mismatch", "proxy-hung", "unknown",
+    "modgate-fetch-disabled", "modgate-retag-refused", "modgate-invalid-module",
+    "modgate-not-in-sumdb", "modgate-sumdb-failed", "modgate-upstream-failed",
+    "modgate-store-error", "modgate-auth-required", "modgate-access-denied",
+    "modgate-bad-request",
 }  # fmt: skip
 
 

@@ -52,6 +52,17 @@ class CauseId(enum.StrEnum):
     TLS_UNKNOWN_AUTHORITY = "tls-unknown-authority"
     TLS_NAME_MISMATCH = "tls-name-mismatch"
     TLS_PROTOCOL_MISMATCH = "tls-protocol-mismatch"
+    # answers of a modgate gateway (recognized by the bodies modgate sends)
+    MODGATE_FETCH_DISABLED = "modgate-fetch-disabled"
+    MODGATE_RETAG_REFUSED = "modgate-retag-refused"
+    MODGATE_INVALID_MODULE = "modgate-invalid-module"
+    MODGATE_NOT_IN_SUMDB = "modgate-not-in-sumdb"
+    MODGATE_SUMDB_FAILED = "modgate-sumdb-failed"
+    MODGATE_UPSTREAM_FAILED = "modgate-upstream-failed"
+    MODGATE_STORE_ERROR = "modgate-store-error"
+    MODGATE_AUTH_REQUIRED = "modgate-auth-required"
+    MODGATE_ACCESS_DENIED = "modgate-access-denied"
+    MODGATE_BAD_REQUEST = "modgate-bad-request"
     # nothing known matched
     UNKNOWN = "unknown"
 
@@ -252,6 +263,73 @@ _CAUSES = (
         CauseId.TLS_PROTOCOL_MISMATCH,
         "TLS was spoken to a server that answered in plain HTTP (or another protocol)",
         "Use http:// for that URL, or the server's TLS port.",
+    ),
+    Cause(
+        CauseId.MODGATE_FETCH_DISABLED,
+        "the modgate gateway does not have this module and may not fetch it (upstream 'off')",
+        "Import it into the gateway's store ('modgate import' from a module cache or "
+        "directory) or start modgate with an --upstream for it. Adding ',direct' to GOPROXY "
+        "would only bypass the gateway your builds are meant to go through.",
+    ),
+    Cause(
+        CauseId.MODGATE_RETAG_REFUSED,
+        "modgate refused the version: its content differs from what was recorded for it "
+        "(re-tagged at the source, or altered on the way)",
+        "A published version must never change. Publish a new version (v1.2.4) instead of "
+        "moving the tag, and require that one; do not clear modgate's checksum log or "
+        "bypass the gateway. If the source was tampered with, report it.",
+    ),
+    Cause(
+        CauseId.MODGATE_INVALID_MODULE,
+        "modgate refused the module because its content breaks the module rules",
+        "The message names what is wrong (go.mod, .info, zip file names or size). Fix the "
+        "module at its source and publish a new version; the go command would refuse the "
+        "same content.",
+    ),
+    Cause(
+        CauseId.MODGATE_NOT_IN_SUMDB,
+        "modgate could not verify the module: the public checksum database does not know it",
+        "If the module is private, add its path to modgate's --private patterns (and to "
+        "GOPRIVATE on clients); otherwise check that the version exists publicly and retry.",
+    ),
+    Cause(
+        CauseId.MODGATE_SUMDB_FAILED,
+        "the checksum database modgate serves or forwards could not answer",
+        "This is the gateway's failure, not the build's: retry, and have the gateway's "
+        "operator check its --sumdb upstream and network (modgate's log names it). Setting "
+        "GOSUMDB=off or GONOSUMDB would skip verification, not fix it.",
+    ),
+    Cause(
+        CauseId.MODGATE_UPSTREAM_FAILED,
+        "the modgate gateway could not fetch the module from its upstream or origin",
+        "The answer says which upstream or git host failed and why (credentials, DNS, TLS, "
+        "timeout). The gateway's operator fixes that (modgate's --upstream, git credentials "
+        "or network); the build itself needs no change.",
+    ),
+    Cause(
+        CauseId.MODGATE_STORE_ERROR,
+        "the modgate gateway's own storage failed",
+        "Retry; if it persists the gateway's operator checks modgate's log and its store "
+        "(disk space, permissions, a damaged checksum log as the message says).",
+    ),
+    Cause(
+        CauseId.MODGATE_AUTH_REQUIRED,
+        "the modgate gateway wants credentials the build did not send (or refused them)",
+        "Follow the answer: a ~/.netrc line 'machine HOST:PORT login token password <token>' "
+        "(the port must match GOPROXY's), or GOAUTH='modgate goauth --url URL' in CI; the go "
+        "command sends credentials only over https://. A refused token needs renewing.",
+    ),
+    Cause(
+        CauseId.MODGATE_ACCESS_DENIED,
+        "the modgate gateway knows who the build is, but no grant lets it read this module",
+        "Ask the gateway's operator for a grant covering the module (check with 'modgate "
+        "auth check'); other credentials or ',direct' are not the fix.",
+    ),
+    Cause(
+        CauseId.MODGATE_BAD_REQUEST,
+        "the modgate gateway rejected the request as not a module proxy request",
+        "Check that GOPROXY is the gateway's base URL (no extra path, query or fragment) and "
+        "that the version is a canonical one; the go command itself sends valid requests.",
     ),
     Cause(
         CauseId.UNKNOWN,

@@ -31,6 +31,7 @@ from modgate.doctor.diagnose.buildsteps import BuildSteps, OtherFailure
 from modgate.doctor.diagnose.causes import CauseId
 from modgate.doctor.diagnose.extract import extract_module
 from modgate.doctor.diagnose.finding import Finding
+from modgate.doctor.diagnose.gateway_answers import GATEWAY_CONFIDENCE, gateway_cause
 from modgate.doctor.diagnose.normalize import MARK_ERROR, MARK_WARNING, normalize_parts
 from modgate.doctor.diagnose.rank import rank
 from modgate.doctor.diagnose.rules import classify_text
@@ -106,6 +107,8 @@ _GO_INFO = re.compile(
     r"|removed|creating|to add|warning)\b"
 )
 _FOLLOW_UP = frozenset({CauseId.PROXY_HTTP_ERROR, CauseId.PRIVATE_MODULE_IN_PUBLIC_SUMDB})
+# Findings made from an HTTP status line: the answer's body may be a modgate gateway's.
+_HTTP_ANSWER = _FOLLOW_UP | {CauseId.PROXY_AUTH, CauseId.UNKNOWN_REVISION}
 
 Key = tuple[CauseId, ModuleVersion | None]
 
@@ -267,6 +270,13 @@ class Diagnoser:
             return
         finding.add_evidence(text)
         self._open_gap = 0
+        if finding.cause in _HTTP_ANSWER:
+            gateway = gateway_cause(text.removeprefix(_SERVER_RESPONSE).strip())
+            if gateway is not None:
+                # A modgate gateway said what happened, in its own words.
+                target = self._rekey(finding, gateway, finding.module)
+                target.confidence = max(target.confidence, GATEWAY_CONFIDENCE)
+                return
         if finding.cause not in _FOLLOW_UP or not _not_found(finding):
             return
         # A 404/410 answer's body says what "not found" means.
