@@ -177,6 +177,33 @@ def test_no_sendfile_under_tls_and_the_bytes_are_right(ca: TestCA, tmp_path: Pat
     run(main())
 
 
+def test_large_files_from_the_store_go_through_tls(ca: TestCA, tmp_path: Path) -> None:
+    # Bodies too large for the hot set go out with os.sendfile() on plain
+    # sockets; under TLS that would put plain bytes into the encrypted stream.
+    pair = ca.issue("server")
+    big_zip = tmp_path / "v1.0.0.zip"
+    big_zip.write_bytes(b"PK" + os.urandom(3_000_000))
+    want = big_zip.read_bytes()
+    tls = TlsCertificate(pair.cert, pair.key)
+
+    async def main() -> None:
+        handle = await start_server(FakeGateway(zip_path=big_zip), tls=tls)
+        try:
+            clients = [(await connect(handle, ca))[0] for _ in range(3)]
+            for round_ in range(2):
+                answers = await asyncio.gather(*(c.get(ZIP_PATH) for c in clients))
+                for i, resp in enumerate(answers):
+                    assert resp.status == 200, f"round {round_} client {i}: {resp}"
+                    assert resp.body == want, f"round {round_} client {i}: body differs"
+            assert handle.state.hits == 0, "a 3 MB zip was answered from the hot set"
+            for client in clients:
+                await client.close()
+        finally:
+            await handle.close(grace=1.0)
+
+    run(main())
+
+
 def test_a_plain_http_request_to_the_tls_port_gets_no_answer(ca: TestCA) -> None:
     pair = ca.issue("server")
     tls = TlsCertificate(pair.cert, pair.key)
