@@ -8,6 +8,7 @@ time). Each test states its bound next to what it measures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import os
 import tracemalloc
@@ -20,7 +21,7 @@ from adversarial.conftest import file_count, process_stats
 from helpers.gitfixtures import RepoBuilder
 from helpers.servers import ModgateFactory
 from modgate.metrics import Metrics
-from modgate.protocol.errors import NotFoundError
+from modgate.protocol.errors import NotFoundError, OverloadedError
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.patterns import parse_patterns
 from modgate.service.gateway import SPELLING_MAX_BYTES, Gateway, GatewayOptions
@@ -365,3 +366,45 @@ def test_discovery_answers_for_many_paths_stay_bounded(monkeypatch: pytest.Monke
             assert asked == before, "a recent discovery answer was not reused"
 
     asyncio.run(resolve_all())
+
+
+# ---- fetches whose clients hung up ------------------------------------------------------------
+
+FLIGHT_LIMIT = 50
+
+
+class Hanging:
+    """A source that never answers (a remote that accepts and stalls)."""
+
+    name = "hung"
+
+    async def mod(self, mv: ModuleVersion) -> bytes:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_clients_that_ask_and_hang_up_cannot_start_unbounded_fetches(tmp_path: Path) -> None:
+    gateway = _gateway(tmp_path, Hanging())
+    gateway._flight.max_flights = FLIGHT_LIMIT
+
+    async def hammer() -> None:
+        for i in range(FLIGHT_LIMIT * 4):
+            request = asyncio.ensure_future(
+                gateway.mod(ModuleVersion(f"example.com/slow{i}", "v1.0.0"))
+            )
+            await asyncio.sleep(0)
+            request.cancel()  # the client hung up; its fetch goes on
+            with contextlib.suppress(asyncio.CancelledError, OverloadedError):
+                await request
+            assert gateway._flight.in_flight() <= FLIGHT_LIMIT
+        with pytest.raises(OverloadedError) as refused:
+            await gateway.mod(ModuleVersion("example.com/one-more", "v1.0.0"))
+        assert refused.value.status == 503 and "retry" in str(refused.value)
+        await gateway.cancel()
+        await asyncio.sleep(0)
+        assert gateway._flight.in_flight() == 0, "cancel left fetches under way"
+
+    asyncio.run(hammer())

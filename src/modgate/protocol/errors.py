@@ -9,6 +9,7 @@
      ├── InvalidModuleError       content breaks the module rules  -> 404
      ├── UpstreamError            an upstream failed (not "absent") -> 502
      │    └── UpstreamTimeoutError                                  -> 504
+     ├── OverloadedError          too much work under way; retry   -> 503
      └── StoreError               modgate's own storage failed     -> 500
 
 Each error carries its subject (``module@version`` or a module path) and a
@@ -59,6 +60,12 @@ class UpstreamError(ModgateError):
 
 class UpstreamTimeoutError(UpstreamError):
     status = 504
+
+
+class OverloadedError(ModgateError):
+    """modgate has as much work under way as it allows itself; the client may retry."""
+
+    status = 503
 
 
 class StoreError(ModgateError):

@@ -1,7 +1,10 @@
 """Singleflight: at most one fetch per key in this process.
 
 Callers that ask for a key while a fetch for it is under way wait for that
-fetch and share its result or its error. Across processes the gateway adds a
+fetch and share its result or its error. A fetch outlives a caller that
+goes away, so a client that asks and hangs up again and again could start
+any number of them: at most ``max_flights`` run at once, and a new key
+beyond that is refused with :class:`OverloadedError` (503). Across processes the gateway adds a
 store lock inside the flight (see ``gateway.py``), so N processes behind one
 store also cause one upstream fetch.
 """
@@ -13,13 +16,19 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar, cast
 
 from modgate.metrics import Metrics
+from modgate.protocol.errors import OverloadedError
 
 T = TypeVar("T")
 
 
+MAX_FLIGHTS = 4096
+"""Fetches under way at once in one process (each ends within its source's timeout)."""
+
+
 class SingleFlight:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, max_flights: int = MAX_FLIGHTS) -> None:
         self._metrics = metrics
+        self.max_flights = max_flights
         self._flights: dict[str, asyncio.Task[object]] = {}
 
     def in_flight(self) -> int:
@@ -41,6 +50,12 @@ class SingleFlight:
         """
         task = self._flights.get(key)
         if task is None:
+            if len(self._flights) >= self.max_flights:
+                raise OverloadedError(
+                    key.partition(":")[2] or key,
+                    f"{len(self._flights)} fetches are under way, the most this server runs "
+                    "at once; retry in a moment",
+                )
             task = cast("asyncio.Task[object]", asyncio.ensure_future(fn()))
             self._flights[key] = task
             task.add_done_callback(lambda t: self._done(key, t))
