@@ -241,7 +241,7 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
     if not store:
         raise bad("store", "a directory path is required")
     notices: list[str] = []
-    if _offline(upstream):
+    if offline_chain(upstream):
         # no outbound traffic at all unless the operator asks for a database
         if origin["sumdb"] == "default":
             raw["sumdb"] = ""
@@ -331,7 +331,7 @@ def _tls_pair(raw: dict[str, str], bad: Any) -> tuple[Path | None, Path | None]:
     return cert_path, key_path
 
 
-def _offline(upstream: ProxyList) -> bool:
+def offline_chain(upstream: ProxyList) -> bool:
     """Whether the chain reaches no network (only ``off`` and ``file://`` entries)."""
     return all(
         entry.kind is EntryKind.OFF or (entry.url is not None and entry.url.startswith("file://"))

@@ -138,6 +138,19 @@ def test_upstream_off_sends_nothing_anywhere(
     assert recording_listener.seen() == [], "modgate --upstream off made outbound requests"
 
 
+def test_upstream_off_serves_private_modules_from_the_store_only(
+    modgate: ModgateFactory, recording_listener: RecordingListener
+) -> None:
+    server = modgate(
+        "--upstream", "off", "--private", PRIVATE, env=recording_listener.proxy_env()
+    )  # fmt: skip
+    for route in PRIVATE_GOPROXY_ROUTES:
+        answer = server.get(route)
+        assert 400 <= answer.status < 500, f"{route}: {answer}"
+    assert b"fetching is disabled" in server.get(PRIVATE_GOPROXY_ROUTES[0]).body
+    assert recording_listener.seen() == [], "a private module was fetched with --upstream off"
+
+
 def test_upstream_off_with_an_explicit_sumdb_uses_it(
     modgate: ModgateFactory,
     recording_listener: RecordingListener,

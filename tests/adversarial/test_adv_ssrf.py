@@ -72,9 +72,10 @@ def test_internal_hosts_are_refused_before_anything_is_asked(
 def test_private_modules_on_internal_hosts_are_refused_too(
     modgate: ModgateFactory, recording_listener: RecordingListener
 ) -> None:
+    # a public upstream, so --private modules go to direct (which refuses these hosts)
     server = modgate(
         "--upstream",
-        "off",
+        "https://proxy.example",
         "--private",
         "10.0.0.1,localhost.localdomain",
         env=recording_listener.proxy_env(),

@@ -22,7 +22,7 @@ import click
 
 from modgate.cli.jsonlog import setup as setup_logging
 from modgate.cli.sumdb import load_signer
-from modgate.config import ConfigError, ServeSettings, describe, resolve
+from modgate.config import ConfigError, ServeSettings, describe, offline_chain, resolve
 from modgate.formats.zipentry import InflateMemo
 from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
@@ -104,7 +104,12 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
             source = UpstreamProxy(entry.url, client, metrics, retries=settings.upstream_retries)
         chain.append(ChainEntry(source, entry.fall_through_on_any_error))
         metrics.declare("modgate_verification_failures_total", (("source", source.name),))
-    router = Router(tuple(chain), direct, settings.private)
+    # a chain with no network source sends nothing out: --private modules are then
+    # served from the store too, unless the operator named their repositories
+    private_source: Source = direct
+    if offline_chain(settings.upstream) and not settings.git_rewrite:
+        private_source = OffSource()
+    router = Router(tuple(chain), private_source, settings.private)
     options = GatewayOptions(
         list_ttl=settings.list_ttl,
         negative_ttl=settings.negative_ttl,
