@@ -24,6 +24,7 @@ from modgate.metrics import Metrics
 from modgate.protocol.errors import NotFoundError, OverloadedError
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.patterns import parse_patterns
+from modgate.server.responses import error_reply
 from modgate.service.gateway import SPELLING_MAX_BYTES, Gateway, GatewayOptions
 from modgate.service.routing import ChainEntry, OffSource, Router
 from modgate.service.ttlcache import ENTRY_OVERHEAD, NegativeCache, TTLCache
@@ -408,3 +409,9 @@ def test_clients_that_ask_and_hang_up_cannot_start_unbounded_fetches(tmp_path: P
         assert gateway._flight.in_flight() == 0, "cancel left fetches under way"
 
     asyncio.run(hammer())
+
+
+def test_an_overloaded_answer_says_when_to_retry() -> None:
+    reply = error_reply(OverloadedError("example.com/m@v1.0.0", "busy; retry").status, "busy")
+    assert reply.status == 503
+    assert b"\r\nRetry-After: 1\r\n" in reply.head, reply.head

@@ -29,6 +29,8 @@ front cache holding a 404 would hide a version published a moment later
 from the retry of a user who just tagged it."""
 
 ALLOW = b"GET, HEAD"
+RETRY_AFTER = b"1"
+"""Seconds a client told 503 (a limit reached) should wait before it asks again."""
 ETAG_HEX_CHARS = 32
 
 REASONS: dict[int, bytes] = {
@@ -162,5 +164,7 @@ def error_reply(status: int, message: str, route: str = "other", *, close: bool 
     extra: tuple[tuple[bytes, bytes], ...] = ()
     if status == 405:
         extra = ((b"Allow", ALLOW),)
+    elif status == 503:
+        extra = ((b"Retry-After", RETRY_AFTER),)  # a limit was reached: soon is fine
     head = render_fields(CT_TEXT, len(body), CC_NO_STORE, extra=extra)
     return Reply(status, head, body, size=len(body), route=route, close=close)
