@@ -50,6 +50,23 @@ _POSITION = re.compile(r"\.go:\d+:\d+: ")
 _VET_LINE = re.compile(r"^vet: ")
 _TEST_LOG = re.compile(r"^\w+_test\.go:\d+: ")
 _GO_MESSAGE = "go: "
+TEST_MARKERS = ("=== ", "--- PASS", "--- SKIP", "ok  ", "PASS")
+"""Substrings of the lines that open and close a test's output (other than FAIL lines).
+
+They are not scan keywords (a ``go test -v`` log is mostly these lines):
+:func:`last_test_marker` finds the last one in a run of skipped lines, which
+is all the state needs.
+"""
+
+
+def has_test_marker(raw: str) -> bool:
+    """True when ``raw`` may be a line that opens or closes a test's output."""
+    return any(marker in raw for marker in TEST_MARKERS)
+
+
+def last_test_marker(block: str, start: int, end: int) -> int:
+    """Where the last :data:`TEST_MARKERS` substring in ``block[start:end]`` starts, or -1."""
+    return max(block.rfind(marker, start, end) for marker in TEST_MARKERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +107,18 @@ class BuildSteps:
             self._in_test = False
             return False
         return self._test_line(number, text)
+
+    def marker(self, text: str) -> bool:
+        """Follow a line that opens or closes test output (not a FAIL); False if it is none."""
+        first = text[:1]
+        if first in {"=", "-"}:
+            if _TEST_START.match(text):
+                self._in_test = True
+                return True
+        elif first in "Po" and (_PASS.match(text) or _PACKAGE_OK.match(text)):
+            self._in_test = False
+            return True
+        return False
 
     def _test_line(self, number: int, text: str) -> bool:
         first = text[:1]

@@ -27,7 +27,12 @@ import re
 from collections import deque
 from collections.abc import Iterable
 
-from modgate.doctor.diagnose.buildsteps import BuildSteps, OtherFailure
+from modgate.doctor.diagnose.buildsteps import (
+    BuildSteps,
+    OtherFailure,
+    has_test_marker,
+    last_test_marker,
+)
 from modgate.doctor.diagnose.causes import CauseId
 from modgate.doctor.diagnose.extract import extract_module
 from modgate.doctor.diagnose.finding import Finding
@@ -136,6 +141,8 @@ class Diagnoser:
         """Take the next line of the log (with or without its line ending)."""
         self._number += 1
         if self._open is None and not is_interesting(raw):
+            if has_test_marker(raw):
+                self._steps.marker(normalize_parts(raw)[0])
             self._unrelated()
             return
         self._process(raw)
@@ -199,9 +206,11 @@ class Diagnoser:
             if self._open is None:
                 start = scanner.next_line(pos)
                 if start < 0:
+                    self._follow_markers(block, pos, size)
                     self._skip(block.count("\n", pos) + (0 if block.endswith("\n") else 1))
                     return
                 if start > pos:
+                    self._follow_markers(block, pos, start)
                     self._skip(block.count("\n", pos, start))
                 pos = start
             end = block.find("\n", pos)
@@ -242,6 +251,19 @@ class Diagnoser:
         return self._steps.failures
 
     # ------------------------------------------------------------------ state
+
+    def _follow_markers(self, block: str, start: int, end: int) -> None:
+        """Lines ``block[start:end]`` are skipped: only their last test marker line matters."""
+        while end > start:
+            at = last_test_marker(block, start, end)
+            if at < 0:
+                return
+            line_start = max(block.rfind("\n", start, at) + 1, start)
+            line_end = block.find("\n", at, end)
+            line = block[line_start : line_end if line_end >= 0 else end]
+            if self._steps.marker(normalize_parts(line)[0]):
+                return
+            end = line_start  # a lookalike: the state comes from an earlier line
 
     def _skip(self, count: int) -> None:
         """``count`` lines without keywords went by (no finding is open)."""

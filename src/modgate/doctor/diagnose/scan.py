@@ -36,7 +36,7 @@ KEYWORDS: tuple[str, ...] = (
     "go generate", "# get http", *TIMEOUT_WORDS, "exit code", "exit status", "non-zero",
     "did not complete", "FAIL", "panic", "error:", "error ", "Error:", "Error ", "ERROR",
     "rror]", "fatal", "Fatal", "FATAL", "failed", "Failed", "FAILED", "denied", "cannot",
-    "unable to", "=== RUN", "--- ", "# ", "ok ", "PASS", "vet:",
+    "unable to", "# ", "vet:",
 )  # fmt: skip
 COMPILER_ERROR = re.compile(r"\.go:\d+:\d+: ")
 # Each starts with a literal character, like the words, so one search skips
