@@ -439,6 +439,7 @@ def describe(settings: ServeSettings) -> dict[str, str]:
     out["upstream_text"] = ",".join(e.redacted() for e in settings.upstream.entries)
     out["sumdb"] = ",".join(f"{db.name}={redact_url(db.url)}" for db in settings.sumdb)
     out["git_rewrite"] = ",".join(f"{p}={redact_url(u)}" for p, u in settings.git_rewrite)
+    out["max_connections"] = str(settings.max_connections or "auto")
     auth = settings.auth
     out["auth"] = (
         "off"

@@ -415,3 +415,33 @@ def test_an_overloaded_answer_says_when_to_retry() -> None:
     reply = error_reply(OverloadedError("example.com/m@v1.0.0", "busy; retry").status, "busy")
     assert reply.status == 503
     assert b"\r\nRetry-After: 1\r\n" in reply.head, reply.head
+
+
+TRIED_URLS = 8
+
+
+def test_repository_urls_that_fail_leave_no_file(tmp_path: Path) -> None:
+    """Before, each repository URL tried left ``<sha256>.lock`` under ``_modgate/git/``."""
+    rewrites = {
+        f"example.com/gone{i}": (tmp_path / "nowhere" / f"r{i}").as_uri() for i in range(TRIED_URLS)
+    }
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text('[protocol "file"]\n\tallow = always\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    env["GIT_CONFIG_GLOBAL"] = str(gitconfig)
+    mirrors = tmp_path / "mirrors"
+    source = DirectSource(mirrors, rewrites=rewrites, environ=env)
+
+    async def try_all() -> None:
+        try:
+            for i in range(TRIED_URLS):
+                with pytest.raises(NotFoundError):
+                    await source.list(f"example.com/gone{i}")
+                with pytest.raises(NotFoundError):
+                    await source.info(f"example.com/gone{i}", "v1.0.0")
+        finally:
+            await source.aclose()
+
+    asyncio.run(try_all())
+    left = sorted(p.name for p in mirrors.iterdir()) if mirrors.exists() else []
+    assert left == [], f"{len(left)} files or folders left by URLs that failed: {left[:3]}"
