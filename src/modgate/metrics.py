@@ -72,6 +72,11 @@ SPECS: dict[str, MetricSpec] = {
             "gauge",
             "Bytes of hot responses held in memory files for sendfile.",
         ),
+        MetricSpec(
+            "modgate_tls_certificate_expiry_timestamp_seconds",
+            "gauge",
+            "When the served TLS certificate expires (Unix time), updated on every reload.",
+        ),
         MetricSpec("modgate_imported_total", "counter", "Artifacts imported by modgate import."),
         MetricSpec(
             "modgate_auth_decisions_total",

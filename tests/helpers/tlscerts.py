@@ -76,7 +76,9 @@ class TestCA:
         self.pem = folder / "ca.pem"
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, common_name: str, folder: Path | None = None) -> CertPair:
+    def issue(
+        self, common_name: str, folder: Path | None = None, valid_for: datetime.timedelta = VALIDITY
+    ) -> CertPair:
         """A server certificate for the loopback names, signed by this CA."""
         folder = folder or self.folder
         key = ec.generate_private_key(ec.SECP256R1())
@@ -88,7 +90,7 @@ class TestCA:
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + VALIDITY)
+            .not_valid_after(now + valid_for)
             .add_extension(x509.SubjectAlternativeName(list(LOOPBACK_NAMES)), critical=False)
             .add_extension(
                 x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False

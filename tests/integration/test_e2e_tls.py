@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime
 import http.client
 import json
 import shutil
@@ -20,11 +21,13 @@ from helpers.servers import (
     ModgateFactory,
     ModgateHandle,
     StaticProxyFactory,
+    metric_values,
     run_modgate,
     wait_for,
 )
 from helpers.staticproxy import LOOPBACK
 from helpers.tlscerts import CertPair, TestCA, https_get
+from modgate.server.tls import EXPIRY_METRIC, certificate_not_after
 
 pytestmark = pytest.mark.go
 
@@ -205,7 +208,7 @@ class Load:
 def test_sighup_reloads_the_pair_under_load(
     workers: int, tmp_path: Path, ca: TestCA, modgate: ModgateFactory
 ) -> None:
-    old, new = ca.issue("old"), ca.issue("new")
+    old, new = ca.issue("old"), ca.issue("new", valid_for=datetime.timedelta(days=30))
     live = live_pair(tmp_path / "live", old)
     server = modgate(
         "--upstream", "off", "--workers", str(workers),
@@ -232,6 +235,11 @@ def test_sighup_reloads_the_pair_under_load(
     assert not load.failures, f"{len(load.failures)} failed requests: {load.failures[:5]}"
     names = {https_get(port, "/healthz", context)[2] for _ in range(4 * workers)}
     assert names == {"new"}, f"certificates served after the reload: {names}"
+    for _ in range(2 * workers):
+        _, page, _ = https_get(port, "/metrics", context)
+        expiry = metric_values(page.decode(), EXPIRY_METRIC)
+        want = certificate_not_after(new.cert).timestamp()
+        assert expiry == {"": want}, f"{EXPIRY_METRIC} after the reload: {expiry}, want {want}"
     assert server.stop() == 0, server.stderr_text()
 
 

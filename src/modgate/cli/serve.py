@@ -345,7 +345,7 @@ def serve_command(
     tls = None
     if settings.tls_cert is not None and settings.tls_key is not None:
         try:
-            tls = TlsCertificate(settings.tls_cert, settings.tls_key)
+            tls = TlsCertificate(settings.tls_cert, settings.tls_key, metrics)
         except TlsError as exc:
             raise click.UsageError(str(exc)) from exc
         served = tls

@@ -25,9 +25,12 @@ from pathlib import Path
 
 from cryptography import x509
 
+from modgate.metrics import Metrics
+
 ALPN_PROTOCOLS = ("http/1.1",)
 """What the server speaks; a client offering only h2 gets no ALPN answer and falls back."""
 MIN_VERSION = ssl.TLSVersion.TLSv1_2
+EXPIRY_METRIC = "modgate_tls_certificate_expiry_timestamp_seconds"
 KEY_FORBIDDEN_BITS = stat.S_IRWXG | stat.S_IRWXO
 """Permission bits of a key file that let anyone but its owner read (or replace) it."""
 
@@ -100,19 +103,27 @@ class TlsCertificate:
     makes it the one every later handshake uses.
     """
 
-    def __init__(self, cert: Path, key: Path) -> None:
+    def __init__(self, cert: Path, key: Path, metrics: Metrics | None = None) -> None:
         self.cert = cert
         self.key = key
+        self.metrics = metrics
+        """Where the expiry of the pair in use is published (EXPIRY_METRIC)."""
         self.current = load_context(cert, key)
         self.not_after = certificate_not_after(cert)
         self.server_context = self.current
         self.server_context.sni_callback = self._select
+        self._publish()
 
     def reload(self) -> None:
         """Load the pair again; on ``TlsError`` the previous pair stays in use."""
         context = load_context(self.cert, self.key)
         not_after = certificate_not_after(self.cert)
         self.current, self.not_after = context, not_after
+        self._publish()
+
+    def _publish(self) -> None:
+        if self.metrics is not None:
+            self.metrics.set(EXPIRY_METRIC, self.not_after.timestamp())
 
     def _select(self, conn: ssl.SSLObject, _name: str | None, context: ssl.SSLContext) -> None:
         current = self.current

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import shutil
 import ssl
@@ -12,8 +13,16 @@ import pytest
 from server_support import INFO_PATH, ZIP_PATH, Client, FakeGateway, run
 
 from helpers.tlscerts import CertPair, TestCA, peer_common_name
+from modgate.metrics import Metrics
 from modgate.server.app import ServerHandle, start_server
-from modgate.server.tls import TlsCertificate, TlsError, check_key_permissions, load_context
+from modgate.server.tls import (
+    EXPIRY_METRIC,
+    TlsCertificate,
+    TlsError,
+    certificate_not_after,
+    check_key_permissions,
+    load_context,
+)
 
 IO_TIMEOUT = 5.0
 
@@ -150,6 +159,25 @@ def test_reload_swaps_the_pair_for_new_handshakes_and_keeps_open_connections(
             await handle.close(grace=1.0)
 
     run(main())
+
+
+def test_the_expiry_of_the_pair_in_use_is_a_metric(ca: TestCA, tmp_path: Path) -> None:
+    short, long = ca.issue("short"), ca.issue("long", valid_for=datetime.timedelta(days=30))
+    live = CertPair(tmp_path / "tls.crt", tmp_path / "tls.key", "")
+    live.key.touch(mode=0o600)
+    install(short, live)
+    metrics = Metrics()
+    tls = TlsCertificate(live.cert, live.key, metrics)
+    first = metrics.value(EXPIRY_METRIC)
+    assert first == certificate_not_after(short.cert).timestamp()
+    install(long, live)
+    tls.reload()
+    assert metrics.value(EXPIRY_METRIC) == certificate_not_after(long.cert).timestamp()
+    assert metrics.value(EXPIRY_METRIC) - first > 20 * 86400
+    live.cert.write_text("broken\n")
+    with pytest.raises(TlsError):
+        tls.reload()
+    assert metrics.value(EXPIRY_METRIC) == certificate_not_after(long.cert).timestamp()
 
 
 def test_no_sendfile_under_tls_and_the_bytes_are_right(ca: TestCA, tmp_path: Path) -> None:
