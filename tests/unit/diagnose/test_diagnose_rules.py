@@ -65,6 +65,28 @@ CASES = [
     (["go: parsing $GOFLAGS: unknown flag -foo"], "goflags-invalid", None),
     (["go: go.mod file not found in current directory or any parent directory; "
       "see 'go help modules'"], "gomod-not-found", None),
+    # The go command's chains: the failing line is indented under "X imports"/"X requires".
+    (["go: example.com/app imports",
+      f"\texample.com/foo/pkg: {FOO}: reading {P}/example.com/foo/@v/v1.0.0.zip: "
+      "500 Internal Server Error"], "proxy-http-error", FOO),
+    (["go: example.com/app@v0.1.0 requires",
+      f"\t{FOO}: reading {P}/example.com/foo/@v/v1.0.0.mod: 401 Unauthorized"],
+     "proxy-auth", FOO),
+    (["go: example.com/app imports",
+      f"\texample.com/foo/pkg: {FOO}: reading {P}/example.com/foo/@v/v1.0.0.zip: 404 Not Found"],
+     "proxy-http-error", FOO),
+    # A "go get:" prefix (go1.16 and older) is a failure like a "go:" one.
+    (['go get: module example.com/foo: Get "https://proxy.golang.org/example.com/foo/@v/list": '
+      "x509: certificate signed by unknown authority"], "tls-unknown-authority", None),
+    # A checksum-database 404 for a public host is not a private module.
+    ([f"verifying github.com/x/y@v1.0.0/go.mod: github.com/x/y@v1.0.0/go.mod: reading "
+      "https://sum.golang.org/lookup/github.com/x/y@v1.0.0: 410 Gone"],
+     "proxy-http-error", "github.com/x/y@v1.0.0"),
+    # "https://" pointed at a proxy that speaks plain HTTP.
+    ([f'go: {FOO}: Get "https://goproxy.corp:8080/x": http: server gave HTTP response to HTTPS '
+      "client"], "tls-protocol-mismatch", FOO),
+    # A truncated zip in a restored module cache.
+    ([f"go: {FOO}: zip: not a valid zip file"], "poisoned-module-cache", FOO),
 ]  # fmt: skip
 
 NOT_MODULE_FAILURES = [
