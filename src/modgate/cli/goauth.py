@@ -159,6 +159,11 @@ def goauth_command(
       export GOAUTH='modgate goauth --url https://modgate.corp.example.com:8443'
     The go command runs it before its first request and again, with the
     request URL as REQUEST_URL and the response on stdin, after a 4xx.
+
+    \b
+    On a laptop a .netrc line does the same without a command; its machine
+    must carry the port, as the go command matches host and port:
+      machine modgate.corp.example.com:8443 login token password <token>
     """
     base = _modgate_url(url)
     if request_url is not None:
