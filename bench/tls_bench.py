@@ -1,0 +1,268 @@
+"""HTTPS throughput of modgate's server against nginx with the same certificate.
+
+One command: ``.venv/bin/python bench/tls_bench.py [--duration S] [--rounds N] [--quick]``.
+
+It builds a temporary store in the go download-cache layout (the artifacts of
+``serve_bench.py``), makes a throw-away CA and an ECDSA P-256 server
+certificate for 127.0.0.1, and starts nginx (1 worker, TLS 1.2/1.3, HTTP/1.1,
+keep-alive, access log off, its own prefix) and ``modgate serve --tls-cert
+--tls-key`` on the same store and the same pair, both on 127.0.0.1
+ephemeral ports. wrk then loads each artifact on each server in turn, in two
+modes: keep-alive connections (32 connections: bulk encryption cost), and a
+new connection per request (``Connection: close``, 32 at a time: handshake
+cost). It prints the medians and the modgate/nginx ratio, and asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import ipaddress
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from serve_bench import (
+    CONNECTIONS,
+    HOST,
+    NGINX,
+    WRK,
+    Artifact,
+    Run,
+    build_store,
+    cpu_seconds,
+    fmt_ms,
+    free_port,
+    parse_wrk,
+    stop,
+    wait_ready,
+)
+
+NGINX_TLS_CONF = """\
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 65;
+    keepalive_requests 100000;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{ application/json info; text/plain mod; application/zip zip; }}
+    default_type text/plain;
+    server {{
+        listen {host}:{port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets off;
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+MODES = ("keep-alive", "new connection")
+LOADED = (".info", ".zip 20 kB", ".zip 5 MB")
+
+
+@dataclass(frozen=True)
+class Pair:
+    cert: Path
+    key: Path
+
+
+def make_pair(folder: Path) -> Pair:
+    """A CA and a server certificate for 127.0.0.1 signed by it (ECDSA P-256)."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pair = Pair(folder / "server.crt", folder / "server.key")
+    pem = serialization.Encoding.PEM
+    pair.cert.write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
+    pair.key.touch(mode=0o600)
+    pair.key.chmod(0o600)
+    pair.key.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return pair
+
+
+def start_nginx(root: Path, work: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
+    prefix = work / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        NGINX_TLS_CONF.format(
+            prefix=prefix, host=HOST, port=port, root=root, cert=pair.cert, key=pair.key
+        )
+    )
+    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
+    wait_ready(port, proc, "nginx")
+    return proc, port
+
+
+def start_modgate(root: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
+    cmd = [
+        sys.executable, "-m", "modgate", "serve",
+        "--listen", "127.0.0.1:0",
+        "--store", str(root),
+        "--upstream", "off",
+        "--verify-sumdb", "off",
+        "--access-log", "off",
+        "--tls-cert", str(pair.cert),
+        "--tls-key", str(pair.key),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    port = None
+    while port is None:
+        line = proc.stderr.readline()
+        if not line:
+            sys.exit(f"modgate exited before listening (exit code {proc.wait()})")
+        record = json.loads(line)
+        if record.get("event") == "listening":
+            port = int(record["url"].rsplit(":", 1)[1])
+    sink = open(root.parent / "modgate.log", "w+b")  # noqa: SIM115 - kept for the server's life
+    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, sink), daemon=True).start()
+    wait_ready(port, proc, "modgate")
+    return proc, port
+
+
+def wrk_https(port: int, pid: int, path: str, duration: int, mode: str) -> Run:
+    cmd = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+    if mode == "new connection":
+        cmd += ["-H", "Connection: close"]
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    out = subprocess.run(
+        [*cmd, f"https://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
+    ).stdout
+    if "Socket errors" in out:
+        print(f"  note: {out.split('Socket errors', 1)[1].splitlines()[0].strip()}", flush=True)
+    run = parse_wrk(out)
+    run.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    return run
+
+
+def report(results: dict[tuple[str, str, str], list[Run]], artifacts: list[Artifact]) -> None:
+    print()
+    header = ("mode", "artifact", "nginx req/s", "modgate req/s", "modgate/nginx", "modgate p99")
+    print("{:<15} {:<11} {:>12} {:>14} {:>14} {:>12}".format(*header))
+    for mode in MODES:
+        for art in artifacts:
+            nginx = results.get((mode, art.name, "nginx"))
+            modgate = results.get((mode, art.name, "modgate"))
+            if not nginx or not modgate:
+                continue
+            n = statistics.median(r.rps for r in nginx)
+            m = statistics.median(r.rps for r in modgate)
+            p99 = statistics.median(r.p99_ms for r in modgate)
+            spread = (
+                f"nginx {min(r.rps for r in nginx):.0f}-{max(r.rps for r in nginx):.0f}, "
+                f"modgate {min(r.rps for r in modgate):.0f}-{max(r.rps for r in modgate):.0f}"
+            )
+            print(
+                f"{mode:<15} {art.name:<11} {n:>12.0f} {m:>14.0f} {m / n:>13.2f}x"
+                f" {fmt_ms(p99):>12}   ({spread})"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--quick", action="store_true", help="1 round of 2 s")
+    parser.add_argument("--mode", choices=MODES, help="load only this mode")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds = 2, 1
+    for tool in (WRK, NGINX):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed; install wrk and nginx-light (apt-get install)")
+
+    work = Path(tempfile.mkdtemp(prefix="modgate-tls-bench-"))
+    work.chmod(0o755)  # nginx's worker may run as an unprivileged user
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        root = work / "store"
+        artifacts = [a for a in build_store(root, 0) if a.name in LOADED]
+        pair = make_pair(work)
+        nginx, nginx_port = start_nginx(root, work, pair)
+        procs.append(nginx)
+        modgate, modgate_port = start_modgate(root, pair)
+        procs.append(modgate)
+        ports = {"nginx": nginx_port, "modgate": modgate_port}
+        pids = {"nginx": nginx.pid, "modgate": modgate.pid}
+        for server, port in ports.items():  # warm the hot set and nginx's page cache
+            for art in artifacts:
+                wrk_https(port, pids[server], art.path, 1, "keep-alive")
+        results: dict[tuple[str, str, str], list[Run]] = {}
+        modes = [args.mode] if args.mode else list(MODES)
+        for rnd in range(args.rounds):
+            for mode in modes:
+                for art in artifacts:
+                    order = ("nginx", "modgate") if rnd % 2 == 0 else ("modgate", "nginx")
+                    for server in order:
+                        run = wrk_https(ports[server], pids[server], art.path, args.duration, mode)
+                        results.setdefault((mode, art.name, server), []).append(run)
+                        print(
+                            f"round {rnd + 1} {mode:<15} {art.name:<11} {server:<8}"
+                            f" {run.rps:>9.0f} req/s  p50 {fmt_ms(run.p50_ms)}"
+                            f"  p99 {fmt_ms(run.p99_ms)}  server CPU {run.cpu:.0%}",
+                            flush=True,
+                        )
+        report(results, artifacts)
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
