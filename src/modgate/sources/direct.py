@@ -491,6 +491,10 @@ class DirectSource:
                 )
             except GitError:
                 return False
+            except HostNotAllowedError:
+                if urlsplit(url).scheme in ("https", "http"):
+                    raise  # the host itself is refused
+                return False  # only this transport cannot be pinned: try the next one
             return True
 
         return await asyncio.get_running_loop().run_in_executor(self._workers, run)

@@ -8,17 +8,22 @@ through a recording network backend: nothing here opens a socket.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
+import os
 import socket
 import ssl
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 
 import httpcore
 import httpx
 import pytest
 
+from modgate.protocol.errors import NotFoundError
 from modgate.protocol.patterns import parse_patterns
+from modgate.sources.direct import DirectSource
 from modgate.sources.hostguard import (
     HostGuard,
     HostNotAllowedError,
@@ -402,3 +407,50 @@ def test_discovery_through_a_proxy_leaves_resolution_to_the_proxy(
     assert isinstance(proxied_error, httpx.ProxyError), proxied_error
     assert isinstance(bypass_error, HostNotAllowedError), "a host past the proxy is pinned"
     assert asked == ["bypass.example"], "only the host that bypasses the proxy is resolved here"
+
+
+def test_a_qualified_path_on_a_public_host_tries_every_scheme(tmp_path: Path) -> None:
+    # https is pinned (and fails here: nothing answers); ssh cannot be pinned, so it is
+    # skipped rather than reported as a refused host
+    _, resolve = _resolver({"example.com": [PUBLIC_V4]})
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+    fake_git = tmp_path / "git"
+    # answers --get-url with the URL (no insteadOf rules) and fails every remote command
+    fake_git.write_text(
+        '#!/bin/sh\nfor a; do last="$a"; [ "$a" = --get-url ] && get=1; done\n'
+        'if [ -n "$get" ]; then echo "$last"; exit 0; fi\nexit 128\n'
+    )
+    fake_git.chmod(0o755)
+    source = DirectSource(tmp_path / "mirrors", guard=guard, environ={"PATH": os.environ["PATH"]})
+    source.runner = dataclasses.replace(source.runner, executable=str(fake_git))
+
+    async def run() -> str:
+        try:
+            await source.list("example.com/repo.git")
+        except NotFoundError as exc:
+            return str(exc)
+        finally:
+            await source.aclose()
+        return "found"
+
+    text = asyncio.run(run())
+    assert "no secure protocol found" in text, text
+
+
+def test_a_qualified_path_on_an_internal_host_is_refused(tmp_path: Path) -> None:
+    _, resolve = _resolver({"git.internal.example": ["10.9.8.7"]})
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+    source = DirectSource(tmp_path / "mirrors", guard=guard, environ={"PATH": os.environ["PATH"]})
+
+    async def run() -> str:
+        try:
+            await source.list("git.internal.example/repo.git")
+        except NotFoundError as exc:
+            return str(exc)
+        finally:
+            await source.aclose()
+        return "found"
+
+    text = asyncio.run(run())
+    assert "host git.internal.example is not allowed" in text, text
+    assert "10.9.8.7" not in text
