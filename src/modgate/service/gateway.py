@@ -90,6 +90,8 @@ class Gateway:
             self.options.list_ttl, SPELLING_MAX_ENTRIES, max_bytes=SPELLING_MAX_BYTES, weigh=len
         )
         self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")
+        self._prefetches: set[asyncio.Future[bytes]] = set()
+        """Sibling fetches under way (at most one per miss, each also a singleflight)."""
         self._closers = closers
         self._ready: tuple[float, tuple[bool, str]] = (-READY_CHECK_INTERVAL, (False, ""))
 
@@ -127,6 +129,8 @@ class Gateway:
             )
 
     async def aclose(self) -> None:
+        for task in list(self._prefetches):
+            task.cancel()
         for source in self.router.sources():
             await source.aclose()
         for close in self._closers:
@@ -143,7 +147,8 @@ class Gateway:
         mv = ModuleVersion(module, version)
         data = self._stored(mv, Kind.INFO)
         if data is None:
-            data = await self._fetch(f"info:{mv}", mv, Kind.INFO, lambda: self._fetch_info(mv))
+            self._prefetch_mod(mv)
+            data = await self._fetch_info_once(mv)
         return Answer(data, None, len(data), immutable=True)
 
     async def mod(self, mv: ModuleVersion) -> Answer:
@@ -153,8 +158,47 @@ class Gateway:
     async def mod_bytes(self, mv: ModuleVersion) -> bytes:
         data = self._stored(mv, Kind.MOD)
         if data is None:
-            data = await self._fetch(f"mod:{mv}", mv, Kind.MOD, lambda: self._fetch_mod(mv))
+            self._prefetch_info(mv)
+            data = await self._fetch_mod_once(mv)
         return data
+
+    def _fetch_info_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
+        return self._fetch(f"info:{mv}", mv, Kind.INFO, lambda: self._fetch_info(mv))
+
+    def _fetch_mod_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
+        return self._fetch(f"mod:{mv}", mv, Kind.MOD, lambda: self._fetch_mod(mv))
+
+    # The go command asks for a version's .info and .mod one after the other
+    # (.mod first while it loads the module graph, .info before the zip): a
+    # miss on one fetches the other at the same time, so the second request
+    # finds it stored or in flight instead of paying its own upstream round trip.
+
+    def _prefetch_info(self, mv: ModuleVersion) -> None:
+        if self.store.size(mv, Kind.INFO) is None:
+            self._background(self._fetch_info_once(mv), mv, Kind.INFO)
+
+    def _prefetch_mod(self, mv: ModuleVersion) -> None:
+        if self.store.size(mv, Kind.MOD) is None:
+            self._background(self._fetch_mod_once(mv), mv, Kind.MOD)
+
+    def _background(self, fetch: Awaitable[bytes], mv: ModuleVersion, kind: Kind) -> None:
+        """Run a prefetch; its failure is only logged (the request for it will see it)."""
+        task = asyncio.ensure_future(fetch)
+        self._prefetches.add(task)
+
+        def done(t: asyncio.Future[bytes]) -> None:
+            self._prefetches.discard(t)
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is not None:
+                log.debug(
+                    "prefetch failed",
+                    extra={"event": "prefetch_failed", "subject": str(mv),
+                           "kind": kind.value, "error": str(exc)},
+                )  # fmt: skip
+
+        task.add_done_callback(done)
 
     async def zip(self, mv: ModuleVersion) -> Answer:
         path = self.store.local_path(mv, Kind.ZIP)

@@ -16,7 +16,9 @@ module path (the first element of a module path is a lower-case domain):
                                  (removed on release, see ``filelock``)
 
 Writes are atomic: a temp file is written, flushed and fsynced, then moved
-into place and the directory fsynced, so readers only ever see final names.
+into place and the directory fsynced (then the parents of any directory the
+write created), so readers only ever see final names and ``put`` returns only
+once the artifact is durable.
 Artifacts are installed with a hard link, which fails instead of replacing
 an existing file: of several writers (threads or processes) the first wins
 and the others' temp files are removed. list and meta are replaced with a
@@ -333,30 +335,43 @@ class FilesystemStore:
     def _install(self, tmp: Path, final: Path, subject: str, *, replace: bool) -> None:
         """Move ``tmp`` to ``final`` (keeping an existing ``final`` unless ``replace``)."""
         try:
-            self._make_dirs(final.parent)
+            created = self._make_dirs(final.parent)
             self._confined(final)
             if replace:
                 tmp.replace(final)
             else:
                 _link_no_clobber(tmp, final)
             _fsync_dir(final.parent)
+            # The new directories' entries, deepest first, once the name is in place:
+            # on a journaling filesystem the fsync above has committed them already
+            # and these return at once; elsewhere they cost what they always did.
+            for directory in created:
+                _fsync_dir(directory.parent)
         except OSError as exc:
             raise _failure(subject, "store", final, exc) from exc
         finally:
             with suppress(OSError):  # swept when the store is next opened
                 tmp.unlink(missing_ok=True)
 
-    def _make_dirs(self, directory: Path) -> None:
+    def _make_dirs(self, directory: Path) -> list[Path]:
+        """Create ``directory`` and its missing parents; returns those made, deepest first.
+
+        Their parents are not fsynced here: ``_install`` does it after the
+        artifact's own directory, so that one journal commit covers them all.
+        """
         missing: list[Path] = []
         while not os.path.lexists(directory) and directory != self.root:
             missing.append(directory)
             directory = directory.parent
-        for created in reversed(missing):
+        created: list[Path] = []
+        for new in reversed(missing):
             try:
-                created.mkdir()
+                new.mkdir()
             except FileExistsError:
-                continue  # another writer made it
-            _fsync_dir(created.parent)
+                continue  # another writer made it (and syncs it)
+            created.append(new)
+        created.reverse()
+        return created
 
     def _scan(self, directory: Path, subject: str) -> list[os.DirEntry[str]]:
         try:

@@ -293,3 +293,66 @@ def test_merge_list_sorts_dedups_and_drops_junk() -> None:
     assert merge_list("example.com/m", upstream, ["v1.2.0", "v1.3.0"]) == (
         b"v1.2.0\nv1.3.0\nv1.10.0 2024-01-01T00:00:00Z\n"
     )
+
+
+def test_a_mod_miss_fetches_the_info_with_it(tmp_path: Path) -> None:
+    src = FakeSource("up", good_table(), delay=0.02)
+    gw = make_gateway(tmp_path, (src, False))
+
+    async def go() -> None:
+        assert (await gw.mod(MV)).body == GOMOD
+        await asyncio.sleep(0.05)
+        assert gw.store.get(MV, Kind.INFO) is not None, "the .info was not fetched with the .mod"
+        info = await gw.info(MV.path, MV.version)
+        assert info.body == good_table()["info:example.com/m@v1.0.0"]
+
+    run(go())
+    assert src.calls == Counter({"mod:example.com/m@v1.0.0": 1, "info:example.com/m@v1.0.0": 1})
+
+
+def test_an_info_miss_fetches_the_mod_with_it(tmp_path: Path) -> None:
+    src = FakeSource("up", good_table())
+    gw = make_gateway(tmp_path, (src, False))
+
+    async def go() -> None:
+        await gw.info(MV.path, MV.version)
+        await asyncio.sleep(0.05)  # the prefetch ends on its own, without a request for it
+        assert gw.store.get(MV, Kind.MOD) == GOMOD
+        assert (await gw.mod(MV)).body == GOMOD
+
+    run(go())
+    assert src.calls["mod:example.com/m@v1.0.0"] == 1, src.calls
+
+
+def test_a_failed_prefetch_fails_only_its_own_request(tmp_path: Path) -> None:
+    table = good_table()
+    table["info:example.com/m@v1.0.0"] = UpstreamError("example.com/m@v1.0.0", "503")
+    src = FakeSource("up", table)
+    gw = make_gateway(tmp_path, (src, False))
+
+    async def go() -> None:
+        assert (await gw.mod(MV)).body == GOMOD
+        await asyncio.sleep(0.05)
+        with pytest.raises(UpstreamError):
+            await gw.info(MV.path, MV.version)  # not remembered: asked again, fails again
+
+    run(go())
+    assert src.calls["info:example.com/m@v1.0.0"] == 2, src.calls
+    assert gw.store.get(MV, Kind.INFO) is None
+
+
+def test_an_invalid_prefetched_info_is_refused_and_not_stored(tmp_path: Path) -> None:
+    table = good_table()
+    table["info:example.com/m@v1.0.0"] = b'{"Version":"v9.9.9","Time":"2024-01-02T03:04:05Z"}'
+    src = FakeSource("up", table)
+    gw = make_gateway(tmp_path, (src, False))
+
+    async def go() -> None:
+        await gw.mod(MV)
+        await asyncio.sleep(0.05)
+        with pytest.raises(InvalidModuleError):
+            await gw.info(MV.path, MV.version)
+
+    run(go())
+    assert gw.store.get(MV, Kind.INFO) is None
+    assert gw.metrics.total("modgate_verification_failures_total") >= 1

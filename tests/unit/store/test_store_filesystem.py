@@ -381,3 +381,26 @@ def test_go_command_reads_the_store_and_the_store_reads_its_cache(
     assert cache.versions(mv.path) == ["v1.0.0"]
     assert list(cache.modules()) == [mv.path]
     assert cache.get(mv, Kind.ZIP) == store.get(mv, Kind.ZIP)
+
+
+def test_a_put_returns_only_after_every_new_directory_is_synced(
+    store: FilesystemStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    mv = ModuleVersion("example.com/org/repo", "v1.0.0")
+    store.put(mv, Kind.MOD, b"module example.com/org/repo\n")
+    monkeypatch.undo()
+    made = ["example.com", "example.com/org", "example.com/org/repo", "example.com/org/repo/@v"]
+    parents = {str(root / d).rsplit("/", 1)[0] for d in made}
+    temp = [p for p in synced if "/_modgate/tmp/" in p]
+    assert len(temp) == 1 and synced[0] == temp[0], f"the temp file is synced first: {synced}"
+    assert synced[1] == str(root / "example.com/org/repo/@v"), f"then its directory: {synced}"
+    assert parents <= set(synced[2:]), f"the new directories' parents were not synced: {synced}"
+    assert len(synced) == 2 + len(parents), f"each directory once: {synced}"
