@@ -2,14 +2,23 @@
 
 One command: ``.venv/bin/python bench/serve_bench.py [--duration S] [--rounds N] [--quick]``.
 
-It builds a temporary store in the go download-cache layout, starts nginx
-(1 worker, sendfile on, keep-alive, access log off, its own prefix, never
-the system configuration) and modgate's server on the same store, both on
-127.0.0.1 ephemeral ports, then runs wrk with 32 connections against each
-artifact on each server in turn, several rounds, and prints the medians.
-Last, it asks modgate once for the .info, .mod and .zip of many distinct
-modules and reports the server's resident memory (VmRSS). It prints the
-figures and asserts nothing.
+It builds a temporary store in the go download-cache layout, starts two
+nginx servers (1 worker, sendfile on, keep-alive, access log off, each with
+its own prefix, never the system configuration) and modgate's server on the
+same store, all on 127.0.0.1 ephemeral ports:
+
+- ``nginx``: nginx's defaults otherwise (``keepalive_requests 1000``, no
+  ``open_file_cache``, no ``tcp_nopush``);
+- ``nginx-tuned``: nginx at its best for this load, with
+  ``open_file_cache``, ``keepalive_requests 100000`` and ``tcp_nopush on``.
+
+It then runs wrk with 32 connections against each artifact on each server
+in turn (the order rotates every round), several rounds, and prints the
+medians and modgate's ratio to each nginx. A wrk run that saw a non-2xx
+answer or a socket error stops the benchmark: its figure would not be a
+throughput of correct answers. Last, it asks modgate once for the .info,
+.mod and .zip of many distinct modules and reports the server's resident
+memory (VmRSS). It prints the figures and asserts nothing.
 """
 
 from __future__ import annotations
@@ -55,10 +64,8 @@ events {{ worker_connections 1024; }}
 http {{
     access_log off;
     sendfile on;
-    tcp_nopush on;
     keepalive_timeout 65;
-    keepalive_requests 100000;
-    {open_file_cache}
+    {tuning}
     client_body_temp_path {prefix}/body;
     proxy_temp_path {prefix}/proxy;
     fastcgi_temp_path {prefix}/fastcgi;
@@ -73,7 +80,13 @@ http {{
     }}
 }}
 """
-OPEN_FILE_CACHE = "open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s;"
+TUNED = (
+    "open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s; "
+    "keepalive_requests 100000; tcp_nopush on;"
+)
+NGINX_CONFIGS = {"nginx": "", "nginx-tuned": TUNED}
+"""Name of each nginx configuration, and what it adds to the common one."""
+MODGATE = "modgate"
 
 
 # ---- the store ----------------------------------------------------------------------------
@@ -147,10 +160,8 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
     sys.exit(f"{what} did not listen on {HOST}:{port} within {READY_TIMEOUT} s")
 
 
-def start_nginx(
-    root: Path, work: Path, open_file_cache: bool
-) -> tuple[subprocess.Popen[bytes], int]:
-    prefix = work / "nginx"
+def start_nginx(root: Path, work: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    prefix = work / name
     prefix.mkdir()
     port = free_port()
     conf = prefix / "nginx.conf"
@@ -160,7 +171,7 @@ def start_nginx(
             host=HOST,
             port=port,
             root=root,
-            open_file_cache=OPEN_FILE_CACHE if open_file_cache else "",
+            tuning=NGINX_CONFIGS[name],
         )
     )
     proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
@@ -239,6 +250,10 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+class BenchError(Exception):
+    """A wrk run whose figure is not a throughput of correct answers."""
+
+
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 
 
@@ -255,19 +270,24 @@ def parse_wrk(out: str) -> Run:
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     if not (rps and p50 and p99):
         raise ValueError(f"cannot read wrk output:\n{out}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        print(f"  warning: {errors.group(1)} non-2xx responses", file=sys.stderr)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        raise BenchError(f"{bad.group(1)} answers were not 2xx")
+    sockets = re.search(r"Socket errors: (.*)", out)
+    if sockets:
+        raise BenchError(f"socket errors ({sockets.group(1).strip()})")
     return Run(float(rps.group(1)), parse_latency(p50.group(1)), parse_latency(p99.group(1)))
 
 
 def wrk(port: int, pid: int, path: str, duration: int, threads: int) -> Run:
     cmd = [WRK, f"-t{threads}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    out = subprocess.run(
-        [*cmd, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
-    ).stdout
-    run = parse_wrk(out)
+    url = f"http://{HOST}:{port}{path}"
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    try:
+        run = parse_wrk(out)
+    except BenchError as exc:
+        sys.exit(f"wrk against {url}: {exc}; stopping (wrk's output follows)\n{out}")
     run.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
     return run
 
@@ -303,23 +323,25 @@ def fmt_ms(value: float) -> str:
     return f"{value:.2f} ms" if value < 100 else f"{value:.0f} ms"
 
 
-def report(results: dict[tuple[str, str], list[Run]], artifacts: list[Artifact]) -> None:
+def report(
+    results: dict[tuple[str, str], list[Run]], artifacts: list[Artifact], servers: list[str]
+) -> None:
+    nginxes = [s for s in servers if s != MODGATE]
     print()
-    header = ("artifact", "server", "req/s", "p50", "p99", "modgate/nginx")
-    print("{:<12} {:<8} {:>10} {:>10} {:>10} {:>14}".format(*header))
+    header = ("artifact", "server", "req/s", "p50", "p99", "CPU", "modgate/this")
+    print("{:<12} {:<12} {:>10} {:>10} {:>10} {:>5} {:>13}".format(*header))
     for art in artifacts:
-        med: dict[str, float] = {}
-        for server in ("nginx", "modgate"):
+        med = {s: statistics.median(r.rps for r in results[(art.name, s)]) for s in servers}
+        for server in servers:
             runs = results[(art.name, server)]
-            rps = statistics.median(r.rps for r in runs)
-            med[server] = rps
             p50 = statistics.median(r.p50_ms for r in runs)
             p99 = statistics.median(r.p99_ms for r in runs)
+            cpu = statistics.median(r.cpu for r in runs)
             spread = f"{min(r.rps for r in runs):.0f}-{max(r.rps for r in runs):.0f}"
-            ratio = f"{med['modgate'] / med['nginx']:.2f}x" if server == "modgate" else ""
+            ratio = f"{med[MODGATE] / med[server]:.2f}x" if server in nginxes else ""
             print(
-                f"{art.name:<12} {server:<8} {rps:>10.0f} {fmt_ms(p50):>10} {fmt_ms(p99):>10}"
-                f" {ratio:>14}   (req/s over rounds: {spread})"
+                f"{art.name:<12} {server:<12} {med[server]:>10.0f} {fmt_ms(p50):>10}"
+                f" {fmt_ms(p99):>10} {cpu:>5.0%} {ratio:>13}   (req/s over rounds: {spread})"
             )
 
 
@@ -331,7 +353,17 @@ def main() -> None:
     parser.add_argument("--modules", type=int, default=DISTINCT_MODULES)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
     parser.add_argument("--access-log", action="store_true", help="modgate writes its access log")
-    parser.add_argument("--nginx-open-file-cache", action="store_true")
+    parser.add_argument(
+        "--nginx",
+        choices=("both", *NGINX_CONFIGS),
+        default="both",
+        help="nginx configurations to compare with (default: both)",
+    )
+    parser.add_argument(
+        "--nginx-open-file-cache",
+        action="store_true",
+        help="compare with nginx-tuned only (same as --nginx nginx-tuned)",
+    )
     parser.add_argument(
         "--only", default="", help="load only artifacts whose name contains this (e.g. '20 kB')"
     )
@@ -349,12 +381,19 @@ def main() -> None:
         root = work / "store"
         print(f"building a store with {args.modules} distinct modules ...", flush=True)
         artifacts = build_store(root, args.modules)
-        nginx, nginx_port = start_nginx(root, work, args.nginx_open_file_cache)
-        procs.append(nginx)
+        if args.nginx_open_file_cache:
+            args.nginx = "nginx-tuned"
+        names = list(NGINX_CONFIGS) if args.nginx == "both" else [args.nginx]
+        ports: dict[str, int] = {}
+        pids: dict[str, int] = {}
+        for name in names:
+            proc, ports[name] = start_nginx(root, work, name)
+            procs.append(proc)
+            pids[name] = proc.pid
         modgate, modgate_port = start_modgate(root, args.access_log)
         procs.append(modgate)
-        ports = {"nginx": nginx_port, "modgate": modgate_port}
-        pids = {"nginx": nginx.pid, "modgate": modgate.pid}
+        ports[MODGATE], pids[MODGATE] = modgate_port, modgate.pid
+        servers = [*names, MODGATE]
         for port in ports.values():
             warm(port, [a.path for a in artifacts])
         rss_start = rss_kib(modgate.pid)
@@ -362,18 +401,18 @@ def main() -> None:
         loaded = [a for a in artifacts if args.only in a.name]
         for rnd in range(args.rounds):
             for art in loaded:
-                order = ("nginx", "modgate") if rnd % 2 == 0 else ("modgate", "nginx")
-                for server in order:
+                shift = rnd % len(servers)
+                for server in servers[shift:] + servers[:shift]:
                     run = wrk(ports[server], pids[server], art.path, args.duration, args.threads)
                     results.setdefault((art.name, server), []).append(run)
                     print(
-                        f"round {rnd + 1} {art.name:<11} {server:<8} {run.rps:>9.0f} req/s"
+                        f"round {rnd + 1} {art.name:<11} {server:<12} {run.rps:>9.0f} req/s"
                         f"  p50 {fmt_ms(run.p50_ms)}  p99 {fmt_ms(run.p99_ms)}"
                         f"  server CPU {run.cpu:.0%}",
                         flush=True,
                     )
         rss_after_wrk = rss_kib(modgate.pid)
-        report(results, loaded)
+        report(results, loaded, servers)
         seconds = fetch_distinct(modgate_port, args.modules)
         rss_end = rss_kib(modgate.pid)
         print()
