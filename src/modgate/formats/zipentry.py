@@ -126,6 +126,10 @@ class InflateMemo:
 
 
 def _data_start(f: BinaryIO, zip_size: int, info: zipfile.ZipInfo) -> int:
+    # zipfile adjusts offsets by the bytes it believes precede the archive: a
+    # damaged directory can make them negative or point past the end
+    if not 0 <= info.header_offset <= zip_size - _LOCAL_HEADER.size:
+        raise ZipReadError(ReadProblem.CORRUPT, "a local file header offset is out of range")
     f.seek(info.header_offset)
     header = f.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size or header[:4] != _LOCAL_HEADER_MAGIC:
@@ -251,5 +255,12 @@ def read_directory(f: BinaryIO) -> list[zipfile.ZipInfo]:
     try:
         with zipfile.ZipFile(f) as archive:
             return archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,  # a "version needed to extract" beyond what zipfile reads
+        ValueError,
+        EOFError,
+        OSError,
+    ) as exc:
         raise ZipReadError(ReadProblem.CORRUPT, f"not a readable zip archive ({exc})") from None
