@@ -200,8 +200,8 @@ def run_server(
 
     ``access_log`` None disables the access log; a ``Path`` is opened by each
     serving process and reopened on SIGUSR1. ``reload_hooks`` run on SIGHUP
-    in every serving process, after the TLS certificate's (see
-    ``modgate.server.reload``).
+    in every serving process, after the TLS certificate's, or on SIGUSR1
+    after the access log is reopened (see ``modgate.server.reload``).
     """
     if workers < 1:
         raise ValueError(f"workers={workers} must be at least 1")
@@ -267,8 +267,8 @@ async def _serve_until_signal(
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, _stop, sig, stop)
-    loop.add_signal_handler(signal.SIGHUP, run_hooks, hooks)
-    loop.add_signal_handler(signal.SIGUSR1, _reopen_logs, handles)
+    loop.add_signal_handler(signal.SIGHUP, run_hooks, hooks, signal.SIGHUP)
+    loop.add_signal_handler(signal.SIGUSR1, _reopen_logs, handles, hooks)
     unblock_handled_signals()  # a forked worker starts with them blocked
     handle = await start_server(
         gateway,
@@ -296,7 +296,8 @@ def _stop(signum: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def _reopen_logs(handles: list[ServerHandle]) -> None:
+def _reopen_logs(handles: list[ServerHandle], hooks: Sequence[ReloadHook]) -> None:
+    """SIGUSR1: the access log, then the log files of the hooks registered for SIGUSR1."""
     for handle in handles:
         access_log = handle.state.access_log
         if access_log is None:
@@ -316,6 +317,7 @@ def _reopen_logs(handles: list[ServerHandle]) -> None:
                     "access log reopened",
                     extra={"event": "reopened", "path": str(access_log.path), "pid": os.getpid()},
                 )
+    run_hooks(hooks, signal.SIGUSR1)
 
 
 def _listen(host: str, port: int) -> socket.socket:

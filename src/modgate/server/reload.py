@@ -1,4 +1,4 @@
-"""What SIGHUP reloads: a list of named hooks run in every serving process.
+"""What SIGHUP reloads (and SIGUSR1 reopens): named hooks run in every serving process.
 
 SIGHUP never stops modgate. Each serving process (the only one, or every
 worker: the master forwards the signal) runs the hooks in order. A hook
@@ -15,6 +15,12 @@ grants configuration) is registered by the composition root
 
     ReloadHook("tokens file", auth.reload_tokens)
 
+A log file other than the access log (an audit log) registers a hook with
+``signal=SIGUSR1`` that reopens it; SIGUSR1 runs those after reopening the
+access log, so logrotate can move every log file without copytruncate::
+
+    ReloadHook("audit log", audit.reopen, signal.SIGUSR1)
+
 Hooks run on the event loop between requests, so they should be quick
 (reading a few files); a request never sees a half-swapped state.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,12 +42,16 @@ class ReloadHook:
     """What is reloaded, as the log line says it: "tls certificate", "tokens file"."""
     reload: Callable[[], None]
     """Reads the files again and swaps the result in; raises to refuse (nothing changes)."""
+    signal: signal.Signals = signal.SIGHUP
+    """SIGHUP for what is reloaded, SIGUSR1 for a log file that is reopened."""
 
 
-def run_hooks(hooks: Sequence[ReloadHook]) -> int:
-    """Run every hook; log each outcome; return how many refused."""
+def run_hooks(hooks: Sequence[ReloadHook], signum: signal.Signals = signal.SIGHUP) -> int:
+    """Run the hooks of ``signum``; log each outcome; return how many refused."""
     refused = 0
     for hook in hooks:
+        if hook.signal != signum:
+            continue
         try:
             hook.reload()
         except Exception as exc:  # any failure keeps the old state; it must not stop serving
