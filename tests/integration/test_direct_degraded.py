@@ -126,7 +126,10 @@ def test_unreadable_object_in_history(
             f"{query}: modgate answered {got}, the go command {expected}"
         )
     listed = run_go(["list", "-m", "-versions", ROOT_MODULE], tmp_path, env).stdout.split()
-    assert listed[1:] == ["v1.0.0", "v1.1.0", "v1.2.0"], f"modgate listed {listed}"
+    expected = run_go(["list", "-m", "-versions", ROOT_MODULE], tmp_path, direct).stdout.split()
+    assert listed == expected == [ROOT_MODULE, "v1.0.0", "v1.1.0", "v1.2.0"], (
+        f"modgate listed {listed}, the go command {expected}"
+    )
 
     metrics = server.metrics()
     assert metric_total(metrics, FAILURES) >= 1, "the failed full fetch was not counted"
