@@ -4,8 +4,11 @@
 bound port, serves until SIGTERM or SIGINT, then shuts down gracefully: stop
 accepting, close idle connections, let in-flight responses finish (up to
 ``shutdown_grace`` seconds), flush the access log and metrics, and close the
-gateway. With ``workers > 1`` the parent binds one listening socket and forks
-that many processes that all accept on it.
+gateway. SIGHUP runs the reload hooks (``modgate.server.reload``: the TLS
+pair, and what the caller registers) and SIGUSR1 reopens the access log
+file; neither stops anything. With ``workers > 1`` the parent binds one
+listening socket, forks that many processes that all accept on it, and
+forwards every signal to them (``modgate.server.supervisor``).
 
 ``start_server`` is the same server inside a running loop, for tests and for
 embedding; it returns a ``ServerHandle``.
