@@ -21,6 +21,7 @@ from urllib.request import url2pathname
 import click
 
 from modgate.cli.jsonlog import setup as setup_logging
+from modgate.cli.serve_auth import build_access, warn_if_open
 from modgate.cli.sumdb import load_signer
 from modgate.config import ConfigError, ServeSettings, describe, offline_chain, resolve
 from modgate.formats.zipentry import InflateMemo
@@ -311,6 +312,24 @@ Examples:
     metavar="FILE",
     help="PEM private key of --tls-cert; must be readable by its owner only (chmod 600).",
 )
+@click.option(
+    "--tokens",
+    metavar="FILE",
+    help=(
+        "Turn authentication on with modgate tokens from FILE ('modgate token create'); "
+        "issuers and grants go in the [auth] section of --config."
+    ),
+)
+@click.option(
+    "--anonymous",
+    metavar="public|none",
+    help="With authentication on: may clients without credentials read public modules [none].",
+)
+@click.option(
+    "--audit-log",
+    metavar="PATH|-|off",
+    help="JSON lines of every denied request and every private read [- = stderr].",
+)
 def serve_command(
     config_file: Path | None, git_rewrite: tuple[str, ...], **flags: str | None
 ) -> None:
@@ -355,6 +374,8 @@ def serve_command(
 
         metrics.collectors.append(certificate_collector(not_after))
     access_log = _open_access_log(settings.access_log)
+    access, auth_hooks = build_access(settings, gateway, flags, config_file)
+    warn_if_open(settings)
     scheme = "https" if tls is not None else "http"
 
     def on_listening(host: str, port: int) -> None:
@@ -374,6 +395,8 @@ def serve_command(
             workers=settings.workers,
             on_listening=on_listening,
             tls=tls,
+            access=access,
+            reload_hooks=auth_hooks,
             settings=ServerSettings(
                 max_connections=settings.max_connections,
                 max_connections_per_client=settings.max_connections_per_client,

@@ -94,7 +94,7 @@ def build_access(
             "anonymous": auth.anonymous.value,
         },
     )
-    hooks = [ReloadHook("tokens file", access.reload_tokens)]
+    hooks = [ReloadHook("tokens file", access.reload_tokens)] if auth.tokens else []
     if config_file is not None:
         hooks.append(ReloadHook("auth configuration", access.reload_config))
     return access, hooks

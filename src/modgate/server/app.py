@@ -31,6 +31,7 @@ import uvloop
 
 from modgate.server.accesslog import FLUSH_INTERVAL, AccessLog
 from modgate.server.admission import raise_fd_limit
+from modgate.server.auth.setup import Access
 from modgate.server.http import HttpConnection
 from modgate.server.ports import CancellableGateway, GatewayLike
 from modgate.server.reload import ReloadHook, run_hooks
@@ -72,6 +73,8 @@ class ServerHandle:
         self.host = host
         self.port = port
         self._closed = False
+        self.access: Access | None = None
+        """Authentication and read grants (None: off)."""
         self._last_flush = time.monotonic()
         self._timer: asyncio.TimerHandle | None = None
         self._tick_interval = min(
@@ -126,6 +129,8 @@ class ServerHandle:
         state.hot.close()
         if state.access_log is not None:
             _flush_log(state.access_log)
+        if self.access is not None:
+            await self.access.aclose()
         await self.gateway.aclose()
 
 
@@ -145,6 +150,7 @@ async def start_server(
     access_log: TextIO | Path | None = None,
     sock: socket.socket | None = None,
     tls: TlsCertificate | None = None,
+    access: Access | None = None,
 ) -> ServerHandle:
     """Listen on ``host:port`` (or on ``sock``) in the running loop; HTTPS with ``tls``.
 
@@ -156,6 +162,7 @@ async def start_server(
     else:
         log_file = AccessLog(access_log) if access_log is not None else None
     state = ServerState(settings, gateway.metrics, log_file)
+    state.access = access.gate if access is not None else None
     router = Router(gateway, state)
     loop = asyncio.get_running_loop()
 
@@ -183,7 +190,11 @@ async def start_server(
             ssl_handshake_timeout=handshake_timeout,
         )
     bound = server.sockets[0].getsockname()
-    return ServerHandle(server, state, gateway, str(bound[0]), int(bound[1]))
+    handle = ServerHandle(server, state, gateway, str(bound[0]), int(bound[1]))
+    if access is not None:
+        handle.access = access
+        access.start(loop)
+    return handle
 
 
 def run_server(
@@ -198,6 +209,7 @@ def run_server(
     settings: ServerSettings | None = None,
     tls: TlsCertificate | None = None,
     reload_hooks: Sequence[ReloadHook] = (),
+    access: Access | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT; SIGHUP reloads, SIGUSR1 reopens the access log.
 
@@ -223,6 +235,7 @@ def run_server(
                 on_listening=on_listening,
                 tls=tls,
                 hooks=hooks,
+                access=access,
             )
         )
         return
@@ -241,6 +254,7 @@ def run_server(
                 sock=sock,
                 tls=tls,
                 hooks=hooks,
+                access=access,
             )
         )
 
@@ -263,6 +277,7 @@ async def _serve_until_signal(
     sock: socket.socket | None = None,
     tls: TlsCertificate | None = None,
     hooks: Sequence[ReloadHook] = (),
+    access: Access | None = None,
 ) -> None:
     """One serving process: the signals' meanings are set before anything else."""
     stop = asyncio.Event()
@@ -281,6 +296,7 @@ async def _serve_until_signal(
         access_log=access_log,
         sock=sock,
         tls=tls,
+        access=access,
     )
     handles.append(handle)
     if on_listening is not None:
