@@ -13,6 +13,9 @@ import sys
 import time
 from typing import TextIO
 
+QUIET_LIBRARIES = ("httpx", "httpcore")
+"""Libraries whose per-request info lines are left out of the log."""
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -41,4 +44,10 @@ def setup(level: str, stream: TextIO | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx logs every request it sends at info: one line per upstream fetch, written
+    # while the fetch waits. modgate's own events and metrics cover upstream failures;
+    # at debug level they are shown.
+    quiet = logging.WARNING if root.level > logging.DEBUG else logging.NOTSET
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(quiet)
     logging.captureWarnings(True)
