@@ -79,14 +79,20 @@ CASES = [
     (['go get: module example.com/foo: Get "https://proxy.golang.org/example.com/foo/@v/list": '
       "x509: certificate signed by unknown authority"], "tls-unknown-authority", None),
     # A checksum-database 404 for a public host is not a private module.
-    ([f"verifying github.com/x/y@v1.0.0/go.mod: github.com/x/y@v1.0.0/go.mod: reading "
+    (["verifying github.com/x/y@v1.0.0/go.mod: github.com/x/y@v1.0.0/go.mod: reading "
       "https://sum.golang.org/lookup/github.com/x/y@v1.0.0: 410 Gone"],
      "proxy-http-error", "github.com/x/y@v1.0.0"),
     # "https://" pointed at a proxy that speaks plain HTTP.
     ([f'go: {FOO}: Get "https://goproxy.corp:8080/x": http: server gave HTTP response to HTTPS '
       "client"], "tls-protocol-mismatch", FOO),
-    # A truncated zip in a restored module cache.
+    # A truncated zip in a restored module cache, or files edited in place (go mod verify).
     ([f"go: {FOO}: zip: not a valid zip file"], "poisoned-module-cache", FOO),
+    (["example.com/foo v1.0.0: dir has been modified "
+      "(/home/runner/go/pkg/mod/example.com/foo@v1.0.0)"], "poisoned-module-cache", None),
+    # A version that is not semver.
+    (["go: errors parsing go.mod:",
+      '/src/go.mod:5:2: require example.com/foo: version "1.2.3" invalid: must be of the form '
+      "v1.2.3"], "invalid-version-or-gomod", None),
 ]  # fmt: skip
 
 NOT_MODULE_FAILURES = [

@@ -47,6 +47,7 @@ _PATTERNS: tuple[tuple[CauseId, tuple[str, ...]], ...] = (
         r"expected /sumdb/", r"no checksum database \S+ here", r"no checksum database is served",
         r"not in checksum log", r"not recorded in checksum log", r"only tiles of height",
         r"checksum database path", r"invalid tile syntax", r"invalid module@version syntax",
+        r"where the checksum database can be reached", r"pass --verify-sumdb off",
     )),
     (CauseId.MODGATE_STORE_ERROR, (
         r"check the store's disk", r"is not a regular file; remove it", r"vanished from the store",

@@ -219,8 +219,10 @@ RULES: tuple[Rule, ...] = (
     Rule(CauseId.POISONED_MODULE_CACHE, 0.97, ("server misbehavior",),
          _r(r"go\.sum database server misbehavior detected")),
     Rule(CauseId.POISONED_MODULE_CACHE, 0.88,
-         ("missing module line", "not a valid zip file", "unexpected ziphash", "zip: ", "ziphash"),
+         ("missing module line", "not a valid zip file", "unexpected ziphash", "zip: ", "ziphash",
+          "has been modified"),
          _r(r"parsing go\.mod: missing module line|zip: not a valid zip file|unexpected ziphash"
+            r"|: (?:dir|zip) has been modified \("
             r"|zip: (?:unexpected EOF|checksum error|algorithm)|\.ziphash: ")),
     Rule(CauseId.INVALID_VERSION_OR_GOMOD, 0.5, ("errors parsing go.mod",),
          _r(r"errors parsing go\.mod")),
