@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import datetime
 import http.client
+import http.server
 import json
 import shutil
 import signal
@@ -299,3 +301,66 @@ def test_go_trusts_the_new_certificate_after_sighup(
     stale = go_download(tmp_path / "stale", server.url, first_ca.pem, wanted, gocache, check=False)
     assert stale.returncode != 0, f"the old certificate is still served\n{describe(stale)}"
     assert "certificate signed by unknown authority" in stale.stdout, describe(stale)
+
+
+# ---- what the go command sends over http and https --------------------------------------------
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Answers 404 to everything and records the Authorization header of each request."""
+
+    seen: list[str | None]
+
+    def do_GET(self) -> None:
+        self.seen.append(self.headers.get("Authorization"))
+        body = b"not found\n"
+        self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def authorization_sent(tmp_path: Path, gocache: Path, ca: TestCA | None) -> list[str | None]:
+    """Authorization headers the go command sends with a matching .netrc, over http or https."""
+    seen: list[str | None] = []
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    server = http.server.ThreadingHTTPServer((LOOPBACK, 0), handler)
+    if ca is not None:
+        pair = ca.issue("recorder")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pair.cert, pair.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        scheme = "https" if ca is not None else "http"
+        workdir = tmp_path / scheme
+        workdir.mkdir()
+        netrc = workdir / "netrc"
+        netrc.write_text(f"machine {LOOPBACK}:{port} login ci password s3cret\n")
+        netrc.chmod(0o600)
+        extra = {"NETRC": str(netrc)}
+        if ca is not None:
+            extra["SSL_CERT_FILE"] = str(ca.pem)
+        env = go_env(workdir, goproxy=f"{scheme}://{LOOPBACK}:{port}", gocache=gocache, extra=extra)
+        run_go(["mod", "download", "-json", "example.com/liba@v1.0.0"], workdir, env, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen, f"the go command sent no request over {scheme}"
+    return seen
+
+
+def test_the_go_command_sends_credentials_only_over_https(
+    tmp_path: Path, ca: TestCA, gocache: Path
+) -> None:
+    # Why authentication needs --tls-cert: the README says so, the go command decides it.
+    over_http = authorization_sent(tmp_path, gocache, None)
+    assert over_http == [None] * len(over_http), f"over http: {over_http}"
+    over_https = authorization_sent(tmp_path, gocache, ca)
+    basic = "Basic " + base64.b64encode(b"ci:s3cret").decode()
+    assert over_https and all(h == basic for h in over_https), f"over https: {over_https}"
