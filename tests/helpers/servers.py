@@ -254,13 +254,20 @@ def _drain(pipe: IO[bytes], sink: list[str], lines: queue.Queue[str | None] | No
 def run_modgate(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 120.0
 ) -> subprocess.CompletedProcess[str]:
-    """Run a short-lived modgate command (``import``, a failing ``serve``) to its end."""
+    """Run a short-lived modgate command (``import``, a failing ``serve``) to its end.
+
+    Like ``start_modgate``, verification against sum.golang.org (which tests never
+    reach) is off unless the test sets ``MODGATE_VERIFY_SUMDB`` or ``--sumdb``.
+    """
+    environ = dict(env or {})
+    if "--sumdb" not in args:
+        environ.setdefault("MODGATE_VERIFY_SUMDB", "off")
     return subprocess.run(
         modgate_argv(*args),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        env=modgate_env(env),
+        env=modgate_env(environ),
         timeout=timeout,
         check=False,
     )

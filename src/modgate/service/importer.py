@@ -1,8 +1,12 @@
 """``modgate import``: fill a store from module caches and zip trees.
 
 Each candidate goes through ``Ingest``, the same verification as an
-upstream fetch. Versions already stored are counted and left alone, so an
-import can be run again safely.
+upstream fetch: the module zip rules, go.mod consistency, the h1 hash, and
+(with a verifier) the checksum database. A public module whose record cannot
+be fetched from the database is refused like one that disagrees with it: the
+import says so per version, and ``--verify-sumdb off`` is the explicit way to
+import without the database. Versions already stored are counted and left
+alone, so an import can be run again safely.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modgate.formats.dirhash import hash_gomod
 from modgate.formats.gomod import synthesize_gomod
 from modgate.formats.info import check_info_for, parse_info, render_info
 from modgate.formats.modzip import MAX_GO_MOD, read_go_mod
-from modgate.protocol.errors import InvalidModuleError
+from modgate.protocol.errors import InvalidModuleError, NotFoundError, UpstreamError
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.pseudo import is_pseudo_version, pseudo_version_time
 from modgate.service.ingest import Ingest
@@ -33,6 +38,8 @@ class ImportReport:
     """(module@version or file, why) for each artifact that failed verification."""
     unusable: list[tuple[str, str]] = field(default_factory=list)
     """(file, why) for each file that is not a module artifact at all."""
+    empty: list[Path] = field(default_factory=list)
+    """Source folders in which nothing at all was found."""
 
 
 class Importer:
@@ -40,19 +47,22 @@ class Importer:
         self.store = store
         self.ingest = ingest
 
-    def run(
-        self, found: Iterable[Candidate | Unusable], progress: Callable[[str], None]
+    async def run(
+        self,
+        found: Iterable[Candidate | Unusable],
+        progress: Callable[[str], None],
+        report: ImportReport | None = None,
     ) -> ImportReport:
-        report = ImportReport()
+        report = report if report is not None else ImportReport()
         for item in found:
             if isinstance(item, Unusable):
                 report.unusable.append((str(item.path), item.reason))
             else:
-                self._one(item, report)
+                await self._one(item, report)
             progress(str(item.mv) if isinstance(item, Candidate) else str(item.path))
         return report
 
-    def _one(self, c: Candidate, report: ImportReport) -> None:
+    async def _one(self, c: Candidate, report: ImportReport) -> None:
         mv = c.mv
         have_zip = self.store.size(mv, Kind.ZIP) is not None
         stored_mod = self.store.get(mv, Kind.MOD)
@@ -60,9 +70,11 @@ class Importer:
             report.already += 1
             return
         try:
+            await self._prepare(mv)
             # verify everything first: a refused version leaves nothing in the store
             mod = self._mod_bytes(c)
             self.ingest.check_mod(mv, mod)
+            self.ingest.check_hash(mv, Kind.MOD, hash_gomod(mod))
             if stored_mod is not None:
                 mod = stored_mod  # the stored .mod is immutable; the zip must agree with it
             info = self._info_bytes(c)
@@ -73,6 +85,7 @@ class Importer:
                     shutil.copyfile(c.zip, tmp)
                     h1 = self.ingest.verify_zip(mv, tmp, mod)
                     self._check_recorded_hash(c, h1)
+                    self.ingest.check_hash(mv, Kind.ZIP, h1)
                     self._put_mod_info(mv, mod, info)
                     self.ingest.put_zip(mv, tmp, h1)
         except InvalidModuleError as exc:
@@ -83,6 +96,17 @@ class Importer:
             report.refused.append((str(mv), f"cannot read {exc.filename}: {exc.strerror}"))
             return
         report.stored += 1
+
+    async def _prepare(self, mv: ModuleVersion) -> None:
+        """The checksum database's record of ``mv``; unreachable means refused, never skipped."""
+        try:
+            await self.ingest.prepare(mv, SOURCE_NAME)
+        except (UpstreamError, NotFoundError) as exc:
+            raise InvalidModuleError(
+                str(mv),
+                f"cannot be verified: {exc.reason}; import where the checksum database "
+                "can be reached, or pass --verify-sumdb off to import without it",
+            ) from exc
 
     def _put_mod_info(self, mv: ModuleVersion, mod: bytes, info: bytes) -> None:
         self.store.put(mv, Kind.MOD, mod)
@@ -119,11 +143,15 @@ class Importer:
         return render_info(c.mv.version, time)
 
 
-def import_paths(
+async def import_paths(
     store: Store, ingest: Ingest, roots: Iterable[Path], progress: Callable[[str], None]
 ) -> ImportReport:
-    def found() -> Iterable[Candidate | Unusable]:
-        for root in roots:
-            yield from discover(root)
-
-    return Importer(store, ingest).run(found(), progress)
+    """Import every root in turn; roots in which nothing was found are listed in ``empty``."""
+    importer = Importer(store, ingest)
+    report = ImportReport()
+    for root in roots:
+        seen = report.stored + report.already + len(report.refused) + len(report.unusable)
+        await importer.run(discover(root), progress, report)
+        if seen == report.stored + report.already + len(report.refused) + len(report.unusable):
+            report.empty.append(root)
+    return report

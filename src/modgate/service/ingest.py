@@ -97,11 +97,15 @@ class Ingest:
                 str(mv), "invalid go.mod: missing module line (is the upstream a real proxy?)"
             )
 
+    def check_hash(self, mv: ModuleVersion, kind: Kind, h1: str) -> None:
+        """Raise unless the checksum databases agree with ``h1`` (no verifier: nothing to do)."""
+        if self.verifier is not None:
+            self.verifier.check(mv, kind, h1)
+
     def store_mod(self, mv: ModuleVersion, data: bytes, source: str) -> bytes:
         try:
             self.check_mod(mv, data)
-            if self.verifier is not None:
-                self.verifier.check(mv, Kind.MOD, hash_gomod(data))
+            self.check_hash(mv, Kind.MOD, hash_gomod(data))
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None
         self.store.put(mv, Kind.MOD, data)
@@ -156,8 +160,7 @@ class Ingest:
         """Verify a fetched zip in ``tmp`` and move it into the store; returns its h1."""
         try:
             h1 = self.verify_zip(mv, tmp, mod)
-            if self.verifier is not None:
-                self.verifier.check(mv, Kind.ZIP, h1)
+            self.check_hash(mv, Kind.ZIP, h1)
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None
         self.put_zip(mv, tmp, h1)
