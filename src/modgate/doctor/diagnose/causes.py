@@ -167,7 +167,7 @@ _CAUSES = (
     ),
     Cause(
         CauseId.GIT_UNREACHABLE,
-        "git could not reach the repository host",
+        "the module's own host (its git server or go-get page) could not be reached",
         "Check the host in the module path and any url.*.insteadOf rewrite, and that the "
         "build can reach it (DNS, firewall, HTTPS_PROXY); or serve the module from a GOPROXY.",
     ),

@@ -133,9 +133,18 @@ def _sumdb(text: str, module: ModuleVersion | None) -> tuple[CauseId, float]:
     return CauseId.PROXY_UNREACHABLE, 0.75
 
 
+_NETWORK = re.compile(
+    r"dial tcp|no such host|connection refused|i/o timeout|TLS handshake timeout|timed out"
+    r"|network is unreachable|no route to host|connection reset"
+)
+
+
 def _direct_lookup(text: str, module: ModuleVersion | None) -> tuple[CauseId, float]:
     found = _IMPORT_PATH.search(text)
     if is_public(module, found.group("path") if found is not None else None):
+        # The go command asked the module's own host (?go-get=1), not a proxy.
+        if _NETWORK.search(text):
+            return CauseId.GIT_UNREACHABLE, 0.72
         return CauseId.PROXY_UNREACHABLE, 0.7
     return CauseId.PRIVATE_BYPASSES_INTERNAL_PROXY, 0.78
 
