@@ -3,8 +3,16 @@
 The go command sends credentials only over HTTPS, so authentication needs
 TLS. ``TlsCertificate`` loads a PEM certificate chain and its private key into
 an ``ssl.SSLContext`` (TLS 1.2 or later, ALPN ``http/1.1`` only: the server
-speaks HTTP/1.1 and nothing else) and refuses a key file that group or others
-may access, so a key is never served from a world-readable file by mistake.
+speaks HTTP/1.1 and nothing else) and refuses a key file that others may
+access, so a key is never served from a world-readable file by mistake.
+
+Group access follows PostgreSQL's rule for its server key: a key owned by
+the user modgate runs as must be 0600 or less; a key owned by root may also
+be readable (only readable) by its group, 0640 or less. Root-owned and
+group-readable is how keys are shared on purpose: Debian's ``ssl-cert``
+group, and Kubernetes secret volumes with an ``fsGroup``, whose files the
+kubelet makes root-owned and group-readable (0440) whatever ``defaultMode``
+says. A group-readable key of any other owner is refused.
 
 Reloading without dropping a connection: the listening server keeps the
 context it was created with, whose ``sni_callback`` runs for every
@@ -33,6 +41,8 @@ MIN_VERSION = ssl.TLSVersion.TLSv1_2
 EXPIRY_METRIC = "modgate_tls_certificate_expiry_timestamp_seconds"
 KEY_FORBIDDEN_BITS = stat.S_IRWXG | stat.S_IRWXO
 """Permission bits of a key file that let anyone but its owner read (or replace) it."""
+ROOT_KEY_FORBIDDEN_BITS = stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO
+"""The same for a key owned by root: its group may read it (0640), nothing more."""
 
 
 class TlsError(ValueError):
@@ -40,15 +50,26 @@ class TlsError(ValueError):
 
 
 def check_key_permissions(key: Path) -> None:
-    """Raise ``TlsError`` unless only the owner may access ``key`` (after symlinks)."""
+    """Raise ``TlsError`` if others, or the group of a key not owned by root, may access ``key``.
+
+    Symlinks are followed: the file they point to is judged.
+    """
     try:
-        mode = key.stat().st_mode
+        info = key.stat()
     except OSError as exc:
         raise TlsError(f"cannot read TLS key file {str(key)!r}: {exc.strerror}") from exc
-    if mode & KEY_FORBIDDEN_BITS:
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid == 0:
+        if mode & ROOT_KEY_FORBIDDEN_BITS:
+            raise TlsError(
+                f"TLS key file {str(key)!r} (owned by root) is accessible by others or "
+                f"writable by its group (mode {mode:04o}); run: chmod 600 {key} "
+                "(or chmod 640 to let its group read it)"
+            )
+    elif mode & KEY_FORBIDDEN_BITS:
         raise TlsError(
             f"TLS key file {str(key)!r} is accessible by group or others "
-            f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {key}"
+            f"(mode {mode:04o}); run: chmod 600 {key}"
         )
 
 

@@ -32,17 +32,27 @@ def ca(tmp_path: Path) -> TestCA:
     return TestCA(tmp_path / "ca")
 
 
+NOBODY = 65534
+
+
+def owned_by_a_user(key: Path) -> Path:
+    """``key`` owned by a user other than root (the tests may run as root)."""
+    if os.geteuid() == 0:
+        os.chown(key, NOBODY, NOBODY)
+    return key
+
+
 @pytest.mark.parametrize("mode", [0o600, 0o400, 0o700])
 def test_a_key_only_its_owner_can_read_is_accepted(ca: TestCA, mode: int) -> None:
-    pair = ca.issue("server")
-    pair.key.chmod(mode)
-    check_key_permissions(pair.key)
+    key = owned_by_a_user(ca.issue("server").key)
+    key.chmod(mode)
+    check_key_permissions(key)
 
 
-@pytest.mark.parametrize("mode", [0o640, 0o604, 0o644, 0o620, 0o602, 0o660])
+@pytest.mark.parametrize("mode", [0o640, 0o440, 0o604, 0o644, 0o620, 0o602, 0o660])
 def test_a_key_group_or_others_can_access_is_refused(ca: TestCA, mode: int) -> None:
     pair = ca.issue("server")
-    pair.key.chmod(mode)
+    owned_by_a_user(pair.key).chmod(mode)
     with pytest.raises(TlsError) as caught:
         check_key_permissions(pair.key)
     message = str(caught.value)
@@ -50,6 +60,35 @@ def test_a_key_group_or_others_can_access_is_refused(ca: TestCA, mode: int) -> N
     assert f"{mode:04o}" in message, message
     with pytest.raises(TlsError):
         load_context(pair.cert, pair.key)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="only root can make root-owned files")
+
+
+@needs_root
+@pytest.mark.parametrize("mode", [0o640, 0o440, 0o600])
+def test_a_root_owned_key_may_be_readable_by_its_group(ca: TestCA, mode: int) -> None:
+    # Debian's ssl-cert group; Kubernetes secret volumes with an fsGroup (root:fsGroup 0440).
+    pair = ca.issue("server")
+    os.chown(pair.key, 0, NOBODY)
+    pair.key.chmod(mode)
+    check_key_permissions(pair.key)
+    load_context(pair.cert, pair.key)
+
+
+@needs_root
+@pytest.mark.parametrize("mode", [0o660, 0o650, 0o644, 0o604, 0o601])
+def test_a_root_owned_key_others_can_access_or_its_group_write_is_refused(
+    ca: TestCA, mode: int
+) -> None:
+    pair = ca.issue("server")
+    os.chown(pair.key, 0, NOBODY)
+    pair.key.chmod(mode)
+    with pytest.raises(TlsError) as caught:
+        check_key_permissions(pair.key)
+    message = str(caught.value)
+    assert f"chmod 600 {pair.key}" in message and "chmod 640" in message, message
+    assert f"{mode:04o}" in message, message
 
 
 def test_a_symlink_is_judged_by_the_file_it_points_to(ca: TestCA, tmp_path: Path) -> None:
