@@ -310,7 +310,10 @@ Examples:
 @click.option(
     "--tls-key",
     metavar="FILE",
-    help="PEM private key of --tls-cert; must be readable by its owner only (chmod 600).",
+    help=(
+        "PEM private key of --tls-cert, readable by its owner only (chmod 600), "
+        "or if root owns it also by its group (chmod 640)."
+    ),
 )
 @click.option(
     "--tokens",
