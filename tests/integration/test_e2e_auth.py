@@ -427,3 +427,21 @@ def test_private_patterns_beyond_loopback_without_auth_are_warned_about(
         assert "turn it on with --tokens FILE or an [auth] section" in text
     finally:
         server.stop()
+
+
+def test_a_missing_or_writable_tokens_file_stops_modgate_at_start(tmp_path: Path) -> None:
+    missing = run_modgate(
+        "serve", "--listen", "127.0.0.1:0", "--store", str(tmp_path / "s"),
+        "--upstream", "off", "--tokens", str(tmp_path / "nope"),
+    )  # fmt: skip
+    assert missing.returncode == 2, missing.stderr
+    assert "does not exist; create a token with 'modgate token create" in missing.stderr
+    tokens = tmp_path / "tokens"
+    _create_token(tokens, "a")
+    tokens.chmod(0o666)
+    writable = run_modgate(
+        "serve", "--listen", "127.0.0.1:0", "--store", str(tmp_path / "s"),
+        "--upstream", "off", "--tokens", str(tokens),
+    )  # fmt: skip
+    assert writable.returncode == 2, writable.stderr
+    assert f"run: chmod 600 {tokens}" in writable.stderr, writable.stderr
