@@ -210,7 +210,7 @@ class Load:
 def test_sighup_reloads_the_pair_under_load(
     workers: int, tmp_path: Path, ca: TestCA, modgate: ModgateFactory
 ) -> None:
-    old, new = ca.issue("old"), ca.issue("new", valid_for=datetime.timedelta(days=30))
+    old, new = ca.issue("old"), ca.issue("new", valid_for=datetime.timedelta(days=60))
     live = live_pair(tmp_path / "live", old)
     server = modgate(
         "--upstream", "off", "--workers", str(workers),

@@ -26,6 +26,7 @@ keep their session; only new handshakes see the new certificate.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import ssl
 import stat
@@ -39,6 +40,10 @@ ALPN_PROTOCOLS = ("http/1.1",)
 """What the server speaks; a client offering only h2 gets no ALPN answer and falls back."""
 MIN_VERSION = ssl.TLSVersion.TLSv1_2
 EXPIRY_METRIC = "modgate_tls_certificate_expiry_timestamp_seconds"
+EXPIRY_WARNING = datetime.timedelta(days=14)
+"""A certificate expiring sooner than this is logged as a warning at start and on reload."""
+
+log = logging.getLogger("modgate.server")
 KEY_FORBIDDEN_BITS = stat.S_IRWXG | stat.S_IRWXO
 """Permission bits of a key file that let anyone but its owner read (or replace) it."""
 ROOT_KEY_FORBIDDEN_BITS = stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO
@@ -145,6 +150,18 @@ class TlsCertificate:
     def _publish(self) -> None:
         if self.metrics is not None:
             self.metrics.set(EXPIRY_METRIC, self.not_after.timestamp())
+        left = self.not_after - datetime.datetime.now(datetime.UTC)
+        if left < EXPIRY_WARNING:
+            expires = self.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+            state = "expired" if left.total_seconds() <= 0 else "expires"
+            log.warning(
+                "the TLS certificate %s %s %s; clients refuse an expired certificate: "
+                "renew it and send SIGHUP",
+                self.cert,
+                state,
+                expires,
+                extra={"event": "certificate_expiry", "not_after": expires},
+            )
 
     def _select(self, conn: ssl.SSLObject, _name: str | None, context: ssl.SSLContext) -> None:
         current = self.current

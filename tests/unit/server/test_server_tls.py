@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 import os
 import shutil
 import ssl
@@ -201,7 +202,8 @@ def test_reload_swaps_the_pair_for_new_handshakes_and_keeps_open_connections(
 
 
 def test_the_expiry_of_the_pair_in_use_is_a_metric(ca: TestCA, tmp_path: Path) -> None:
-    short, long = ca.issue("short"), ca.issue("long", valid_for=datetime.timedelta(days=30))
+    short = ca.issue("short", valid_for=datetime.timedelta(days=2))
+    long = ca.issue("long", valid_for=datetime.timedelta(days=60))
     live = CertPair(tmp_path / "tls.crt", tmp_path / "tls.key", "")
     live.key.touch(mode=0o600)
     install(short, live)
@@ -287,3 +289,17 @@ def test_a_plain_http_request_to_the_tls_port_gets_no_answer(ca: TestCA) -> None
             await handle.close(grace=1.0)
 
     run(main())
+
+
+def test_a_certificate_close_to_expiry_is_logged(
+    ca: TestCA, caplog: pytest.LogCaptureFixture
+) -> None:
+    soon = ca.issue("soon", valid_for=datetime.timedelta(days=3))
+    later = ca.issue("later", valid_for=datetime.timedelta(days=60))
+    with caplog.at_level(logging.WARNING, logger="modgate.server"):
+        TlsCertificate(later.cert, later.key)
+        assert not caplog.records, caplog.text
+        TlsCertificate(soon.cert, soon.key)
+    (record,) = caplog.records
+    assert getattr(record, "event", "") == "certificate_expiry", caplog.text
+    assert str(soon.cert) in record.getMessage() and "expires" in record.getMessage()
