@@ -45,8 +45,11 @@ class ConfigError(ValueError):
     """A bad setting; the message names the setting and echoes its value."""
 
 
-def default_store() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+def default_store(environ: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_DATA_HOME/modgate/store``, else ``$HOME/.local/share/modgate/store``."""
+    home = environ.get("HOME")
+    fallback = Path(home) if home else Path.home()
+    base = environ.get("XDG_DATA_HOME") or str(fallback / ".local" / "share")
     return Path(base) / "modgate" / "store"
 
 
@@ -99,10 +102,10 @@ class ServeSettings:
 
 # name -> (default, parser). Names are the flag names with '_' for '-',
 # the TOML keys, and (upper-cased, prefixed) the environment variables.
-def _raw_defaults() -> dict[str, str]:
+def _raw_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     return {
         "listen": DEFAULT_LISTEN,
-        "store": str(default_store()),
+        "store": str(default_store(environ)),
         "upstream": DEFAULT_UPSTREAM,
         "private": "",
         "list_ttl": "60",
@@ -169,11 +172,11 @@ def resolve(
     config_file: Path | None,
 ) -> ServeSettings:
     """Merge defaults < TOML < MODGATE_* < flags, then validate everything."""
-    raw = _raw_defaults()
+    raw = _raw_defaults(environ)
     origin = dict.fromkeys(raw, "default")
     if config_file is not None:
         for name, value in load_toml(config_file).items():
-            raw[name], origin[name] = value, f"{config_file}"
+            raw[name], origin[name] = value, f"{config_file}: {name.replace('_', '-')}"
     for name in SETTING_NAMES:
         env_name = ENV_PREFIX + name.upper()
         if env_name in environ:
@@ -375,7 +378,8 @@ def _sumdb_settings(
 ) -> tuple[tuple[Database, ...], Path | None, str | None]:
     """The checksum databases; verify_sumdb "" means the first database with a known key."""
     try:
-        databases = parse_databases(raw["sumdb"])
+        off = raw["sumdb"].strip().lower() == "off"
+        databases = () if off else parse_databases(raw["sumdb"])
     except ValueError as exc:
         raise bad("sumdb", str(exc)) from None
     key = raw["sumdb_key"].strip()
@@ -409,7 +413,10 @@ def parse_listen(value: str, bad: Any) -> tuple[str, int]:
 def parse_size(value: str, bad: Any) -> int:
     m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", value)
     if not m or m.group(2).upper() not in SIZE_UNITS:
-        raise bad("use a byte count such as 67108864, 64MiB or 1GiB")
+        raise bad(
+            "use a byte count such as 67108864, 64MiB or 1GiB "
+            "(KiB, MiB, GiB are powers of 1024; KB, MB, GB powers of 1000)"
+        )
     return int(m.group(1)) * SIZE_UNITS[m.group(2).upper()]
 
 
@@ -429,17 +436,18 @@ def _workers(value: str, bad: Any) -> int:
     return int(value)
 
 
-def describe(settings: ServeSettings) -> dict[str, str]:
-    """Settings as strings for the start-up log line (credentials redacted)."""
-    out: dict[str, str] = {}
+def describe(settings: ServeSettings) -> dict[str, object]:
+    """Settings for the start-up log line, typed (numbers stay numbers), credentials redacted."""
+    out: dict[str, object] = {}
     for f in fields(settings):
         if f.name in {"upstream", "private", "sumdb", "git_rewrite", "notices", "auth", "tokens"}:
             continue
-        out[f.name] = str(getattr(settings, f.name))
+        value = getattr(settings, f.name)
+        out[f.name] = value if isinstance(value, (int, float, bool, type(None))) else str(value)
     out["upstream_text"] = ",".join(e.redacted() for e in settings.upstream.entries)
     out["sumdb"] = ",".join(f"{db.name}={redact_url(db.url)}" for db in settings.sumdb)
     out["git_rewrite"] = ",".join(f"{p}={redact_url(u)}" for p, u in settings.git_rewrite)
-    out["max_connections"] = str(settings.max_connections or "auto")
+    out["max_connections"] = settings.max_connections or "auto"
     auth = settings.auth
     out["auth"] = (
         "off"

@@ -228,7 +228,9 @@ Examples:
     help="Extra CA certificates (PEM) trusted for upstream TLS, added to the system ones.",
 )
 @click.option(
-    "--hot-cache", metavar="SIZE", help="Memory for pre-rendered hot artifacts, e.g. 64MiB [64MiB]."
+    "--hot-cache",
+    metavar="SIZE",
+    help="Memory for pre-rendered hot artifacts; 64MiB = 64×2^20 bytes, 64MB = 64×10^6 [64MiB].",
 )
 @click.option(
     "--access-log", metavar="PATH|-|off", help="JSON access log destination [- = stderr]."
@@ -282,8 +284,8 @@ Examples:
     "--sumdb",
     metavar="NAME[+HASH+KEY][=URL],...",
     help=(
-        "Public checksum databases served at /sumdb/NAME/ (forwarded and cached) "
-        "[sum.golang.org=https://sum.golang.org]."
+        "Public checksum databases served at /sumdb/NAME/ (forwarded and cached); "
+        "off for none [sum.golang.org=https://sum.golang.org]."
     ),
 )
 @click.option(
@@ -410,3 +412,4 @@ def serve_command(
         raise click.UsageError(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
         ) from exc
+    log.info("stopped", extra={"event": "stopped", "pid": os.getpid()})
