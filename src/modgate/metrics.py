@@ -77,7 +77,6 @@ SPECS: dict[str, MetricSpec] = {
             "gauge",
             "When the served TLS certificate expires (Unix time), updated on every reload.",
         ),
-        MetricSpec("modgate_imported_total", "counter", "Artifacts imported by modgate import."),
         MetricSpec(
             "modgate_auth_decisions_total",
             "counter",
