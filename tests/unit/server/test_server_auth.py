@@ -9,10 +9,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from server_support import INFO_PATH, MODULE, Client, FakeGateway, run, serving
 
 from helpers.oidc import AUDIENCE, TestIssuer
 from modgate.protocol.grants import Anonymous, parse_grants
+from modgate.protocol.identity import token_identity
 from modgate.protocol.patterns import parse_patterns
 from modgate.server.app import ServerHandle
 from modgate.server.auth.oidc import IssuerConfig
@@ -308,3 +311,64 @@ def test_an_unknown_key_id_refetches_the_key_set_at_a_limited_rate(
 def test_load_tokens_refuses_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="modgate token create"):
         load_tokens(tmp_path / "missing")
+
+
+CREDENTIALS = ("all", "other", "pub", "anonymous", "bad")
+PATHS = (INFO_PATH, PRIVATE_OTHER, PUBLIC_INFO, "/example.com/mod/@v/list")
+
+
+@settings(max_examples=30)
+@given(
+    requests=st.lists(
+        st.tuples(st.sampled_from(CREDENTIALS), st.sampled_from(PATHS), st.booleans()),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_every_answer_matches_the_pure_decision_hot_or_not(
+    tmp_path_factory: pytest.TempPathFactory, requests: list[tuple[str, str, bool]]
+) -> None:
+    setup = Setup(tmp_path_factory.mktemp("prop"), limit=0)
+    secrets = {"all": setup.all, "other": setup.other, "pub": setup.public}
+    policy = setup.access.gate.policy
+    identities = {
+        "all": token_identity("all", None),
+        "other": token_identity("other", parse_patterns("example.com/mod/other")),
+        "pub": token_identity("pub", parse_patterns("")),
+    }
+
+    def expected(who: str, path: str) -> int:
+        if who == "bad":
+            return 401
+        module = path[1:].split("/@v/", maxsplit=1)[0]
+        decision = policy.decide(identities.get(who), module)
+        return {"allow": 200, "deny": 403, "challenge": 401}[decision.outcome.value]
+
+    def header(who: str) -> str:
+        if who == "anonymous":
+            return ""
+        return bearer(secrets.get(who, "mgt_" + "B" * 43))
+
+    async def body(handle: ServerHandle, gw: FakeGateway) -> None:
+        client = await Client.connect(handle.port)
+        i = 0
+        while i < len(requests):
+            # a run of requests flagged True goes out in one write (pipelined)
+            batch = [requests[i]]
+            while batch[-1][2] and i + len(batch) < len(requests):
+                batch.append(requests[i + len(batch)])
+            await client.send(
+                b"".join(
+                    f"GET {path} HTTP/1.1\r\nHost: t\r\n{header(who)}\r\n".encode()
+                    for who, path, _ in batch
+                )
+            )
+            for who, path, _ in batch:
+                answer = await client.read_response()
+                assert answer.status == expected(who, path), (
+                    f"{who} GET {path}: {answer.status}, expected {expected(who, path)} "
+                    f"(sequence {requests})"
+                )
+            i += len(batch)
+
+    serve_auth(setup, body)
