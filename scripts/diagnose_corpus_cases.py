@@ -109,6 +109,8 @@ CASES: list[Case] = [
     Case("proxy-credentials-http", "proxy-auth", FOO,
          download(GOPROXY="http://ci:s3cret@127.0.0.1:8000/ok")),
     Case("goproxy-off", "goproxy-off", FOO, download(GOPROXY="off"), ("gitlab",)),
+    # A package build environment that sets GOPROXY to separators only.
+    Case("goproxy-empty-list", "goproxy-malformed", FOO, download(GOPROXY=","), ("github",)),
     Case("goproxy-off-build", "goproxy-off", None,
          download(("golang.org/x/text v0.14.0",), args=BUILD, GOPROXY="off")),
     # verification

@@ -16,7 +16,7 @@ PUBLIC = {
     "inconsistent-vendoring", "poisoned-module-cache", "gomod-not-found", "goflags-invalid",
     "insecure-flag-removed", "module-cache-not-writable", "disk-full", "toolchain-too-new",
     "toolchain-download-failed", "tls-unknown-authority", "tls-name-mismatch",
-    "tls-protocol-mismatch", "proxy-hung", "unknown",
+    "tls-protocol-mismatch", "proxy-hung", "unknown", "goproxy-malformed",
     "modgate-fetch-disabled", "modgate-retag-refused", "modgate-invalid-module",
     "modgate-not-in-sumdb", "modgate-sumdb-failed", "modgate-upstream-failed",
     "modgate-store-error", "modgate-auth-required", "modgate-access-denied",

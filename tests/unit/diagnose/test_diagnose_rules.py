@@ -89,6 +89,11 @@ CASES = [
     ([f"go: {FOO}: zip: not a valid zip file"], "poisoned-module-cache", FOO),
     (["example.com/foo v1.0.0: dir has been modified "
       "(/home/runner/go/pkg/mod/example.com/foo@v1.0.0)"], "poisoned-module-cache", None),
+    # GOPROXY that lists nothing usable.
+    ([f"go: {FOO}: GOPROXY list is not the empty string, but contains no entries"],
+     "goproxy-malformed", FOO),
+    ([f"go: {FOO}: invalid proxy URL missing scheme: goproxy.corp.example"],
+     "goproxy-malformed", FOO),
     # A version that is not semver.
     (["go: errors parsing go.mod:",
       '/src/go.mod:5:2: require example.com/foo: version "1.2.3" invalid: must be of the form '

@@ -23,6 +23,7 @@ class CauseId(enum.StrEnum):
     PROXY_HTTP_ERROR = "proxy-http-error"
     PROXY_AUTH = "proxy-auth"
     GOPROXY_OFF = "goproxy-off"
+    GOPROXY_MALFORMED = "goproxy-malformed"
     PROXY_HUNG = "proxy-hung"
     # verification
     CHECKSUM_MISMATCH = "checksum-mismatch"
@@ -109,6 +110,14 @@ _CAUSES = (
         "GOPROXY=off forbids downloads and the module is not in the module cache",
         "Set GOPROXY (your internal proxy, or https://proxy.golang.org,direct), or fill the "
         "module cache (go mod download, or vendor) before the offline step.",
+    ),
+    Cause(
+        CauseId.GOPROXY_MALFORMED,
+        "GOPROXY is set but lists no usable entry (or an entry the go command rejects)",
+        "Set GOPROXY to URLs, 'direct' or 'off' separated by ',' or '|' (e.g. "
+        "https://proxy.golang.org,direct); empty entries are errors. Package builders that "
+        "set an empty list on purpose to forbid the network need the modules vendored "
+        "(go mod vendor) or in the module cache.",
     ),
     Cause(
         CauseId.PROXY_HUNG,

@@ -256,6 +256,9 @@ RULES: tuple[Rule, ...] = (
     Rule(CauseId.GOMOD_NEEDS_UPDATE, 0.92, ("updates to go.mod needed", "no required module"),
          _r(r"updates to go\.mod needed|no required module provides package")),
     Rule(CauseId.GOPROXY_OFF, 0.97, ("GOPROXY=off",), _r(r"disabled by GOPROXY=off")),
+    Rule(CauseId.GOPROXY_MALFORMED, 0.95, ("GOPROXY list", "invalid proxy URL"),
+         _r(r"GOPROXY list is not the empty string, but contains no entries"
+            r"|invalid proxy URL (?:missing scheme|scheme)")),
     Rule(CauseId.MODULE_CACHE_NOT_WRITABLE, 0.92,
          ("module cache", "build cache", "go.mod cache", "stat cache"),
          _r(r"module cache not found|build cache is required|failed to initialize build cache"
