@@ -11,12 +11,16 @@ the exact lines the go command prints, since they are all a user sees.
 from __future__ import annotations
 
 import http.client
+import json
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -133,6 +137,12 @@ audience = "{AUDIENCE}"
 name = "build-pods"
 issuer = "k8s"
 claims = {{ "kubernetes.io/namespace" = "build" }}
+read = ["corp.example.com/secret"]
+
+[[auth.grants]]
+name = "app-ci"
+issuer = "k8s"
+claims = {{ repository = "corp/app" }}
 read = ["corp.example.com/secret"]
 """
     )
@@ -258,6 +268,66 @@ def test_modgate_goauth_with_a_kubernetes_service_account_token(
          "expired; get a new one"),
     ],
 )  # fmt: skip
+class _ActionsTokenService:
+    """GitHub Actions' ID token endpoint on loopback: a JWT for the audience asked for."""
+
+    def __init__(self, issuer: TestIssuer, repository: str) -> None:
+        service = self
+        self.audiences: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != "bearer request-token":
+                    self.send_error(403)
+                    return
+                audience = parse_qs(urlsplit(self.path).query)["audience"][0]
+                service.audiences.append(audience)
+                claims = {"repository": repository, "sub": f"repo:{repository}:ref:refs/heads/main"}
+                # not a pod: no namespace grant may apply
+                token = issuer.token(audience=audience, extra=claims, namespace="actions")
+                body = json.dumps({"value": token})
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token?api-version=2.0"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(("repository", "ok"), [("corp/app", True), ("corp/other", False)])
+def test_modgate_goauth_in_github_actions(
+    world: World, tmp_path: Path, repository: str, ok: bool
+) -> None:
+    service = _ActionsTokenService(world.issuer, repository)
+    try:
+        command = f"{sys.executable} -m modgate goauth --url {world.url} --audience {AUDIENCE}"
+        env = world.env(
+            tmp_path,
+            GOAUTH=command,
+            ACTIONS_ID_TOKEN_REQUEST_URL=service.url,
+            ACTIONS_ID_TOKEN_REQUEST_TOKEN="request-token",
+        )
+        proc = go_download(tmp_path, env, f"{SECRET}@v1.0.0", ok=ok)
+        assert service.audiences and set(service.audiences) == {AUDIENCE}
+        if not ok:
+            line = (
+                f"{SECRET}@v1.0.0: k8s:repo:corp/other:ref:refs/heads/main may not read "
+                "this module (private: pattern corp.example.com)"
+            )
+            assert line in server_response(proc), describe(proc)
+    finally:
+        service.close()
+
+
 def test_refused_credentials_and_what_the_go_command_shows(
     world: World, tmp_path: Path, case: str, status: str, reason: str
 ) -> None:
