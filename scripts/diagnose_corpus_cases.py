@@ -36,6 +36,7 @@ from diagnose_corpus_steps import (
     root_owned_cache,
     success,
     test_failure,
+    tls_then_stale_vendor,
     vendoring,
 )
 
@@ -200,6 +201,9 @@ CASES: list[Case] = [
     # TLS
     Case("tls-self-signed", "tls-unknown-authority", FOO,
          download(GOPROXY=f"https://localhost:{TLS_SELF_SIGNED_PORT}/ok"), ("github", "gitlab")),
+    # Causality: the TLS failure comes first, the stale vendor/ it falls back to fails next.
+    Case("tls-then-stale-vendor", "tls-unknown-authority", FOO, tls_then_stale_vendor,
+         ("github",)),
     Case("tls-self-signed-goinsecure", "tls-unknown-authority", FOO,
          download(GOPROXY=f"https://localhost:{TLS_SELF_SIGNED_PORT}/ok", GOINSECURE="localhost")),
     Case("tls-wrong-name", "tls-name-mismatch", FOO,

@@ -10,11 +10,12 @@ cache, a vendor directory out of sync, a hung proxy.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from diagnose_corpus_env import NOBODY, Sandbox, Step
+from diagnose_corpus_env import NOBODY, TLS_SELF_SIGNED_PORT, Sandbox, Step
 
 HUNG_SECONDS = 2.0
 """How long a hung go command runs before the simulated CI timeout kills it."""
@@ -93,6 +94,24 @@ def vendoring(sandbox: Sandbox) -> list[Step]:
     modules_txt = app / "vendor" / "modules.txt"
     modules_txt.write_text(modules_txt.read_text().replace("## explicit; go 1.22\n", ""))
     return [vendor, sandbox.go(["build", "./..."], env)]
+
+
+def tls_then_stale_vendor(sandbox: Sandbox) -> list[Step]:
+    """A CA missing on a fresh runner fails the download; the script falls back to vendor/.
+
+    The vendor directory was committed long ago and no longer matches go.mod,
+    so the fallback fails too: the second failure follows from the first.
+    """
+    app = sandbox.project()
+    env = sandbox.env()
+    sandbox.go(["mod", "vendor"], env)  # the old vendor/ in the repository: not in the log
+    modules_txt = app / "vendor" / "modules.txt"
+    modules_txt.write_text(modules_txt.read_text().replace("## explicit; go 1.22\n", ""))
+    shutil.rmtree(sandbox.home / "go" / "pkg" / "mod")  # a fresh runner's empty module cache
+    tls = sandbox.env(GOPROXY=f"https://localhost:{TLS_SELF_SIGNED_PORT}/ok")
+    download = sandbox.go(["mod", "download"], tls)
+    fallback = sandbox.go(["build", "-mod=vendor", "./..."], env)
+    return [download, fallback]
 
 
 def no_gomod(*args: str) -> Steps:
