@@ -5,7 +5,9 @@
 headers and that many bytes of the pack, then drop the connection, as a
 server process killed mid-fetch would.
 Depth-1 fetches, which are what the go command makes for one version, are
-served whole. ``full_fetches`` counts the fetches that asked for whole history.
+served whole. ``stall_full_fetches`` delays the answer to those fetches
+instead, like a history too large to send within the client's timeout.
+``full_fetches`` counts the fetches that asked for whole history.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,6 +31,8 @@ class GitHTTPServer:
             ["git", "--exec-path"], capture_output=True, text=True, check=True
         ).stdout.strip()
         self.cut_full_fetches_at: int | None = None
+        self.stall_full_fetches = 0.0
+        """Seconds to wait before answering a full fetch (to run past --git-timeout)."""
         self.full_fetches = 0
         self.cut = 0
         server = self
@@ -93,6 +98,7 @@ class GitHTTPServer:
                 if fetch and not _DEPTH_ONE.search(plain):
                     server.full_fetches += 1
                     cut = server.cut_full_fetches_at
+                    time.sleep(server.stall_full_fetches)
                 self.send_response(status)
                 for name, value in headers:
                     self.send_header(name, value)

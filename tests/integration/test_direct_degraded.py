@@ -38,6 +38,7 @@ GOOD = [
     (SUB_MODULE, "v0.2.0"),
 ]
 BACKOFF = 0.3
+GIT_TIMEOUT = 1.5
 
 
 def build_big(root: Path, *, noise: int = 0) -> tuple[RepoBuilder, str]:
@@ -198,6 +199,43 @@ def test_remote_killed_mid_fetch_then_recovers(tmp_path: Path) -> None:
             assert not source.health.degraded(url), "the mirror is still marked degraded"
             assert metrics.value(DEGRADED) == 0
             assert remote.cut == cut_before
+        finally:
+            await source.aclose()
+            remote.close()
+
+    asyncio.run(run())
+
+
+def test_full_fetch_past_the_git_timeout(tmp_path: Path) -> None:
+    build_big(tmp_path / "repos")
+    remote = GitHTTPServer(tmp_path / "repos")
+    remote.stall_full_fetches = GIT_TIMEOUT * 3
+    metrics = Metrics()
+    source = DirectSource(
+        tmp_path / "mirrors",
+        environ=_git_env(_gitconfig(tmp_path / "gitconfig", remote.url)),
+        timeout=GIT_TIMEOUT,
+        metrics=metrics,
+    )
+    url = HOST_PREFIX + REPO
+
+    async def run() -> None:
+        try:
+            await source.info(ROOT_MODULE, "v1.1.0")  # a new mirror: depth 1
+            await asyncio.to_thread(source.wait_background)  # the completion times out
+            state = source.health.state(url)
+            assert state is not None and "did not finish" in state.error, state
+            started = time.monotonic()
+            for module, version in GOOD[1:]:
+                mv = ModuleVersion(module, version)
+                await source.info(module, version)
+                assert (await source.mod(mv)).startswith(b"module ")
+                await source.zip(mv, tmp_path / "z.zip", 1 << 30)
+            took = time.monotonic() - started
+            # degraded: no request waits for another full fetch (the backoff is 60 s)
+            assert took < GIT_TIMEOUT * 2, f"three versions took {took:.1f} s"
+            assert remote.full_fetches == 1, f"{remote.full_fetches} full fetches"
+            assert metrics.value(FAILURES) == 1 and metrics.value(DEGRADED) == 1
         finally:
             await source.aclose()
             remote.close()
