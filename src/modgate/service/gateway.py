@@ -174,12 +174,17 @@ class Gateway:
     # finds it stored or in flight instead of paying its own upstream round trip.
 
     def _prefetch_info(self, mv: ModuleVersion) -> None:
-        if self.store.size(mv, Kind.INFO) is None:
+        if self._worth_prefetching(mv) and self.store.size(mv, Kind.INFO) is None:
             self._background(self._fetch_info_once(mv), mv, Kind.INFO)
 
     def _prefetch_mod(self, mv: ModuleVersion) -> None:
-        if self.store.size(mv, Kind.MOD) is None:
+        if self._worth_prefetching(mv) and self.store.size(mv, Kind.MOD) is None:
             self._background(self._fetch_mod_once(mv), mv, Kind.MOD)
+
+    def _worth_prefetching(self, mv: ModuleVersion) -> bool:
+        # A version just found missing is not fetched again in the background: a client
+        # repeating a request for it costs one lookup in memory, no task.
+        return not (self._negative.known(f"mod:{mv}") or self._negative.known(f"info:{mv}"))
 
     def _background(self, fetch: Awaitable[bytes], mv: ModuleVersion, kind: Kind) -> None:
         """Run a prefetch; its failure is only logged (the request for it will see it)."""

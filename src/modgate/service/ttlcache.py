@@ -144,6 +144,10 @@ class NegativeCache:
     def remember(self, key: str, exc: ModgateError) -> None:
         self._cache.put(key, Refusal(_plain_kind(type(exc)), exc.subject, exc.reason))
 
+    def known(self, key: str) -> bool:
+        """Whether a refusal of ``key`` is remembered (and not expired)."""
+        return self._cache.get(key) is not None
+
     def error(self, key: str) -> ModgateError | None:
         """A new exception for a remembered refusal of ``key``, or None."""
         found = self._cache.get(key)
