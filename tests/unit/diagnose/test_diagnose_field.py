@@ -25,7 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from modgate.doctor.diagnose import CauseId, Report, diagnose_report
+from modgate.doctor.diagnose import (
+    CauseId,
+    Diagnoser,
+    Finding,
+    OtherFailure,
+    Report,
+    diagnose_report,
+    stream,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "diagnose"
 FIELD = DATA / "field"
@@ -227,3 +235,27 @@ def test_module_of_the_first_finding(capsys: pytest.CaptureFixture[str]) -> None
     with capsys.disabled():
         print(f"\nmodule of the first finding right on {same}/{len(named)} labelled field logs")
     assert same >= len(named) // 2, f"the module is right on only {same} of {len(named)} logs"
+
+
+def _summary(findings: list[Finding], others: list[OtherFailure]) -> object:
+    return [finding.to_json() for finding in findings], [other.kind for other in others]
+
+
+def test_block_reading_equals_line_by_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skipped runs of lines (only their last test marker read) give what every line gives."""
+    differ = []
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 61)
+    for log in LOGS:
+        diagnoser = Diagnoser()
+        diagnoser.feed_all(log.path.read_text(encoding="utf-8", errors="replace").splitlines())
+        by_line = _summary(diagnoser.findings(), diagnoser.other_failures())
+        report = REPORTS[log.key]
+        with log.path.open("rb") as handle:
+            small = diagnose_report(handle)
+        if (
+            not by_line
+            == _summary(report.findings, report.others)
+            == _summary(small.findings, small.others)
+        ):
+            differ.append(log.key)
+    assert not differ, f"block reading differs from reading line by line: {differ}"
