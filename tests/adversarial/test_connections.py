@@ -73,6 +73,17 @@ def ask(url: str, source: str = "", timeout: float = 5.0) -> bytes:
         return bytes(data)
 
 
+def served_again(url: str, source: str = "", within: float = 10.0) -> bool:
+    """Whether a new connection is answered 200 within ``within`` seconds (the server
+    notices closed connections on its next loop turn, later on a loaded machine)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if status_lines(ask(url, source=source)) == [200]:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def wait_for_open(server: ModgateHandle, count: int) -> None:
     """Until the server counts ``count`` open connections (its accept queue drained)."""
     deadline = time.monotonic() + 10
@@ -104,8 +115,7 @@ def test_clients_past_max_connections_get_503_and_are_counted(modgate: ModgateFa
         assert_503(answer)
         assert b"20 connections open" in answer, answer
         socks.pop().close()
-        time.sleep(0.2)
-        assert status_lines(ask(server.url)) == [200], "a freed slot was not reused"
+        assert served_again(server.url), "a freed slot was not reused"
     counts = refused(server)
     assert counts.get('{reason="max-connections"}', 0) >= 1, counts
     assert "connections_refused" in server.stderr_text(), "no log line for the refusal"
@@ -119,8 +129,7 @@ def test_one_address_cannot_take_every_connection(modgate: ModgateFactory) -> No
         assert_503(ask(server.url, source="127.0.0.1"))
         # another address is still served
         assert status_lines(ask(server.url, source="127.0.0.2")) == [200]
-    time.sleep(0.2)
-    assert status_lines(ask(server.url, source="127.0.0.1")) == [200]
+    assert served_again(server.url, source="127.0.0.1"), "closed connections still counted"
     assert refused(server).get('{reason="per-client"}', 0) >= 1
 
 
@@ -165,8 +174,7 @@ def test_more_idle_clients_than_descriptors_get_answers_not_silence(
         assert_503(ask(server.url))
         for sock in socks[: limit // 2]:
             sock.close()
-        time.sleep(0.3)
-        assert status_lines(ask(server.url)) == [200]
+        assert served_again(server.url), "closed connections still counted"
     counts = refused(server)
     assert counts.get('{reason="max-connections"}', 0) >= IDLE_CLIENTS - limit + 1, counts
     assert server.proc.poll() is None, "modgate died"
