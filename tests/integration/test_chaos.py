@@ -35,7 +35,13 @@ from helpers import netns
 from helpers.faultproxy import Fault, FaultProxy
 from helpers.goenv import describe, go_binary, go_env, run_go
 from helpers.modules import SampleProject
-from helpers.servers import ModgateFactory, StaticProxyFactory, metric_total, metric_values
+from helpers.servers import (
+    ModgateFactory,
+    ModgateHandle,
+    StaticProxyFactory,
+    metric_total,
+    metric_values,
+)
 from helpers.storecheck import store_problems
 
 pytestmark = pytest.mark.go
@@ -61,6 +67,19 @@ def _build(sample: SampleProject, tmp_path: Path, gocache: Path, url: str, *, ch
            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = go_env(tmp_path / f"go{time.monotonic_ns()}", goproxy=url, gocache=gocache)
     return run_go(["build", "-o", str(tmp_path / "app"), "."], sample.main_dir, env, check=check)
+
+
+def _served_problems(server: ModgateHandle, sample: SampleProject, store: Path) -> list[str]:
+    """What a restarted modgate serves differently from what was published, for stored zips."""
+    problems = []
+    for built in sample.versions:
+        if not (store / built.escaped_dir() / Path(built.url_path("zip")).name).is_file():
+            continue
+        for kind, want in (("mod", built.mod), ("zip", built.zip)):
+            answer = server.get(built.url_path(kind))
+            if answer.status != 200 or answer.body != want:
+                problems.append(f"{built.mv} .{kind}: served {answer.status}, not the published")
+    return problems
 
 
 def _suffix(fault: Fault) -> str:
@@ -148,6 +167,8 @@ def test_kill_9_during_cold_downloads(
     rng = random.Random(int(os.environ.get("MODGATE_CHAOS_SEED", "11")))
     for round_ in range(KILL_ROUNDS):
         server = modgate("--upstream", faulty.url, "--upstream-timeout", "30", store=store)
+        served = _served_problems(server, sample, store)
+        assert not served, f"after restart number {round_}:\n" + "\n".join(served)
         env = go_env(tmp_path / f"go{round_}", goproxy=server.url, gocache=gocache)
         download = subprocess.Popen(
             [str(go_binary()), "mod", "download", *sample.download_args()],
