@@ -165,11 +165,13 @@ def _final_files(store: Path) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_stops_a_hung_git_fetch_within_the_grace(
-    modgate: ModgateFactory, stalling: type[StallingServer]
+    modgate: ModgateFactory, stalling: type[StallingServer], workers: str
 ) -> None:
     remote = stalling()
     server = modgate(
+        "--workers", workers,
         "--upstream", "direct",
         "--git-rewrite", f"example.com/hung={remote.url}/repo.git",
         "--shutdown-grace", str(GRACE),
