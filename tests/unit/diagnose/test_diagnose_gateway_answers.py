@@ -243,3 +243,23 @@ def test_every_modgate_answer_gets_a_modgate_cause(message: Message) -> None:
     assert got and got[0].startswith("modgate-"), (
         f"{message.where}: {message.text!r} gave {got}, want a modgate-* cause"
     )
+
+
+OTHER_PROXIES = [
+    # proxy.golang.org, Athens, goproxy, Artifactory, Nexus and a corporate proxy's bodies.
+    (404, "not found: example.com/foo@v1.0.0: invalid version: unknown revision v1.0.0"),
+    (410, "not found: example.com/foo@v1.0.0: invalid version: git ls-remote -q origin in "
+          "/tmp/gopath/pkg/mod/cache/vcs/x: exit status 128:"),
+    (404, "module not found"),
+    (500, "internal server error"),
+    (401, '{"errors":[{"status":401,"message":"Bad credentials"}]}'),
+    (404, "Not Found"),
+    (403, "Access denied by policy: request path blocked"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "body"), OTHER_PROXIES)
+def test_other_proxies_answers_are_not_taken_for_modgates(status: int, body: str) -> None:
+    findings = diagnose_lines(_go_lines(Message("other proxy", status, body)))
+    got = [str(finding.cause) for finding in findings]
+    assert got and not got[0].startswith("modgate-"), f"{body!r} gave {got}"
