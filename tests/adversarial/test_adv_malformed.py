@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 
 from adversarial.conftest import RecordingListener
 from helpers.servers import ModgateFactory, Response
+from modgate.protocol.errors import ModgateError
+from modgate.protocol.request import parse_proxy_path
+from modgate.service.sumdb import parse_sumdb_path
 
 CORPUS = Path(__file__).parent.parent / "data" / "adversarial" / "malformed-requests.txt"
 REQUEST_TIMEOUT = 10.0
@@ -63,6 +66,25 @@ def test_every_corpus_request_gets_its_4xx(
             failures.append(f"{target}: {problem}: {answer}")
     assert failures == [], "\n".join(failures)
     assert recording_listener.seen() == [], "a malformed request made modgate go out"
+
+
+def test_the_parsers_refuse_the_corpus_with_their_own_errors() -> None:
+    # below the server: each target is refused by the request parsers with a 4xx error
+    # of modgate's own (never another exception), or accepted for the gateway to answer
+    failures = []
+    for expected, target in corpus():
+        parse = parse_sumdb_path if target.startswith("/sumdb/") else parse_proxy_path
+        try:
+            parse(target)
+        except ModgateError as err:
+            if not 400 <= err.status < 500 or (expected != "4xx" and err.status != int(expected)):
+                failures.append(f"{target}: {err.status} {err}")
+        except Exception as exc:
+            failures.append(f"{target}: {type(exc).__name__}: {exc}")
+        else:
+            if expected != "4xx":
+                failures.append(f"{target}: accepted, want {expected}")
+    assert failures == [], "\n".join(failures)
 
 
 PIECES = [

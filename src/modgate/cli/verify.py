@@ -24,7 +24,8 @@ from pathlib import Path
 import click
 
 from modgate import __version__
-from modgate.formats.note import NoteError, parse_verifier
+from modgate.formats.gosumdb import GoSumDBError, parse_gosumdb
+from modgate.formats.sarif import SarifResult, SarifRule, render, sarif_log
 from modgate.protocol.errors import ModgateError, UpstreamError
 from modgate.protocol.goproxy import EntryKind, parse_goproxy
 from modgate.protocol.patterns import PatternList, parse_patterns
@@ -37,7 +38,7 @@ from modgate.service.projectcheck import (
     ProjectChecker,
     Report,
 )
-from modgate.service.sumdbproxy import KNOWN_KEYS, Database
+from modgate.service.sumdbproxy import Database
 from modgate.sources.httpclient import make_client
 
 EXIT_CLEAN = 0
@@ -47,8 +48,6 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 MAX_CONNECTIONS = 16
 DEFAULT_GOSUMDB = "sum.golang.org"
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-SARIF_VERSION = "2.1.0"
 GIT_TIMEOUT = 60
 
 
@@ -68,24 +67,14 @@ def default_proxy(goproxy: str | None) -> str:
 
 def database_for(gosumdb: str, proxy: str) -> Database | None:
     """The database GOSUMDB names (None for off), reached through ``proxy`` without a URL."""
-    fields = gosumdb.split()
-    if not fields or fields == ["off"]:
-        return None
-    if len(fields) > 2:
-        raise click.UsageError(f"invalid --sumdb {gosumdb!r}: use NAME+HASH+KEY [URL]")
-    key = fields[0]
-    if "+" not in key:
-        if key not in KNOWN_KEYS:
-            raise click.UsageError(
-                f"invalid --sumdb {gosumdb!r}: {key} needs its key (NAME+HASH+KEY)"
-            )
-        key = KNOWN_KEYS[key]
     try:
-        verifier = parse_verifier(key)
-    except NoteError as exc:
-        raise click.UsageError(f"invalid --sumdb {gosumdb!r}: {exc}") from None
-    url = fields[1] if len(fields) == 2 else f"{proxy.rstrip('/')}/sumdb/{verifier.name}"
-    return Database(verifier.name, url.rstrip("/"), verifier)
+        sumdb = parse_gosumdb(gosumdb)
+    except GoSumDBError as exc:
+        raise click.UsageError(f"--sumdb {gosumdb!r}: {exc}") from None
+    if sumdb is None:
+        return None
+    url = sumdb.url or f"{proxy.rstrip('/')}/sumdb/{sumdb.name}"
+    return Database(sumdb.name, url.rstrip("/"), sumdb.verifier)
 
 
 def git_findings(directory: Path, base: str, explicit: bool) -> list[Finding]:
@@ -191,38 +180,12 @@ def render_json(report: Report, directory: Path) -> str:
 
 
 def render_sarif(report: Report, directory: Path) -> str:
-    def location(f: Finding) -> dict[str, object]:
-        physical: dict[str, object] = {
-            "artifactLocation": {"uri": (directory / f.file).as_posix()},
-        }
-        if f.line:
-            physical["region"] = {"startLine": f.line}
-        return {"physicalLocation": physical}
-
-    rules = [
-        {
-            "id": rule,
-            "shortDescription": {"text": text},
-            "defaultConfiguration": {"level": level},
-        }
-        for rule, (level, text) in RULES.items()
-    ]
+    """SARIF with file URIs relative to DIR (``%SRCROOT%``), like doctor's."""
+    rules = [SarifRule(rule, level, text) for rule, (level, text) in RULES.items()]
     results = [
-        {
-            "ruleId": f.rule,
-            "level": f.level,
-            "message": {"text": f.message},
-            "locations": [location(f)],
-        }
-        for f in report.findings
+        SarifResult(f.rule, f.level, f.message, f.file, f.line or 0) for f in report.findings
     ]
-    driver = {"name": "modgate verify", "version": __version__, "rules": rules}
-    sarif = {
-        "$schema": SARIF_SCHEMA,
-        "version": SARIF_VERSION,
-        "runs": [{"tool": {"driver": driver}, "results": results}],
-    }
-    return json.dumps(sarif, indent=2)
+    return render(sarif_log("modgate verify", __version__, rules, results))
 
 
 RENDERERS = {"text": render_text, "json": render_json, "sarif": render_sarif}

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from modgate.doctor import goenv, gosumdb
+from modgate.doctor import goenv
+from modgate.formats import gosumdb
 from modgate.doctor.effective import GoEnv, effective
 from modgate.doctor.findings import ENVIRONMENT
 from modgate.doctor.goenv import ModuleRef, Setting

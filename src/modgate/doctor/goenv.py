@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from modgate.doctor import goflags, gosumdb
+from modgate.doctor import goflags
+from modgate.formats import gosumdb
 from modgate.doctor.noproxy import bypasses_proxy, never_proxied, proxy_variable
 from modgate.doctor.report import Reporter
 from modgate.protocol.goproxy import EntryKind, ProxyList, parse_goproxy, redact_url

@@ -59,6 +59,18 @@ class NoteError(ValueError):
     """A malformed note or key, or a note that does not verify."""
 
 
+class MalformedVerifierError(NoteError):
+    """A verifier key that is not NAME+HASH+KEY (the go command: "malformed verifier id")."""
+
+
+class VerifierHashError(NoteError):
+    """A verifier key whose hash does not match its key ("invalid verifier hash")."""
+
+
+class VerifierAlgorithmError(NoteError):
+    """A verifier key of an algorithm other than Ed25519 ("unknown verifier algorithm")."""
+
+
 class UnverifiedNoteError(NoteError):
     """The note has no signature by any known key."""
 
@@ -128,13 +140,15 @@ def parse_verifier(vkey: str) -> Verifier:
     expected = _parse_hash(hex8)
     data = _decode_base64(encoded)
     if expected is None or data is None or not is_valid_name(name) or not data:
-        raise NoteError(f"malformed verifier key {vkey!r}: use NAME+HASH+KEY")
+        raise MalformedVerifierError(f"malformed verifier key {vkey!r}: use NAME+HASH+KEY")
     if expected != key_hash(name, data):
-        raise NoteError(f"invalid verifier key {vkey!r}: its hash does not match its key")
+        raise VerifierHashError(f"invalid verifier key {vkey!r}: its hash does not match its key")
     if data[0] != ALG_ED25519:
-        raise NoteError(f"verifier key {vkey!r} uses unknown algorithm {data[0]}")
+        raise VerifierAlgorithmError(f"verifier key {vkey!r} uses unknown algorithm {data[0]}")
     if len(data) - 1 != ED25519_KEY_SIZE:
-        raise NoteError(f"malformed verifier key {vkey!r}: the Ed25519 key has the wrong size")
+        raise MalformedVerifierError(
+            f"malformed verifier key {vkey!r}: the Ed25519 key has the wrong size"
+        )
     return Verifier(name, expected, data[1:])
 
 

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from modgate.formats.gosumdb import KNOWN_KEYS, SUM_GOLANG_ORG
 from modgate.formats.note import NoteError, Verifier, open_note, parse_verifier
 from modgate.formats.tile import TILE_HEIGHT, Tile
 from modgate.formats.tlog import TlogError, parse_record
@@ -49,10 +50,6 @@ from modgate.service.singleflight import SingleFlight
 from modgate.service.ttlcache import NegativeCache, TTLCache
 from modgate.store.base import Store
 
-SUM_GOLANG_ORG = "sum.golang.org"
-SUM_GOLANG_ORG_KEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
-KNOWN_KEYS = {SUM_GOLANG_ORG: SUM_GOLANG_ORG_KEY}
-"""Databases whose key the go command has built in, so a name alone is enough."""
 DEFAULT_DATABASES = f"{SUM_GOLANG_ORG}=https://{SUM_GOLANG_ORG}"
 SHORT_TTL = 30.0
 """Seconds partial tiles, ``latest`` and not-found answers are reused."""

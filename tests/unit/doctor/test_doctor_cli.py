@@ -16,7 +16,7 @@ from modgate.cli.doctor import _use_color
 from modgate.doctor.catalog import RULES
 from modgate.doctor.findings import ENVIRONMENT, Finding, Severity
 from modgate.doctor.output import render_text
-from modgate.doctor.sarif import sarif_log
+from modgate.doctor.sarif import doctor_sarif_log
 
 SARIF_LEVELS = {"error", "warning", "note", "none"}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -145,7 +145,7 @@ def test_sarif_structure(tmp_path: Path) -> None:
 
 def test_sarif_for_environment_findings_has_no_location() -> None:
     finding = Finding(ENVIRONMENT, 0, "GM101", Severity.ERROR, "HOME is not set")
-    log = sarif_log([finding], "https://docs.example/docs/rules/")
+    log = doctor_sarif_log([finding], "https://docs.example/docs/rules/")
     _validate_sarif(log)
     (result,) = log["runs"][0]["results"]  # type: ignore[index]
     assert "locations" not in result

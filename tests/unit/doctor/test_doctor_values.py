@@ -17,7 +17,7 @@ from modgate.doctor.goimage import (
     parse_image,
     tag_version,
 )
-from modgate.doctor.gosumdb import GoSumDBError, parse_gosumdb
+from modgate.formats.gosumdb import GoSumDBError, parse_gosumdb
 from modgate.doctor.noproxy import bypasses_proxy
 from modgate.doctor.report import Reporter
 
