@@ -9,7 +9,9 @@ or shorter than declared, whose CRC-32 differs, whose deflate stream is
 damaged or truncated, or whose compression method is neither store nor
 deflate. Memory use is bounded by the chunk size, whatever the entry holds,
 except for small entries (up to :data:`WHOLE_MAX` bytes either way), which
-are read and inflated in one step.
+are read and inflated in one step, by ISA-L (about twice as fast as zlib on
+source files; asked for at most one byte more than declared, it stops there
+however far the stream would inflate).
 
 An :class:`InflateMemo` remembers what deflate streams inflated to, keyed by
 the SHA-256 of the compressed bytes. Inflating is deterministic, so a stream
@@ -27,11 +29,17 @@ import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
+
+from isal import isal_zlib
 
 _CHUNK = 1 << 16
 WHOLE_MAX = 1 << 20
 """Entries up to this size (compressed and declared) are read and inflated in one step."""
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (
+    zlib.error,
+    cast("type[Exception]", isal_zlib.error),
+)
 MEMO_ENTRIES = 40_000
 """Deflate streams an :class:`InflateMemo` remembers by default (about 8 MB)."""
 _MEMO_VALUE = struct.Struct("<QI")
@@ -229,11 +237,11 @@ def _read_small_deflated(
             if budget is not None and known[0] > budget:
                 raise ZipReadError(ReadProblem.OVER_BUDGET)
             return EntryContent(known[0], known[2], None)
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    inflater = isal_zlib.decompressobj(-zlib.MAX_WBITS)
     try:
         # One byte more than declared: enough to see that the content is too long.
         out = inflater.decompress(compressed, info.file_size + 1)
-    except zlib.error as exc:
+    except _INFLATE_ERRORS as exc:
         raise ZipReadError(ReadProblem.CORRUPT, f"deflate data is damaged ({exc})") from None
     if len(out) > info.file_size:
         detail = f"content exceeds its declared {info.file_size} bytes"
@@ -242,7 +250,7 @@ def _read_small_deflated(
         raise ZipReadError(ReadProblem.OVER_BUDGET)
     if not inflater.eof:
         raise ZipReadError(ReadProblem.CORRUPT, "deflate data is truncated")
-    crc = zlib.crc32(out)
+    crc = isal_zlib.crc32(out)
     _check_totals(info, len(out), crc)
     digest = hashlib.sha256(out).hexdigest()
     if key is not None and memo is not None:
