@@ -164,13 +164,18 @@ class HostGuard:
             raise HostNotAllowedError(host, "localhost")
 
     def pin(self, host: str, port: int) -> str | None:
-        """The checked address to connect to for ``host``; None when it is allowed as is.
+        """The first checked address to connect to for ``host``; None when allowed as is."""
+        addresses = self.pin_all(host, port)
+        return addresses[0] if addresses else None
+
+    def pin_all(self, host: str, port: int) -> list[str]:
+        """Every checked address of ``host``, in the resolver's order; [] when allowed as is.
 
         Raises :class:`HostNotAllowedError` for a refused host, and for a
         name with no address (nothing could be checked).
         """
         if self.allowed(host):
-            return None
+            return []
         self.check_name(host)
         addresses = self._resolve(host, port)
         if not addresses:
@@ -179,7 +184,7 @@ class HostGuard:
             address = ip_literal(text)
             if address is None or self._special(address):
                 raise HostNotAllowedError(host, f"resolves to {text}")
-        return addresses[0]
+        return addresses
 
     def git_options(self, url: str, environ: Mapping[str, str]) -> list[str]:
         """``-c`` options that make git reach ``url`` at its checked address only.
@@ -204,10 +209,10 @@ class HostGuard:
         options = ["-c", "http.followRedirects=false"]
         if proxied(environ, scheme, host):
             return options
-        address = self.pin(host, port)
-        if address is None:
+        addresses = self.pin_all(host, port)
+        if not addresses:
             return []
-        shown = f"[{address}]" if ":" in address else address
+        shown = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
         return [*options, "-c", f"http.curloptResolve={host}:{port}:{shown}"]
 
     def log_refusal(self, exc: HostNotAllowedError, subject: str) -> None:
@@ -255,9 +260,18 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        address = await asyncio.to_thread(self._guard.pin, host, port)
+        addresses = await asyncio.to_thread(self._guard.pin_all, host, port)
+        if not addresses:  # allowed as is: the system's resolver decides
+            return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        for address in addresses[:-1]:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout):
+                continue  # the next checked address
         return await self._inner.connect_tcp(
-            address or host, port, timeout, local_address, socket_options
+            addresses[-1], port, timeout, local_address, socket_options
         )
 
     async def connect_unix_socket(

@@ -454,3 +454,37 @@ def test_a_qualified_path_on_an_internal_host_is_refused(tmp_path: Path) -> None
     text = asyncio.run(run())
     assert "host git.internal.example is not allowed" in text, text
     assert "10.9.8.7" not in text
+
+
+def test_every_checked_address_is_pinned_and_tried_in_order() -> None:
+    _, resolve = _resolver({"dual.example": [PUBLIC_V6, PUBLIC_V4]})
+    guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
+    assert guard.git_options("https://dual.example/r.git", {})[-1] == (
+        f"http.curloptResolve=dual.example:443:[{PUBLIC_V6}],{PUBLIC_V4}"
+    )
+
+    class FirstFails(RecordingBackend):
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+        ) -> httpcore.AsyncNetworkStream:
+            if host == PUBLIC_V6:
+                self.connects.append((host, port))
+                raise httpcore.ConnectError("network unreachable")
+            return await super().connect_tcp(host, port, timeout, local_address, socket_options)
+
+    backend = FirstFails({PUBLIC_V4: _page("ok")})
+    transport = PinnedTransport(
+        guard, verify=ssl.create_default_context(), limits=httpx.Limits(), inner=backend
+    )
+
+    async def run() -> int:
+        async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
+            return (await client.get("https://dual.example/x")).status_code
+
+    assert asyncio.run(run()) == 200
+    assert backend.connects == [(PUBLIC_V6, 443), (PUBLIC_V4, 443)]
