@@ -89,6 +89,23 @@ CASES = [
     ([f"go: {FOO}: zip: not a valid zip file"], "poisoned-module-cache", FOO),
     (["example.com/foo v1.0.0: dir has been modified "
       "(/home/runner/go/pkg/mod/example.com/foo@v1.0.0)"], "poisoned-module-cache", None),
+    # A proxy's 404 that says why: the module's go.mod does not fit the version.
+    ([f"go: {FOO}: reading {P}/example.com/foo/@v/v2.0.0.info: 404 Not Found",
+      "\tserver response: not found: example.com/foo@v2.0.0: invalid version: module contains a "
+      'go.mod file, so module path must match major version ("example.com/foo/v2")'],
+     "invalid-version-or-gomod", FOO),
+    # The download cut by the proxy or the network.
+    ([f'go: {FOO}: Get "{P}/example.com/foo/@v/v1.0.0.zip": unexpected EOF'],
+     "proxy-unreachable", FOO),
+    ([f'go: {FOO}: Get "{P}/example.com/foo/@v/v1.0.0.zip": stream error: stream ID 7; '
+      "INTERNAL_ERROR; received from peer"], "proxy-unreachable", FOO),
+    # The local copy of the checksum database is damaged.
+    ([f"go: {FOO}: verifying go.mod: initializing sumdb.Client: reading tree note: malformed "
+      "note"], "poisoned-module-cache", FOO),
+    (["go: -mod may only be set to readonly or vendor when in workspace mode, but it is set "
+      'to "mod"'], "goflags-invalid", None),
+    ([f"go: {FOO}: missing example.com/foo/go.mod and .../v2/go.mod at revision v2.0.0"],
+     "invalid-version-or-gomod", FOO),
     # GOPROXY that lists nothing usable.
     ([f"go: {FOO}: GOPROXY list is not the empty string, but contains no entries"],
      "goproxy-malformed", FOO),

@@ -55,6 +55,8 @@ HUNG_REACH = 8
 HUNG_CONFIDENCE = 0.6
 UNKNOWN_CONFIDENCE = 0.2
 UPGRADED_CONFIDENCE = 0.95
+BODY_MEANING_CONFIDENCE = 0.9
+"""A rule must be this sure of a proxy's answer line to change what the answer means."""
 
 _SERVER_RESPONSE = "server response:"
 _DOWNLOADING = "go: downloading "
@@ -306,10 +308,13 @@ class Diagnoser:
             # The public service could not clone a private repository.
             target = self._rekey(finding, CauseId.PRIVATE_MODULE_IN_PUBLIC_SUMDB, finding.module)
             target.confidence = max(target.confidence, UPGRADED_CONFIDENCE)
-        elif _NO_SUCH_REVISION.search(text) and finding.cause is CauseId.PROXY_HTTP_ERROR:
-            # The proxy looked for the version at its origin: no such tag or commit.
-            target = self._rekey(finding, CauseId.UNKNOWN_REVISION, finding.module)
-            target.confidence = max(target.confidence, UPGRADED_CONFIDENCE)
+        elif finding.cause is CauseId.PROXY_HTTP_ERROR:
+            meaning = _body_meaning(text)
+            if meaning is not None:
+                # The proxy tried the origin and says why it has nothing: no such tag,
+                # or a go.mod that does not fit the version (a v2+ tag without /v2...).
+                target = self._rekey(finding, meaning, finding.module)
+                target.confidence = max(target.confidence, UPGRADED_CONFIDENCE)
 
     def _classified(
         self, text: str, cause: CauseId, confidence: float, module: ModuleVersion | None
@@ -419,6 +424,20 @@ def _timeout_or_failure(text: str) -> tuple[bool, bool]:
     start = found.start()  # neither occurs before this
     timeout_word = _TIMEOUT_WORD.search(text, start) is not None
     return timeout_word, _FAILURE_ANYWHERE.search(text, start) is not None
+
+
+def _body_meaning(text: str) -> CauseId | None:
+    """What a proxy's not-found answer says about the module, if it names a module problem."""
+    if _NO_SUCH_REVISION.search(text):
+        return CauseId.UNKNOWN_REVISION
+    classified = classify_text(text.removeprefix(_SERVER_RESPONSE).strip())
+    if (
+        classified is not None
+        and classified[0] is CauseId.INVALID_VERSION_OR_GOMOD
+        and classified[1] >= BODY_MEANING_CONFIDENCE
+    ):
+        return CauseId.INVALID_VERSION_OR_GOMOD
+    return None
 
 
 def _not_found(finding: Finding) -> bool:

@@ -180,8 +180,8 @@ RULES: tuple[Rule, ...] = (
     Rule(CauseId.INSECURE_FLAG_REMOVED, 0.98, ("-insecure",),
          _r(r"flag provided but not defined: -insecure\b|-insecure flag is no longer supported")),
     Rule(CauseId.GOSUMDB_MALFORMED, 0.98, ("invalid GOSUMDB",), _r(r"invalid GOSUMDB\b")),
-    Rule(CauseId.GOFLAGS_INVALID, 0.95, ("GOFLAGS", "-mod="),
-         _r(r"parsing \$GOFLAGS|(?:^|\s)-mod=\S* not supported"
+    Rule(CauseId.GOFLAGS_INVALID, 0.95, ("GOFLAGS", "-mod=", "-mod may"),
+         _r(r"parsing \$GOFLAGS|(?:^|\s)-mod=\S* not supported|-mod may only be set to"
             r"|\bGOFLAGS\b.*\b(?:invalid|unknown)")),
     Rule(CauseId.TOOLCHAIN_DOWNLOAD_FAILED, 0.93, ("go: download go", "golang.org/toolchain@v"),
          _r(r"\bgo: download go\d[^:]*:|golang\.org/toolchain@v")),
@@ -225,8 +225,10 @@ RULES: tuple[Rule, ...] = (
     Rule(CauseId.INCONSISTENT_VENDORING, 0.98, ("inconsistent vendoring", "vendor/modules.txt"),
          _r(r"inconsistent vendoring|(?:marked as explicit in|required in go\.mod, but) "
             r"vendor/modules\.txt|vendor/modules\.txt indicates")),
-    Rule(CauseId.POISONED_MODULE_CACHE, 0.97, ("server misbehavior",),
-         _r(r"go\.sum database server misbehavior detected")),
+    Rule(CauseId.POISONED_MODULE_CACHE, 0.97,
+         ("server misbehavior", "sumdb.Client", "malformed note"),
+         _r(r"go\.sum database server misbehavior detected|initializing sumdb\.Client: .*"
+            r"malformed note")),
     Rule(CauseId.POISONED_MODULE_CACHE, 0.88,
          ("missing module line", "not a valid zip file", "unexpected ziphash", "zip: ", "ziphash",
           "has been modified"),
@@ -237,12 +239,13 @@ RULES: tuple[Rule, ...] = (
          _r(r"errors parsing go\.mod")),
     Rule(CauseId.INVALID_VERSION_OR_GOMOD, 0.9,
          ("go.mod", "invalid", "should be v", "post-v", "declares its path", "malformed module",
-          "non-...", "major version", "was required as"),
+          "non-...", "major version", "was required as", "/go.mod and"),
          _r(r"invalid go version|invalid toolchain"
             r"|version \"[^\"]*\" invalid: (?!unknown revision)"
             r"|should be v\d+(?: or v\d+)?, not v\d+"
             r"|has post-v\d+ module path|module declares its path as|malformed module path"
             r"|has non-\.\.\./v\d+ module path|module path must match major version"
+            r"|missing \S+/go\.mod and \.\.\./v\d+/go\.mod at revision"
             r"|major version must be compatible|but was required as:"
             r"|go\.mod:\d+(?::\d+)?: (?:unknown directive|usage:|invalid)")),
     Rule(CauseId.GOMOD_NOT_FOUND, 0.9,
@@ -279,10 +282,11 @@ RULES: tuple[Rule, ...] = (
     Rule(CauseId.PROXY_UNREACHABLE, 0.85,
          ("dial tcp", "proxyconnect tcp", "no such host", "connection refused",
           "network is unreachable", "no route to host", "i/o timeout", "connection reset by peer",
-          "TLS handshake timeout", "server misbehaving"),
+          "TLS handshake timeout", "server misbehaving", "EOF", "stream error"),
          _r(r"dial tcp|proxyconnect tcp|: no such host|connect: connection refused"
             r"|network is unreachable|no route to host|i/o timeout|connection reset by peer"
-            r"|TLS handshake timeout|server misbehaving"), _go_network),
+            r"|TLS handshake timeout|server misbehaving|\": (?:unexpected )?EOF$"
+            r"|stream error: stream ID \d+; [A-Z_]+"), _go_network),
     Rule(CauseId.PROXY_HUNG, 0.55, ("context deadline exceeded", "Client.Timeout exceeded"),
          _r(r"context deadline exceeded|Client\.Timeout exceeded"), _go_network),
 )  # fmt: skip
