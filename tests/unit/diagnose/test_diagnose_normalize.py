@@ -43,6 +43,13 @@ CASES = [
     ("0.613 \t\tfatal: could not read Username", "fatal: could not read Username",
      MARK_NONE, True),
     ("Step 4/7 : RUN go mod download", "RUN go mod download", MARK_GROUP, False),
+    # Buildkite timestamps (an APC escape), TeamCity and Kubernetes container logs.
+    (f"{ESC}_bk;t=1715678463123\x07go: example.com/foo@v1.0.0: x",
+     "go: example.com/foo@v1.0.0: x", MARK_NONE, False),
+    ("[09:21:03]E:\t [Step 2/3] go: example.com/foo@v1.0.0: x",
+     "go: example.com/foo@v1.0.0: x", MARK_NONE, False),
+    ("2024-05-14T09:21:03.123456789Z stderr F go: example.com/foo@v1.0.0: x",
+     "go: example.com/foo@v1.0.0: x", MARK_NONE, False),
     ("[2024-05-14T09:21:03.123Z] go: x", "go: x", MARK_NONE, False),
     ("09:21:03 go: x", "go: x", MARK_NONE, False),
     ("Receiving objects:  1%\rReceiving objects: 100%\r\n", "Receiving objects: 100%",

@@ -20,13 +20,15 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+_ANSI = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|[\]_][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+"""CSI, OSC and APC sequences (Buildkite's ``ESC _bk;t=...BEL`` timestamps), and short escapes."""
 _SECTION = re.compile(r"section_(?:start|end):\d+:[A-Za-z0-9_.\-\[\]=,]*\r?")
 _PREFIX = re.compile(
     r"""
     (?:
         \[?\d{4}-\d\d-\d\d[T\ ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?\ ?
-        (?:[0-9a-f]{2}[OE]\+?\ )?            # GitLab stream and flags
+        (?:[0-9a-f]{2}[OE]\+?\ |(?:stdout|stderr)\ [FP]\ )?  # GitLab; Kubernetes (CRI)
+      | \[\d\d:\d\d:\d\d\][WEIi]?:\s+(?:\[Step\ \d+/\d+\]\ )?  # TeamCity
       | \[?\d\d:\d\d:\d\d(?:\.\d+)?\]?\                # bare clock time
       | \#\#\[(?P<cmd>[a-z]+)\]               # GitHub workflow command
       | ::(?P<cmd2>[a-z-]+)(?:\ [^:]*)?::       # ::error file=x::message
