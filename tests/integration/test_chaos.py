@@ -165,6 +165,7 @@ def test_kill_9_during_cold_downloads(
     faulty.plan = FaultProxy.always(Fault.SLOW, ".zip")
     faulty.slow_interval = 0.0005  # about 2 kB/s: every zip is mid-transfer for a while
     rng = random.Random(int(os.environ.get("MODGATE_CHAOS_SEED", "11")))
+    interrupted = 0
     for round_ in range(KILL_ROUNDS):
         server = modgate("--upstream", faulty.url, "--upstream-timeout", "30", store=store)
         served = _served_problems(server, sample, store)
@@ -180,6 +181,9 @@ def test_kill_9_during_cold_downloads(
         download.wait()
         problems = store_problems(store, sample.versions)
         assert not problems, f"after kill -9 number {round_ + 1}:\n" + "\n".join(problems)
+        stored = {p.name for p in store.rglob("*.zip") if "_modgate" not in p.parts}
+        interrupted += len(stored) < len(sample.versions)
+    assert interrupted, "no kill happened before the download was complete"
     faulty.plan = FaultProxy.always(Fault.NONE)
     server = modgate("--upstream", faulty.url, store=store)
     _build(sample, tmp_path, gocache, server.url)
