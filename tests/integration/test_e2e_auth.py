@@ -256,18 +256,6 @@ def test_modgate_goauth_with_a_kubernetes_service_account_token(
     assert line in text and f"ask {CONTACT} for a grant that covers {SECRET}" in text, text
 
 
-@pytest.mark.parametrize(
-    ("case", "status", "reason"),
-    [
-        ("revoked", "401 Unauthorized", "credentials refused: token gone was revoked"),
-        ("expired", "401 Unauthorized", "credentials refused: token short expired at "),
-        ("other", "403 Forbidden", "token:other may not read this module"),
-        ("audience", "401 Unauthorized", "credentials refused: issuer k8s: the token's "
-         f"audience is not accepted; request the token for audience '{AUDIENCE}'"),
-        ("jwt-expired", "401 Unauthorized", "credentials refused: issuer k8s: the token has "
-         "expired; get a new one"),
-    ],
-)  # fmt: skip
 class _ActionsTokenService:
     """GitHub Actions' ID token endpoint on loopback: a JWT for the audience asked for."""
 
@@ -328,6 +316,18 @@ def test_modgate_goauth_in_github_actions(
         service.close()
 
 
+@pytest.mark.parametrize(
+    ("case", "status", "reason"),
+    [
+        ("revoked", "401 Unauthorized", "credentials refused: token gone was revoked"),
+        ("expired", "401 Unauthorized", "credentials refused: token short expired at "),
+        ("other", "403 Forbidden", "token:other may not read this module"),
+        ("audience", "401 Unauthorized", "credentials refused: issuer k8s: the token's "
+         f"audience is not accepted; request the token for audience '{AUDIENCE}'"),
+        ("jwt-expired", "401 Unauthorized", "credentials refused: issuer k8s: the token has "
+         "expired; get a new one"),
+    ],
+)  # fmt: skip
 def test_refused_credentials_and_what_the_go_command_shows(
     world: World, tmp_path: Path, case: str, status: str, reason: str
 ) -> None:
