@@ -94,6 +94,10 @@ CASES = [
       "\tserver response: not found: example.com/foo@v2.0.0: invalid version: module contains a "
       'go.mod file, so module path must match major version ("example.com/foo/v2")'],
      "invalid-version-or-gomod", FOO),
+    # A certificate with only a Common Name (Go 1.15+ wants a subjectAltName).
+    ([f'go: {FOO}: Get "https://goproxy.corp/x": tls: failed to verify certificate: x509: '
+      "certificate relies on legacy Common Name field, use SANs instead"],
+     "tls-name-mismatch", FOO),
     # The download cut by the proxy or the network.
     ([f'go: {FOO}: Get "{P}/example.com/foo/@v/v1.0.0.zip": unexpected EOF'],
      "proxy-unreachable", FOO),

@@ -197,9 +197,10 @@ RULES: tuple[Rule, ...] = (
             r"|certificate is not trusted")),
     Rule(CauseId.TLS_NAME_MISMATCH, 0.95,
          ("x509: certificate is valid for", "IP SANs", "no alternative certificate",
-          "does not match target host"),
+          "does not match target host", "legacy Common Name"),
          _r(r"x509: certificate is valid for .+, not |doesn't contain any IP SANs"
-            r"|no alternative certificate subject name matches|does not match target host")),
+            r"|no alternative certificate subject name matches|does not match target host"
+            r"|relies on legacy Common Name field")),
     Rule(CauseId.TLS_PROTOCOL_MISMATCH, 0.9,
          ("first record does not look", "HTTP response to HTTPS", "wrong version number",
           "protocol version not supported", "unexpected TLS packet"),
