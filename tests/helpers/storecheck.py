@@ -22,9 +22,7 @@ ARTIFACT_SUFFIXES = (".info", ".mod", ".zip", ".ziphash")
 
 def store_problems(store: Path, published: Iterable[BuiltVersion]) -> list[str]:
     """Every stored file that is unknown, incomplete or differs from the published bytes."""
-    known = {
-        f"{escape_path(b.mv.path)}/@v/{escape_version(b.mv.version)}": b for b in published
-    }
+    known = {f"{escape_path(b.mv.path)}/@v/{escape_version(b.mv.version)}": b for b in published}
     problems: list[str] = []
     if not store.exists():
         return problems
