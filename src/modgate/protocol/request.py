@@ -39,8 +39,10 @@ from modgate.protocol.module import (
     go_quote,
 )
 
-MAX_TARGET_LENGTH = 2048
-"""Longest request-target accepted, in characters; longer ones are rejected with 400."""
+MAX_TARGET_LENGTH = 4096
+"""Longest request-target accepted, in characters. The server answers a longer one with 414
+before parsing it (``ServerSettings.max_target`` defaults to this); a parser caller that
+gets one anyway rejects it with 400."""
 
 _VERSIONS_MARK = "/@v/"
 _LATEST_SUFFIX = "/@latest"
