@@ -136,6 +136,7 @@ def test_upstream_off_sends_nothing_anywhere(
         answer = server.get(route)
         assert 400 <= answer.status < 500, f"{route}: {answer}"
     assert recording_listener.seen() == [], "modgate --upstream off made outbound requests"
+    assert "no public checksum database is proxied" in server.stderr_text(), "said at start"
 
 
 def test_upstream_off_serves_private_modules_from_the_store_only(
