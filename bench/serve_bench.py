@@ -14,7 +14,9 @@ same store, all on 127.0.0.1 ephemeral ports:
 
 It then runs wrk with 32 connections against each artifact on each server
 in turn (the order rotates every round), several rounds, and prints the
-medians and modgate's ratio to each nginx. A wrk run that saw a non-2xx
+medians and modgate's ratio to each nginx, in requests per second and in
+the server's CPU time per answer (read from /proc; steadier than req/s when
+other jobs share the machine). A wrk run that saw a non-2xx
 answer or a socket error stops the benchmark: its figure would not be a
 throughput of correct answers. Last, it asks modgate once for the .info,
 .mod and .zip of many distinct modules and reports the server's resident
@@ -328,21 +330,30 @@ def report(
 ) -> None:
     nginxes = [s for s in servers if s != MODGATE]
     print()
-    header = ("artifact", "server", "req/s", "p50", "p99", "CPU", "modgate/this")
-    print("{:<12} {:<12} {:>10} {:>10} {:>10} {:>5} {:>13}".format(*header))
+    header = ("artifact", "server", "req/s", "p50", "p99", "CPU us/req", "modgate/this")
+    print("{:<12} {:<12} {:>10} {:>10} {:>10} {:>10} {:>20}".format(*header))
     for art in artifacts:
         med = {s: statistics.median(r.rps for r in results[(art.name, s)]) for s in servers}
+        # The server's CPU time per answer: steadier than req/s on a busy machine.
+        cost = {
+            s: statistics.median(r.cpu / r.rps * 1e6 for r in results[(art.name, s)])
+            for s in servers
+        }
         for server in servers:
             runs = results[(art.name, server)]
             p50 = statistics.median(r.p50_ms for r in runs)
             p99 = statistics.median(r.p99_ms for r in runs)
-            cpu = statistics.median(r.cpu for r in runs)
             spread = f"{min(r.rps for r in runs):.0f}-{max(r.rps for r in runs):.0f}"
-            ratio = f"{med[MODGATE] / med[server]:.2f}x" if server in nginxes else ""
+            ratio = ""
+            if server in nginxes:
+                ratio = f"{med[MODGATE] / med[server]:.2f}x ({cost[server] / cost[MODGATE]:.2f}x)"
             print(
                 f"{art.name:<12} {server:<12} {med[server]:>10.0f} {fmt_ms(p50):>10}"
-                f" {fmt_ms(p99):>10} {cpu:>5.0%} {ratio:>13}   (req/s over rounds: {spread})"
+                f" {fmt_ms(p99):>10} {cost[server]:>10.1f} {ratio:>20}"
+                f"   (req/s over rounds: {spread})"
             )
+    print("modgate/this: req/s of modgate over this server's (and, in brackets, this")
+    print("server's CPU time per answer over modgate's; above 1 means modgate is cheaper)")
 
 
 def main() -> None:
