@@ -11,14 +11,17 @@ import base64
 import hashlib
 import io
 import json
+import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from modgate.formats.modzip import MAX_ZIP_FILE, SourceFile
 from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.module import ModuleVersion
+from modgate.sources.zipbuild import write_zip
 
 DEFAULT_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -320,3 +323,11 @@ def stored_problems(store: Path, built: BuiltVersion) -> list[str]:
         elif stored.read_bytes() != data:
             problems.append(f"{built.mv}: stored {stored.name} differs from the published bytes")
     return problems
+
+
+def production_zip(mv: ModuleVersion, files: list[SourceFile]) -> bytes:
+    """The module zip modgate's own writer (``sources.zipbuild``) makes of ``files``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dest = Path(tmp) / "module.zip"
+        write_zip(mv, list(files), dest, MAX_ZIP_FILE)
+        return dest.read_bytes()

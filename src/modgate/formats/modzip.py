@@ -61,7 +61,6 @@ __all__ = [
     "Problem",
     "SourceFile",
     "check_zip",
-    "create_zip",
     "filter_module_files",
     "is_vendored",
     "read_go_mod",
@@ -79,7 +78,6 @@ _VENDOR_RULE_CHANGE = (1, 24)  # go lines from 1.24 on use the corrected vendor 
 _ENCRYPTED_FLAGS = 0x1 | 0x40  # traditional and strong encryption
 _UNIX_CREATOR = 3
 _UNIX_CREATORS = (_UNIX_CREATOR, 19)  # Unix and macOS keep the Unix mode in the high bits
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,28 +383,3 @@ def filter_module_files(
     if problems:
         raise InvalidZipError(mv, problems)
     return kept, omitted
-
-
-def create_zip(mv: ModuleVersion, files: Iterable[SourceFile]) -> bytes:
-    """The module zip of ``files``: sorted ``<path>@<version>/<name>`` entries, deflated.
-
-    Omits what the go command omits (:func:`filter_module_files`), writes no
-    directory entries, and raises :class:`InvalidZipError` for fatal problems.
-    """
-    check_module(mv)
-    files = list(files)
-    kept, _ = filter_module_files(mv, files, root_go_version(files))
-    prefix = f"{mv.path}@{mv.version}/"
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for f in sorted(kept, key=lambda f: f.name):
-            info = zipfile.ZipInfo(prefix + f.name, date_time=_FIXED_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = _UNIX_CREATOR
-            info.external_attr = REGULAR_FILE_MODE << 16
-            archive.writestr(info, f.data)
-    data = out.getvalue()
-    if len(data) > MAX_ZIP_FILE:
-        detail = f"module zip file would be too large ({len(data)} bytes)"
-        raise InvalidZipError(mv, [FileProblem("", Problem.ZIP_SIZE, detail)])
-    return data

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from helpers.goenv import go_env, json_stream, module_cache, run_go
+from helpers.modules import production_zip
 from modgate.formats.casefold import fold_key
 from modgate.formats.dirhash import hash_gomod, hash_zip
 from modgate.formats.gomod import synthesize_gomod
@@ -27,7 +28,6 @@ from modgate.formats.modzip import (
     Problem,
     SourceFile,
     check_zip,
-    create_zip,
     filter_module_files,
     root_go_version,
 )
@@ -75,7 +75,7 @@ def test_go_reports_the_hashes_we_compute(tmp_path: Path) -> None:
         SourceFile("a b/(x) [y] {z}.txt", b"odd names"),
         SourceFile("vendor/x/y.go", b"omitted"),
     ]
-    data = create_zip(mv, files)
+    data = production_zip(mv, files)
     checked = check_zip(mv, io.BytesIO(data), len(data))
     serve(tmp_path / "proxy", mv, data, gomod)
     result = download(tmp_path, tmp_path / "proxy", mv)[str(mv)]
@@ -204,7 +204,7 @@ def test_go_builds_the_same_zip_from_git(tmp_path: Path) -> None:
         result = results[str(mv)]
         files = trees[mv.version]
         kept, _ = filter_module_files(mv, files, root_go_version(files))
-        ours = create_zip(mv, files)
+        ours = production_zip(mv, files)
         go_zip = Path(str(result["Zip"])).read_bytes()
         with zipfile.ZipFile(io.BytesIO(go_zip)) as archive:
             go_names = sorted(archive.namelist())

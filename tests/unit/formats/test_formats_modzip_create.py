@@ -1,4 +1,4 @@
-"""filter_module_files and create_zip: what a module zip keeps, omits and refuses."""
+"""What a module zip keeps, omits and refuses: filter_module_files and the zip writer (zipbuild)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers.modules import production_zip
 from modgate.formats import modzip
 from modgate.formats.dirhash import hash1, hash_zip
 from modgate.formats.modzip import (
@@ -17,7 +18,6 @@ from modgate.formats.modzip import (
     Problem,
     SourceFile,
     check_zip,
-    create_zip,
     filter_module_files,
     is_vendored,
     root_go_version,
@@ -164,15 +164,15 @@ def test_filter_module_files_size_limits(
 
 
 def test_create_zip_known_answer() -> None:
-    data = create_zip(MV, GO_KNOWN_FILES)
+    data = production_zip(MV, GO_KNOWN_FILES)
     got = check_zip(MV, io.BytesIO(data), len(data))
     assert got.h1 == GO_KNOWN_H1, f"h1 {got.h1}, the go command {GO_KNOWN_H1}"
 
 
 def test_create_zip_layout() -> None:
     files = [*reversed(GO_KNOWN_FILES), SourceFile("vendor/x/y.go", b"v")]
-    data = create_zip(MV, files)
-    assert data == create_zip(MV, files), "create_zip is not deterministic"
+    data = production_zip(MV, files)
+    assert data == production_zip(MV, files), "the zip writer is not deterministic"
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         infos = archive.infolist()
     names = [i.filename for i in infos]
@@ -188,12 +188,12 @@ def test_create_zip_layout() -> None:
 )
 def test_create_zip_refuses_bad_module_versions(mv: ModuleVersion) -> None:
     with pytest.raises(InvalidModuleError):
-        create_zip(mv, GO_KNOWN_FILES)
+        production_zip(mv, GO_KNOWN_FILES)
 
 
 def test_create_zip_refuses_invalid_files() -> None:
     with pytest.raises(InvalidZipError) as caught:
-        create_zip(MV, [SourceFile("m.go", b"1"), SourceFile("M.go", b"2")])
+        production_zip(MV, [SourceFile("m.go", b"1"), SourceFile("M.go", b"2")])
     assert "example.com/m@v1.0.0" in str(caught.value)
 
 
@@ -224,7 +224,7 @@ def test_create_then_check_round_trip(spec: dict[str, tuple[bytes, int, bytes]])
         for name, (data, mode, gomod) in spec.items()
     ]
     kept, _ = filter_module_files(MV, files, root_go_version(files))
-    data = create_zip(MV, files)
+    data = production_zip(MV, files)
     got = check_zip(MV, io.BytesIO(data), len(data))
     want_names = tuple(sorted(f.name for f in kept))
     assert got.files == want_names, f"zip holds {got.files}, filter kept {want_names}"
