@@ -68,6 +68,11 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec("modgate_connections_open", "gauge", "Client connections open now."),
         MetricSpec(
+            "modgate_direct_hosts_refused_total",
+            "counter",
+            "Direct fetches refused because their host is not allowed (internal or literal).",
+        ),
+        MetricSpec(
             "modgate_hot_memfile_bytes",
             "gauge",
             "Bytes of hot responses held in memory files for sendfile.",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 
 from adversarial.conftest import RecordingListener
-from helpers.servers import ModgateFactory, run_modgate
+from helpers.servers import ModgateFactory, metric_total, run_modgate
 
 HOSTILE_HOSTS = [
     "127.0.0.1",
@@ -64,6 +64,8 @@ def test_internal_hosts_are_refused_before_anything_is_asked(
             failures += [f"{target}: body tells {w!r}: {body}" for w in LEAKS if w in body]
     assert failures == [], "\n".join(failures)
     assert recording_listener.seen() == [], "a refused host was asked for anyway"
+    refused = metric_total(server.metrics(), "modgate_direct_hosts_refused_total")
+    assert refused >= len([h for h in HOSTILE_HOSTS if "." in h]), f"counted {refused}"
     logged = [line for line in server.stderr_lines if "direct_host_refused" in line]
     dotted = [h for h in HOSTILE_HOSTS if "." in h]
     assert len(logged) >= len(dotted), "refusals are logged for the operator"

@@ -73,7 +73,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
     # the hosts of the operator's own --git-rewrite URLs; go-get discovery has a
     # client of its own that connects only to the addresses the guard checked
     guard = HostGuard.trusting_urls(
-        settings.direct_allow_hosts, (url for _, url in settings.git_rewrite)
+        settings.direct_allow_hosts, (url for _, url in settings.git_rewrite), metrics=metrics
     )
     discovery = make_client(
         ca_bundle=settings.ca_bundle,

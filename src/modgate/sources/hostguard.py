@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from modgate.metrics import Metrics
 from modgate.protocol.patterns import PatternList
 
 log = logging.getLogger("modgate.hostguard")
@@ -57,6 +58,7 @@ _EXTRA_SPECIAL = (
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _DEFAULT_PORTS = {"https": 443, "http": 80, "ssh": 22, "git+ssh": 22, "git": 9418}
+REFUSED_METRIC = "modgate_direct_hosts_refused_total"
 ALLOW_HELP = "ask the modgate operator to list it in --direct-allow-hosts"
 
 
@@ -130,8 +132,10 @@ class HostGuard:
         trusted: Iterable[str] = (),
         resolve: Resolve = system_resolve,
         special: Callable[[IPAddress], bool] = special_address,
+        metrics: Metrics | None = None,
     ) -> None:
         self.allow = allow or PatternList(())
+        self.metrics = metrics
         self.trusted = frozenset(h.lower().rstrip(".") for h in trusted if h)
         self._resolve = resolve
         self._special = special
@@ -141,7 +145,7 @@ class HostGuard:
         cls,
         allow: PatternList | None,
         urls: Iterable[str],
-        **kw: Resolve | Callable[[IPAddress], bool],
+        **kw: Resolve | Callable[[IPAddress], bool] | Metrics,
     ) -> HostGuard:
         """A guard that also trusts the hosts of the operator's own repository URLs."""
         hosts = [urlsplit(u).hostname or "" for u in urls]
@@ -216,6 +220,8 @@ class HostGuard:
         return [*options, "-c", f"http.curloptResolve={host}:{port}:{shown}"]
 
     def log_refusal(self, exc: HostNotAllowedError, subject: str) -> None:
+        if self.metrics is not None:
+            self.metrics.inc(REFUSED_METRIC)
         log.warning(
             "direct fetch refused: host not allowed",
             extra={
