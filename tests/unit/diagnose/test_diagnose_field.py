@@ -31,9 +31,12 @@ from modgate.doctor.diagnose import (
     Finding,
     OtherFailure,
     Report,
+    classify,
     diagnose_report,
     stream,
 )
+from modgate.doctor.diagnose.rules import RULE_WORDS
+from modgate.doctor.diagnose.scan import RULE_ANCHORS, RULE_WORDS_COVERED, SCAN_WORDS
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "diagnose"
 FIELD = DATA / "field"
@@ -259,3 +262,29 @@ def test_block_reading_equals_line_by_line(monkeypatch: pytest.MonkeyPatch) -> N
         ):
             differ.append(log.key)
     assert not differ, f"block reading differs from reading line by line: {differ}"
+
+
+def test_every_rule_word_is_scanned_for() -> None:
+    """A rule can only match lines the scan reads: each rule word is scanned for, or covered."""
+    scanned = set(SCAN_WORDS)
+    problems = [
+        word
+        for word in RULE_WORDS
+        if word not in scanned
+        and RULE_ANCHORS.get(word) not in scanned
+        and RULE_WORDS_COVERED.get(word) not in scanned
+    ]
+    assert not problems, f"rule words the scan never looks for: {problems}"
+
+
+def test_the_keyword_scan_hides_nothing_on_field_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    differ = []
+    for log in LOGS:
+        lines = log.path.read_text(encoding="utf-8", errors="replace").splitlines()
+        with monkeypatch.context() as patch:
+            patch.setattr(classify, "is_interesting", lambda raw: True)
+            everything = Diagnoser().feed_all(lines).findings()
+        filtered = Diagnoser().feed_all(lines).findings()
+        if [f.to_json() for f in filtered] != [f.to_json() for f in everything]:
+            differ.append(log.key)
+    assert not differ, f"a line without scan words changed the findings of: {differ}"

@@ -235,7 +235,7 @@ RULES: tuple[Rule, ...] = (
           "has been modified"),
          _r(r"parsing go\.mod: missing module line|zip: not a valid zip file|unexpected ziphash"
             r"|: (?:dir|zip) has been modified \("
-            r"|zip: (?:unexpected EOF|checksum error|algorithm)|\.ziphash: ")),
+            r"|zip: (?:unexpected EOF|checksum error)")),
     Rule(CauseId.INVALID_VERSION_OR_GOMOD, 0.5, ("errors parsing go.mod",),
          _r(r"errors parsing go\.mod")),
     Rule(CauseId.INVALID_VERSION_OR_GOMOD, 0.9,

@@ -11,10 +11,11 @@ see :mod:`~modgate.doctor.diagnose.words`), which keeps a 50 MB log fast: in
 a typical CI log most lines are test output and progress.
 
 Every word a rule needs (:data:`~modgate.doctor.diagnose.rules.RULE_WORDS`)
-is a keyword too, so a rule can match any line it is written for, wherever
-go printed it (an indented line of a ``requires``/``imports`` chain, a line
-another tool wrapped). The corpus test checks that reading every line finds
-nothing more.
+is scanned for too, directly or through a phrase of the same go message
+(:data:`RULE_ANCHORS`, :data:`RULE_WORDS_COVERED`), so a rule can match any
+line it is written for, wherever go printed it (an indented line of a
+``requires``/``imports`` chain, a line another tool wrapped). The corpus
+tests check that reading every line finds nothing more.
 """
 
 from __future__ import annotations
@@ -38,14 +39,47 @@ KEYWORDS: tuple[str, ...] = (
     "rror]", "fatal", "Fatal", "FATAL", "failed", "Failed", "FAILED", "denied", "cannot",
     "unable to", "# ", "vet:",
 )  # fmt: skip
+RULE_ANCHORS: dict[str, str] = {
+    '"git"': 'exec: "git"',
+    "zip: ": "not a valid zip",
+    "ziphash": "unexpected ziphash",
+    "was required as": "required as: ",
+    "has been modified": "modified (",
+    "HTTP response to HTTPS": "server gave HTTP",
+    "Client.Timeout exceeded": "Timeout exceeded",
+}
+"""Rule words scanned for by a longer phrase of the same go message.
+
+A search for many words is slow when they start with many different
+characters; these rule words would add a first character, so the scan looks
+for a phrase of the message that starts with a character other words
+already have (``zip: not a valid zip file`` is found by ``not a valid zip``).
+"""
+RULE_WORDS_COVERED: dict[str, str] = {
+    "IP SANs": "x509",
+    "in PATH": "cannot",
+    "invalid": "go.mod",
+    "/lookup/": "reading ",
+    "build cache": "GO",
+    "legacy Common Name": "x509",
+    "Repository not found": "remote: ",
+    "wrong version number": "SSL",
+    "Host key verification": "failed",
+    "inconsistent vendoring": "go: ",
+}
+"""Rule words not scanned for, and the scan word go prints in the same message."""
 COMPILER_ERROR = re.compile(r"\.go:\d+:\d+: ")
 # Each starts with a literal character, like the words, so one search skips
 # every position where nothing can start.
 _SCAN_PATTERNS = (COMPILER_ERROR,)
+SCAN_WORDS: tuple[str, ...] = (
+    *KEYWORDS,
+    *RULE_ANCHORS.values(),
+    *(word for word in RULE_WORDS if word not in RULE_ANCHORS and word not in RULE_WORDS_COVERED),
+)
+"""What the scan looks for: the keywords and (directly or by an anchor) every rule word."""
 _ANY_KEYWORD = re.compile(
-    "|".join(
-        [word_pattern((*KEYWORDS, *RULE_WORDS)), *(pattern.pattern for pattern in _SCAN_PATTERNS)]
-    )
+    "|".join([word_pattern(SCAN_WORDS), *(pattern.pattern for pattern in _SCAN_PATTERNS)])
 )
 """Matches where a keyword or a scan pattern starts: one search tests a whole line."""
 
