@@ -285,7 +285,8 @@ Examples:
     metavar="NAME[+HASH+KEY][=URL],...",
     help=(
         "Public checksum databases served at /sumdb/NAME/ (forwarded and cached); "
-        "off for none [sum.golang.org=https://sum.golang.org]."
+        "off for none [sum.golang.org=https://sum.golang.org; none when --upstream has no "
+        "network source]."
     ),
 )
 @click.option(
@@ -301,7 +302,8 @@ Examples:
     metavar="NAME|off",
     help=(
         "Verify public modules against this --sumdb database before storing them "
-        "[the first --sumdb database with a known key: sum.golang.org; off to disable]."
+        "[the first --sumdb database with a known key: sum.golang.org; off to disable; off "
+        "when --upstream has no network source]."
     ),
 )
 @click.option(
