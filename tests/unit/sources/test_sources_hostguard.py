@@ -24,6 +24,9 @@ import pytest
 from modgate.protocol.errors import NotFoundError
 from modgate.protocol.patterns import parse_patterns
 from modgate.sources.direct import DirectSource
+from modgate.sources.git_cmd import GitRunner
+from modgate.sources.git_mirror import URL_FILE
+from modgate.sources.git_pin import GitPins
 from modgate.sources.hostguard import (
     HostGuard,
     HostNotAllowedError,
@@ -488,3 +491,33 @@ def test_every_checked_address_is_pinned_and_tried_in_order() -> None:
 
     assert asyncio.run(run()) == 200
     assert backend.connects == [(PUBLIC_V6, 443), (PUBLIC_V4, 443)]
+
+
+def _fake_git(tmp_path: Path, rewritten: dict[str, str]) -> GitRunner:
+    """A git that answers --get-url from ``rewritten`` (as insteadOf rules would)."""
+    script = tmp_path / "git"
+    cases = "".join(f'  "{k}") echo "{v}";;\n' for k, v in rewritten.items())
+    script.write_text(
+        f'#!/bin/sh\nfor a; do last="$a"; done\ncase "$last" in\n{cases}  *) echo "$last";;\nesac\n'
+    )
+    script.chmod(0o755)
+    return GitRunner({"PATH": os.environ["PATH"]}, executable=str(script))
+
+
+def test_git_pins_follow_the_url_git_will_really_use(tmp_path: Path) -> None:
+    _, resolve = _resolver({"git.example": [PUBLIC_V4], "internal.example": ["10.0.0.9"]})
+    pins = GitPins(HostGuard(resolve=resolve))  # type: ignore[arg-type]
+    runner = _fake_git(tmp_path, {"https://internal.example/r.git": "file:///srv/mirror/r.git"})
+    args = ["ls-remote", "-q", "--end-of-options"]
+    got = pins(runner, [*args, "https://git.example/r.git", "HEAD"], None)
+    assert got[-1] == f"http.curloptResolve=git.example:443:{PUBLIC_V4}"
+    # the operator's insteadOf rule sends this one to a local mirror: nothing to check
+    assert pins(runner, [*args, "https://internal.example/r.git"], None) == []
+    # a mirror's URL comes from the mirror; an unknown URL is refused
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / URL_FILE).write_text("https://10.1.1.1/x.git")
+    with pytest.raises(HostNotAllowedError):
+        pins(runner, ["fetch", "--end-of-options", "origin"], mirror)
+    with pytest.raises(HostNotAllowedError):
+        pins(runner, ["fetch"], None)
