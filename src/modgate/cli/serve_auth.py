@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -97,4 +98,6 @@ def build_access(
     hooks = [ReloadHook("tokens file", access.reload_tokens)] if auth.tokens else []
     if config_file is not None:
         hooks.append(ReloadHook("auth configuration", access.reload_config))
+    if access.gate.audit.path is not None:
+        hooks.append(ReloadHook("audit log", access.gate.audit.reopen, signal.SIGUSR1))
     return access, hooks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import threading
 import time
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modgate.protocol.patterns import parse_patterns
+from modgate.server.auth.audit import AuditLog
 from modgate.server.auth.credentials import CredentialError, SecretKind, parse_authorization
 from modgate.server.auth.tokens import (
     TokenFile,
@@ -156,3 +158,30 @@ def test_unreadable_credentials_are_refused_without_echoing_them(
 def test_any_header_is_parsed_or_refused_cleanly(header: bytes) -> None:
     with contextlib.suppress(CredentialError):
         parse_authorization(header)
+
+
+def test_the_audit_log_counts_identical_records_and_reopens_for_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    audit = AuditLog.open(str(path))
+    read = ("token:ci", "corp.example.com/a@v1.0.0", "allow", "grant:ci", 200, "zip", "10.0.0.1")
+    deny = ("token:x", "corp.example.com/a@v1.0.0", "deny", "no-grant", 403, "zip", "10.0.0.2")
+    for _ in range(5):
+        audit.add(read)
+    audit.add(deny)
+    audit.flush()
+    assert path.stat().st_mode & 0o777 == 0o600
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["identity"], r["decision"], r["count"]) for r in lines] == [
+        ("token:ci", "allow", 5),
+        ("token:x", "deny", 1),
+    ]
+    assert set(lines[0]) == {"time", "event", "identity", "module", "decision", "rule",
+                             "status", "route", "remote", "count"}  # fmt: skip
+    rotated = tmp_path / "audit.jsonl.1"
+    path.rename(rotated)
+    audit.add(deny)
+    audit.reopen()  # what waited goes to the old file, later records to the new one
+    audit.add(read)
+    audit.close()
+    assert len(rotated.read_text().splitlines()) == 3
+    assert [json.loads(line)["identity"] for line in path.read_text().splitlines()] == ["token:ci"]

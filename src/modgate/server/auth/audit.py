@@ -37,6 +37,11 @@ AuditKey = tuple[str, str, str, str, int, str, str]
 """(identity, module[@version], decision, rule, status, route, remote)."""
 
 
+def _open_append(path: Path) -> TextIO:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+    return os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16)
+
+
 class AuditLog:
     def __init__(self, stream: TextIO | None, path: Path | None = None) -> None:
         self.stream = stream
@@ -53,8 +58,19 @@ class AuditLog:
         if destination == "-":
             return cls(sys.stderr)
         path = Path(destination).expanduser()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
-        return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1 << 16), path)
+        return cls(_open_append(path), path)
+
+    def reopen(self) -> None:
+        """SIGUSR1 (log rotation): write what waits to the old file, then open the path anew.
+
+        On ``OSError`` the old file stays in use. Nothing for stderr or off.
+        """
+        self.flush()
+        if self.path is None or self.stream is None:
+            return
+        stream = _open_append(self.path)
+        old, self.stream = self.stream, stream
+        old.close()
 
     def add(self, key: AuditKey) -> None:
         if self.stream is None:
