@@ -7,7 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modgate.protocol.escape import escape_path, escape_version, unescape_path, unescape_version
-from modgate.protocol.module import InvalidPathError, InvalidVersionError, check_path
+from modgate.protocol.module import (
+    InvalidPathError,
+    InvalidVersionError,
+    check_path,
+    file_elem_problem,
+)
 
 PATHS = [
     (
@@ -129,10 +134,11 @@ _versions = st.from_regex(
 
 @given(st.one_of(_versions, st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_+-]{0,20}", fullmatch=True)))
 def test_version_round_trip(version: str) -> None:
-    try:
-        escaped = escape_version(version)
-    except InvalidVersionError:
-        return  # e.g. a Windows reserved name such as "CON"
+    if file_elem_problem(version) is not None:  # e.g. a Windows reserved name such as "CON"
+        with pytest.raises(InvalidVersionError):
+            escape_version(version)
+        return
+    escaped = escape_version(version)
     assert not any(c.isupper() for c in escaped), escaped
     assert unescape_version(escaped) == version, escaped
 
@@ -142,5 +148,12 @@ def test_unescape_accepts_only_the_one_escaped_form(text: str) -> None:
     try:
         version = unescape_version(text)
     except InvalidVersionError:
+        # refused: then no version escapes to it (upper case, '!' not before a-z, ...)
+        assert (
+            text != text.lower()
+            or "!" in text
+            or not text.isascii()
+            or file_elem_problem(text) is not None
+        ), text
         return
     assert escape_version(version) == text, f"{text!r} decoded to {version!r}"
