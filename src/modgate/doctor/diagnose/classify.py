@@ -135,6 +135,8 @@ class Diagnoser:
         self._failure_line = 0
         self._module_error = False
         self._steps = BuildSteps()
+        self._skipped: tuple[str, int, int] | None = None
+        """The last run of skipped lines, whose test markers are read only when needed."""
         self._number = 0
 
     # ------------------------------------------------------------------ input
@@ -152,6 +154,11 @@ class Diagnoser:
     def _process(self, raw: str) -> None:
         """Read a line that has a keyword, or any line while a finding is open."""
         text, mark, indented = normalize_parts(raw)
+        if self._skipped is not None:
+            # A go message resets the test state: the skipped markers no longer matter.
+            if not text.startswith(_GO_MESSAGE):
+                self._follow_markers(*self._skipped)
+            self._skipped = None
         if not text:
             self._unrelated()
             return
@@ -208,11 +215,11 @@ class Diagnoser:
             if self._open is None:
                 start = scanner.next_line(pos)
                 if start < 0:
-                    self._follow_markers(block, pos, size)
+                    self._skip_run(block, pos, size)
                     self._skip(block.count("\n", pos) + (0 if block.endswith("\n") else 1))
                     return
                 if start > pos:
-                    self._follow_markers(block, pos, start)
+                    self._skip_run(block, pos, start)
                     self._skip(block.count("\n", pos, start))
                 pos = start
             end = block.find("\n", pos)
@@ -253,6 +260,12 @@ class Diagnoser:
         return self._steps.failures
 
     # ------------------------------------------------------------------ state
+
+    def _skip_run(self, block: str, start: int, end: int) -> None:
+        """Remember a skipped run; its markers are followed before the next line is read."""
+        if self._skipped is not None:
+            self._follow_markers(*self._skipped)
+        self._skipped = (block, start, end)
 
     def _follow_markers(self, block: str, start: int, end: int) -> None:
         """Lines ``block[start:end]`` are skipped: only their last test marker line matters."""
