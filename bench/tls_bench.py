@@ -10,8 +10,9 @@ keep-alive, access log off, its own prefix) and ``modgate serve --tls-cert
 ephemeral ports. wrk then loads each artifact on each server in turn, in two
 modes: keep-alive connections (32 connections: bulk encryption cost), and a
 new connection per request (``Connection: close``, 32 at a time: handshake
-cost). It prints the medians and the modgate/nginx ratio, and asserts
-nothing.
+cost). It prints the medians, the modgate/nginx ratio, and each server's
+CPU time per answer (which a busy machine disturbs less than req/s), and
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from serve_bench import (
     NGINX,
     WRK,
     Artifact,
+    BenchError,
     Run,
     build_store,
     cpu_seconds,
@@ -83,6 +85,10 @@ http {{
 """
 MODES = ("keep-alive", "new connection")
 LOADED = (".info", ".zip 20 kB", ".zip 5 MB")
+HANDSHAKE_LOADED = (".info", ".zip 20 kB")
+"""Artifacts loaded with a new connection per request (a 5 MB body hides the handshake)."""
+WRK_TIMEOUT = "10s"
+"""wrk's per-request timeout: a 5 MB answer to 32 clients can take over wrk's default 2 s."""
 
 
 @dataclass(frozen=True)
@@ -176,24 +182,30 @@ def start_modgate(root: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]
 
 
 def wrk_https(port: int, pid: int, path: str, duration: int, mode: str) -> Run:
-    cmd = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+    cmd = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "--timeout", WRK_TIMEOUT]
     if mode == "new connection":
         cmd += ["-H", "Connection: close"]
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    out = subprocess.run(
-        [*cmd, f"https://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
-    ).stdout
-    if "Socket errors" in out:
-        print(f"  note: {out.split('Socket errors', 1)[1].splitlines()[0].strip()}", flush=True)
-    run = parse_wrk(out)
+    url = f"https://{HOST}:{port}{path}"
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    try:
+        run = parse_wrk(out)
+    except BenchError as exc:
+        sys.exit(f"wrk against {url}: {exc}; stopping (wrk's output follows)\n{out}")
     run.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
     return run
 
 
+def cpu_us(runs: list[Run]) -> float:
+    """Median server CPU time per answer, in microseconds (robust on a busy machine)."""
+    return statistics.median(r.cpu / r.rps * 1e6 for r in runs if r.rps)
+
+
 def report(results: dict[tuple[str, str, str], list[Run]], artifacts: list[Artifact]) -> None:
     print()
-    header = ("mode", "artifact", "nginx req/s", "modgate req/s", "modgate/nginx", "modgate p99")
-    print("{:<15} {:<11} {:>12} {:>14} {:>14} {:>12}".format(*header))
+    header = ("mode", "artifact", "nginx req/s", "modgate req/s", "modgate/nginx", "modgate p99",
+              "CPU us/answer nginx", "modgate", "ratio")  # fmt: skip
+    print("{:<15} {:<11} {:>12} {:>14} {:>14} {:>12} {:>20} {:>8} {:>6}".format(*header))
     for mode in MODES:
         for art in artifacts:
             nginx = results.get((mode, art.name, "nginx"))
@@ -207,9 +219,11 @@ def report(results: dict[tuple[str, str, str], list[Run]], artifacts: list[Artif
                 f"nginx {min(r.rps for r in nginx):.0f}-{max(r.rps for r in nginx):.0f}, "
                 f"modgate {min(r.rps for r in modgate):.0f}-{max(r.rps for r in modgate):.0f}"
             )
+            cpu_n, cpu_m = cpu_us(nginx), cpu_us(modgate)
             print(
                 f"{mode:<15} {art.name:<11} {n:>12.0f} {m:>14.0f} {m / n:>13.2f}x"
-                f" {fmt_ms(p99):>12}   ({spread})"
+                f" {fmt_ms(p99):>12} {cpu_n:>20.0f} {cpu_m:>8.0f} {cpu_m / cpu_n:>5.2f}x"
+                f"   ({spread})"
             )
 
 
@@ -247,6 +261,8 @@ def main() -> None:
         for rnd in range(args.rounds):
             for mode in modes:
                 for art in artifacts:
+                    if mode == "new connection" and art.name not in HANDSHAKE_LOADED:
+                        continue
                     order = ("nginx", "modgate") if rnd % 2 == 0 else ("modgate", "nginx")
                     for server in order:
                         run = wrk_https(ports[server], pids[server], art.path, args.duration, mode)
