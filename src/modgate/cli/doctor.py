@@ -157,6 +157,13 @@ def doctor_command(
     result = scan(path, config, env_options)
     for skipped in result.skipped:
         click.echo(f"modgate doctor: skipped {skipped}", err=True)
+    if result.templates_unread:
+        click.echo(
+            f"modgate doctor: {result.templates_unread} of {result.templates} templated YAML "
+            "files (Helm and other {{ }} templates) are not YAML until rendered; their settings "
+            "are unknown",
+            err=True,
+        )
     findings: list[Finding] = result.findings
     if output_format == "json":
         click.echo(render_json(findings), nl=False)

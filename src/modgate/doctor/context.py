@@ -10,6 +10,7 @@ the Go version that builds it. Sourced files are read through
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,12 @@ class RepoContext:
     modules: list[ModuleRef] = field(default_factory=list)
     """Each module path named by a go.mod, once (where it is first named)."""
     golang_images: list[GolangImage] = field(default_factory=list)
+    go_lines: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """go.mod path -> its go line (version, line), for fixes that name an image."""
+    context_copies: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    """(Dockerfile, sources) of every COPY/ADD from the build context."""
+    build_files: list[str] = field(default_factory=list)
+    """Makefiles, bake files and scripts that may pass ``--build-arg`` to a build."""
     _texts: dict[str, str | None] = field(default_factory=dict)
     _module_paths: set[str] = field(default_factory=set)
 
@@ -46,6 +53,39 @@ class RepoContext:
             if ref.path not in self._module_paths:
                 self._module_paths.add(ref.path)
                 self.modules.append(ref)
+
+    def gomod_for(self, file: str) -> str | None:
+        """The go.mod that builds ``file``: the nearest at or above it, or the only one."""
+        directory = posixpath.dirname(file)
+        while True:
+            candidate = posixpath.join(directory, "go.mod") if directory else "go.mod"
+            if candidate in self.go_lines:
+                return candidate
+            if not directory:
+                break
+            directory = posixpath.dirname(directory)
+        return next(iter(self.go_lines)) if len(self.go_lines) == 1 else None
+
+    def go_line_for(self, file: str) -> tuple[str, str] | None:
+        """(go version, go.mod path) of the go.mod that builds ``file``, when known."""
+        gomod = self.gomod_for(file)
+        if gomod is None:
+            return None
+        return self.go_lines[gomod][0], gomod
+
+    def passes_build_arg(self, name: str) -> bool:
+        """Whether any build file or CI file of the repository sets the build ARG ``name``."""
+        flag = re.compile(r"--build-arg[= ]+[\"']?" + re.escape(name) + r"\b")
+        listed = re.compile(r"^[\s\-\"']*" + re.escape(name) + r"\s*[=:]", re.MULTILINE)
+        for relative in self.build_files:
+            text = self.read(relative)
+            if text is None:
+                continue
+            if flag.search(text):
+                return True
+            if ("build-args" in text or relative.endswith(".hcl")) and listed.search(text):
+                return True
+        return False
 
     def read(self, relative: str) -> str | None:
         """The text of a file under the root (POSIX relative path), or None."""

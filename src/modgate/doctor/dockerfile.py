@@ -11,12 +11,15 @@ Alpine ones neither. The rules about the go commands a stage runs are in
 
 from __future__ import annotations
 
+import re
+
 from modgate.doctor import dockergo, goenv, goimage
 from modgate.doctor.context import GolangImage, RepoContext
 from modgate.doctor.dockerparse import (
     Instruction,
     key_values,
     parse_dockerfile,
+    referenced_names,
     split_words,
 )
 from modgate.doctor.dockerstage import MODCACHE_TARGETS, Stage, Walk, modcache
@@ -24,6 +27,14 @@ from modgate.doctor.goenv import Setting
 from modgate.doctor.shell import check_script
 
 _ROOT_USERS = frozenset({"root", "0"})
+_GO_REPLACED_RE = re.compile(
+    r"\b(?:gimme|gvm|goenv|asdf|mise|g install)\b|golang\.org/dl/go\d|go\d+\.\d+[.\d]*\.linux-"
+    r"|go\.dev/dl/|dl\.google\.com/go/"
+)
+"""A RUN that installs another Go: version managers, golang.org/dl, a release tarball."""
+_FETCHES_SOURCES_RE = re.compile(r"\b(?:git\s+clone|git\s+fetch|curl|wget|tar|unzip)\b")
+"""A RUN that brings files into the stage that doctor cannot follow."""
+_BUILD_TOOLS = frozenset({"make", "gmake", "mage", "task", "goreleaser", "bazel", "ko"})
 _SHELLS = frozenset({"", "sh", "bash", "ash", "dash", "/bin/sh", "/bin/bash"})
 
 
@@ -39,8 +50,7 @@ def check_dockerfile(file: str, text: str, ctx: RepoContext) -> None:
             walk.stages.append(stage)
         elif stage is None:
             if ins.keyword == "ARG":
-                for name, value, _ in key_values(ins.rest, {}, legacy=False):
-                    walk.global_args[name] = (value, ins.line)
+                _global_arg(ins, walk)
         elif ins.keyword in ("ENV", "ARG"):
             if ins.keyword == "ENV":
                 dockergo.check_references(ins, stage, walk)
@@ -51,11 +61,26 @@ def check_dockerfile(file: str, text: str, ctx: RepoContext) -> None:
             stage.root = user in _ROOT_USERS
             stage.user_line = ins.line
         elif ins.keyword in ("COPY", "ADD"):
-            _copy(ins, stage)
+            _copy(ins, stage, walk)
         elif ins.keyword == "RUN":
             _run(ins, stage, walk)
     if stage is not None:
         _finish(stage, walk)
+
+
+def _global_arg(ins: Instruction, walk: Walk) -> None:
+    """``ARG`` before the first FROM, expanded with the global ARGs above it (BuildKit).
+
+    A default is what the build uses unless ``--build-arg`` overrides it; an ARG
+    without a default (or one built from an unknown value) is unknown (None).
+    """
+    variables = {name: value for name, (value, _) in walk.global_args.items()}
+    for name, value, known in key_values(ins.rest, variables, legacy=False):
+        walk.global_args[name] = (value if known else None, ins.line)
+        sources = {name}
+        for used in referenced_names(ins.rest):
+            sources |= walk.arg_sources.get(used, frozenset())
+        walk.arg_sources[name] = frozenset(sources)
 
 
 def _from(ins: Instruction, walk: Walk) -> Stage:
@@ -70,15 +95,14 @@ def _from(ins: Instruction, walk: Walk) -> Stage:
     if not known or not reference:
         return Stage(index, name, ins.line, None)
     image = goimage.parse_image(reference)
-    if goimage.is_golang(image) and goimage.is_floating(image):
-        walk.ctx.report.emit(
-            "GM022",
-            walk.file,
-            ins.line,
-            f"FROM {reference}: the tag does not pin a Go minor version, so the Go version "
-            "changes under the build",
-        )
     stage = Stage(index, name, ins.line, image, ins.line)
+    stage.image_args = frozenset(
+        source
+        for used in referenced_names(ins.rest)
+        for source in walk.arg_sources.get(used, frozenset())
+    )
+    # the build may choose the tag with --build-arg: then it is not known here
+    stage.tag_known = not any(walk.ctx.passes_build_arg(arg) for arg in stage.image_args)
     if goimage.is_golang(image):
         stage.values.update({"GOPATH": "/go", "GOLANG_VERSION": None})
     return stage
@@ -104,11 +128,15 @@ def _declare(ins: Instruction, stage: Stage, walk: Walk) -> None:
             walk.env_origins.setdefault(name, (stage, setting))
 
 
-def _copy(ins: Instruction, stage: Stage) -> None:
+def _copy(ins: Instruction, stage: Stage, walk: Walk) -> None:
     if ins.flag("from") is not None:
+        stage.sources_unknown = True
         return
     words = ins.exec_form() or [w for w, _ in split_words(ins.rest, stage.values)]
+    walk.ctx.context_copies.append((walk.file, tuple(words[:-1])))
     for source in words[:-1]:
+        if "://" in source or source.startswith("git@"):
+            stage.sources_unknown = True
         base = source.rstrip("/").rsplit("/", 1)[-1]
         if source in (".", "./") or base in ("*", "go.*"):
             stage.gomod_line = stage.gomod_line or ins.line
@@ -172,10 +200,19 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
         return
     run = check_script(script[0], script[1], file, stage.scope(), ctx, as_root=stage.root)
     stage.packages |= run.packages
+    toolchain = run.scope.settings.get("GOTOOLCHAIN")
+    if _GO_REPLACED_RE.search(script[0]) or (
+        toolchain is not None and not (toolchain.known and toolchain.value == "local")
+    ):
+        stage.go_replaced = True
+    if gomod and (run.build_tools & _BUILD_TOOLS or run.runs_scripts):
+        stage.builds_module = True
     initialised = False
     for call, scope in run.go_calls:
         initialised = initialised or call.subcommand == "mod init"
-        if call.subcommand == "get" and not gomod and not initialised:
+        if gomod and not dockergo.installs_at_version(call) and call.subcommand != "env":
+            stage.builds_module = True
+        if call.subcommand == "get" and not gomod and not initialised and not stage.sources_unknown:
             ctx.report.emit(
                 "GM031",
                 file,
@@ -195,12 +232,28 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
         if call.fetches:
             dockergo.fetch_rules(call, scope, ins, stage, walk, cached=cached)
         goenv.check_scope(scope, ctx.report)
+    if _FETCHES_SOURCES_RE.search(script[0]):
+        stage.sources_unknown = True
 
 
 def _finish(stage: Stage, walk: Walk) -> None:
     goenv.check_scope(stage.scope(), walk.ctx.report)
     image = stage.image
-    if not stage.runs_go or image is None or not goimage.is_golang(image):
+    if image is None or not goimage.is_golang(image):
+        return
+    if not stage.tag_known:
+        return
+    if goimage.is_floating(image) and not stage.go_replaced:
+        reference = f"{image.repository}:{image.tag}" if image.tag else image.repository
+        walk.ctx.report.emit(
+            "GM022",
+            walk.file,
+            stage.image_line,
+            f"FROM {reference}: the tag does not pin a Go minor version, so the Go version "
+            "changes under the build",
+            fix=_pinned_image_fix(image, walk),
+        )
+    if not stage.builds_module or stage.go_replaced:
         return
     if goenv.toolchain_download_possible(stage.scope()):
         return
@@ -209,3 +262,20 @@ def _finish(stage: Stage, walk: Walk) -> None:
         walk.ctx.golang_images.append(
             GolangImage(walk.file, stage.image_line, f"{image.repository}:{image.tag}", version)
         )
+
+
+def _pinned_image_fix(image: goimage.ImageRef, walk: Walk) -> str:
+    """Name the image that matches the go line of the go.mod this Dockerfile builds."""
+    go_line = walk.ctx.go_line_for(walk.file)
+    variant = goimage.variant(image.tag)
+    if go_line is None:
+        return (
+            "pin the Go minor version the module needs, e.g. "
+            f"FROM {image.repository}:1.N{variant} (or a digest)"
+        )
+    version, gomod_file = go_line
+    minor = ".".join(version.split(".")[:2])
+    return (
+        f"FROM {image.repository}:{minor}{variant} to match 'go {version}' in {gomod_file} "
+        "(or pin a digest)"
+    )

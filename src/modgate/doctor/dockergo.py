@@ -33,6 +33,11 @@ def _positional(call: GoCall) -> list[str]:
     return [a.text for a in call.args if not a.text.startswith("-")]
 
 
+def installs_at_version(call: GoCall) -> bool:
+    """``go install pkg@version`` / ``go run pkg@version``: outside the main module."""
+    return call.subcommand in ("install", "run") and any("@" in a for a in _positional(call))
+
+
 def _downloads_all(call: GoCall) -> bool:
     return call.subcommand == "mod download" and not _positional(call)
 

@@ -9,6 +9,7 @@ and the last matching line wins. ``#`` starts a comment line.
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import re
 from dataclasses import dataclass
@@ -87,8 +88,61 @@ def excluded_by(rules: list[IgnoreRule], path: str) -> IgnoreRule | None:
     return decision
 
 
-def check_dockerignore(file: str, text: str, ctx: RepoContext, go_files: list[str]) -> None:
-    """``go_files``: repository paths of every go.mod and go.sum found."""
+def _clean(source: str) -> str:
+    source = source.strip()
+    while source.startswith("./"):
+        source = source[2:]
+    source = source.lstrip("/")
+    return posixpath.normpath(source) if source else "."
+
+
+def _sends(source: str, relative: str, *, nested: bool) -> bool:
+    """Whether a COPY of ``source`` (context-relative) copies the go file ``relative``.
+
+    ``COPY . .`` sends a nested go.mod too, but no build uses it: a nested file counts
+    only when a COPY names it or a directory above it.
+    """
+    source = _clean(source)
+    if source in (".", "*"):
+        return not nested
+    if "$" in source:
+        return False
+    return fnmatch.fnmatchcase(relative, source) or relative.startswith(source.rstrip("/") + "/")
+    return False
+
+
+def _used(
+    relative: str,
+    go_file: str,
+    copies: list[tuple[str, tuple[str, ...]]],
+    context_dir: str,
+    replaced: frozenset[str],
+) -> bool:
+    """Whether some build in this context copies ``relative`` (or a replace points at it)."""
+    nested = "/" in relative
+    if nested and posixpath.dirname(go_file) in replaced:
+        nested = False  # the main module's local replace needs it
+    for dockerfile, sources in copies:
+        if context_dir and not dockerfile.startswith(context_dir + "/"):
+            continue
+        if any(_sends(source, relative, nested=nested) for source in sources):
+            return True
+    return False
+
+
+def check_dockerignore(
+    file: str,
+    text: str,
+    ctx: RepoContext,
+    go_files: list[str],
+    replaced: frozenset[str] = frozenset(),
+) -> None:
+    """``go_files``: repository paths of every go.mod and go.sum found.
+
+    Only go files that a Dockerfile of this context copies are judged: a nested
+    module that no build uses (a tool module, a docs site) may well stay out.
+    ``replaced`` holds the directories that a go.mod's local ``replace`` points to.
+    """
     context_dir = posixpath.dirname(file)
     rules = parse_dockerignore(text)
     if not rules:
@@ -99,6 +153,8 @@ def check_dockerignore(file: str, text: str, ctx: RepoContext, go_files: list[st
         if context_dir and not go_file.startswith(context_dir + "/"):
             continue
         relative = go_file[len(context_dir) + 1 :] if context_dir else go_file
+        if not _used(relative, go_file, ctx.context_copies, context_dir, replaced):
+            continue
         rule = excluded_by(rules, relative)
         if rule is not None:
             ctx.report.emit(

@@ -38,6 +38,16 @@ class Stage:
     root_filled_all: bool = False
     """Root ran a bare ``go mod download``: later builds need nothing new."""
     runs_go: bool = False
+    builds_module: bool = False
+    """A go command (or make, a build script) ran with go.mod in the stage."""
+    go_replaced: bool = False
+    """Go is replaced before use (GOTOOLCHAIN=goX.Y, gimme, a downloaded Go)."""
+    tag_known: bool = True
+    """False when the build may choose the image's tag with --build-arg."""
+    image_args: frozenset[str] = frozenset()
+    """Global ARGs whose defaults chose the image (a --build-arg may choose another)."""
+    sources_unknown: bool = False
+    """Files arrived in a way doctor does not follow (git clone, COPY --from, ADD URL)."""
     reported_mount: bool = False
     reported: set[str] = field(default_factory=set)
     """Rules already reported once for this stage."""
@@ -56,6 +66,7 @@ class Stage:
             packages=set(self.packages),
             download_mounts=list(self.download_mounts),
             runs_go=False,
+            builds_module=False,
             reported_mount=False,
             reported=set(),
         )
@@ -75,6 +86,8 @@ class Walk:
     file: str
     ctx: RepoContext
     global_args: dict[str, tuple[str | None, int]] = field(default_factory=dict)
+    arg_sources: dict[str, frozenset[str]] = field(default_factory=dict)
+    """Global ARG -> the global ARGs its value was built from (itself included)."""
     stages: list[Stage] = field(default_factory=list)
     env_origins: dict[str, tuple[Stage, Setting]] = field(default_factory=dict)
     reported_globals: set[str] = field(default_factory=set)

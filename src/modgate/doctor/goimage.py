@@ -94,6 +94,16 @@ def is_floating(image: ImageRef) -> bool:
     return tag_version(image.tag) is None
 
 
+def variant(tag: str | None) -> str:
+    """The OS part of a golang tag, with its dash (``-alpine``, ``-bookworm``), or ``""``."""
+    if not tag:
+        return ""
+    if tag_version(tag) is not None or _TAG_VERSION_RE.match(tag):
+        _, dash, rest = tag.partition("-")
+        return f"-{rest}" if dash else ""
+    return "" if tag == "latest" else f"-{tag}"
+
+
 def sets_toolchain_local(version: str | None) -> bool:
     key = go_version_key(version) if version else None
     return key is not None and (key[0], key[1]) >= TOOLCHAIN_LOCAL_SINCE

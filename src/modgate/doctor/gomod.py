@@ -38,6 +38,8 @@ class GoModFacts:
     requires: list[ModuleRef] = field(default_factory=list)
     others: list[ModuleRef] = field(default_factory=list)
     """Replacement module paths (not requirements, but fetched all the same)."""
+    local_replaces: list[str] = field(default_factory=list)
+    """Directories (repository paths) that ``replace ... => ./dir`` points to."""
 
     @property
     def directory(self) -> str:
@@ -81,6 +83,9 @@ def read_gomod(file: str, text: str) -> GoModFacts:
             new_path = _path(target[0]) if target else None
             if new_path and not new_path.startswith(_LOCAL_PATH_PREFIXES):
                 facts.others.append(ModuleRef(new_path, file, line.line))
+            elif new_path and not new_path.startswith("/"):
+                here = posixpath.dirname(file)
+                facts.local_replaces.append(posixpath.normpath(posixpath.join(here, new_path)))
     return facts
 
 

@@ -24,7 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modgate.doctor import ci, dockerfile, dockerignore, gitlab, goenv, gomod, jenkins, kube
+from modgate.doctor import (
+    ci,
+    dockerfile,
+    dockerignore,
+    gitlab,
+    goenv,
+    gomod,
+    helm,
+    jenkins,
+    kube,
+    makefile,
+)
 from modgate.doctor.config import DoctorConfig
 from modgate.doctor.context import RepoContext
 from modgate.doctor.effective import GoEnv
@@ -67,6 +78,14 @@ class Kind(enum.Enum):
     ENVFILE = "env file"
     GOSUM = "go.sum"
     VENDOR = "vendor/modules.txt"
+    MAKEFILE = "Makefile"
+    HELM = "Helm template"
+    BUILDFILE = "build file"
+    """docker-bake and compose files: read only for the --build-arg values they pass."""
+
+
+_NOT_BUILD_FILES = frozenset({Kind.GOMOD, Kind.GOSUM, Kind.VENDOR})
+"""Every other file may pass --build-arg values to a Dockerfile (see RepoContext)."""
 
 
 def classify(relative: str) -> Kind | None:
@@ -85,7 +104,15 @@ def classify(relative: str) -> Kind | None:
         return Kind.DOCKERFILE
     if lower == ".dockerignore" or lower.endswith(".dockerignore"):
         return Kind.DOCKERIGNORE
+    if lower in ("makefile", "gnumakefile") or lower.endswith(".mk"):
+        return Kind.MAKEFILE
+    if lower.startswith(("docker-bake", "docker-compose", "compose.")) and lower.endswith(
+        (*_YAML_SUFFIXES, ".hcl", ".json")
+    ):
+        return Kind.BUILDFILE
     if lower.endswith(_YAML_SUFFIXES):
+        if posixpath.basename(directory) == "templates" or "/templates/" in f"/{directory}/":
+            return Kind.HELM
         if directory.endswith(".github/workflows") or directory == ".github/workflows":
             return Kind.WORKFLOW
         if lower.endswith((".gitlab-ci.yml", ".gitlab-ci.yaml")) or lower == ".gitlab-ci.yml":
@@ -112,6 +139,10 @@ class ScanResult:
     """Modules required by the go.mod files found."""
     go_env: GoEnv | None = None
     """The effective go settings, when the live environment was checked."""
+    templates: int = 0
+    """Helm templates read with their ``{{ }}`` actions as unknown values."""
+    templates_unread: int = 0
+    """Helm templates that are not YAML even so (their structure is templated)."""
 
 
 def _excluded(relative: str, patterns: tuple[str, ...]) -> bool:
@@ -168,18 +199,30 @@ def scan(
     ctx = RepoContext(root, reporter)
     result = ScanResult([], 0)
     texts: dict[str, str] = {}
-    for relative, kind in files.items():
-        if kind in (Kind.GOSUM, Kind.VENDOR):
+    templated: set[str] = set()
+    for relative, found_kind in files.items():
+        if found_kind in (Kind.GOSUM, Kind.VENDOR):
             continue
+        kind = found_kind
+        if kind is Kind.HELM and not _in_chart(root, relative):
+            kind = files[relative] = Kind.YAML
         text = _read(root / relative, relative, result)
         if text is None:
             continue
+        if kind is Kind.HELM or (kind is Kind.YAML and helm.is_templated(text)):
+            text = helm.render_unknown(text)
+            kind = files[relative] = Kind.YAML
+            templated.add(relative)
+            result.templates += 1
         if kind is Kind.YAML and not any(marker in text for marker in _KUBE_MARKERS):
             continue
         texts[relative] = text
         ctx.remember(relative, text)
         reporter.read_suppressions(relative, text)
     result.files = len(texts)
+    ctx.build_files = [
+        r for r, k in files.items() if k not in (Kind.GOMOD, Kind.GOSUM, Kind.VENDOR)
+    ]
     gomods: dict[str, gomod.GoModFacts] = {}
     for relative in (r for r in texts if files[r] is Kind.GOMOD):
         directory = posixpath.dirname(relative)
@@ -196,6 +239,8 @@ def scan(
         )
         if facts is not None:
             gomods[relative] = facts
+            if facts.go is not None:
+                ctx.go_lines[relative] = facts.go
     maps = kube.ConfigMaps()
     analyzers: dict[Kind, Analyzer] = {
         Kind.DOCKERFILE: dockerfile.check_dockerfile,
@@ -204,6 +249,7 @@ def scan(
         Kind.JENKINS: jenkins.check_jenkinsfile,
         Kind.SHELL: _check_shell,
         Kind.ENVFILE: _check_envfile,
+        Kind.MAKEFILE: makefile.check_makefile,
         Kind.YAML: lambda f, t, c: kube.check_manifest(f, t, maps, c),
     }
 
@@ -212,17 +258,23 @@ def scan(
 
     go_files = [r for r, k in files.items() if k in (Kind.GOMOD, Kind.GOSUM)]
     yaml_files = [r for r in texts if files[r] is Kind.YAML]
-    broken = {r for r in yaml_files if not _guarded(kube_maps, r, texts[r], ctx, result)}
+    broken = {
+        r
+        for r in yaml_files
+        if not _guarded(kube_maps, r, texts[r], ctx, result, quiet=r in templated)
+    }
     for relative, text in texts.items():
         kind = files[relative]
-        if relative in broken:
-            continue
-        if kind is Kind.DOCKERIGNORE:
-            dockerignore.check_dockerignore(relative, text, ctx, go_files)
+        if relative in broken or kind is Kind.DOCKERIGNORE:
             continue
         analyzer = analyzers.get(kind)
         if analyzer is not None:
             _guarded(analyzer, relative, text, ctx, result)
+    # after every Dockerfile: which go.mod files a build copies is known only then
+    replaced = frozenset(d for facts in gomods.values() for d in facts.local_replaces)
+    for relative, text in texts.items():
+        if files[relative] is Kind.DOCKERIGNORE:
+            dockerignore.check_dockerignore(relative, text, ctx, go_files, replaced)
     gomod.check_images(gomods, ctx)
     result.requires = [ref for facts in gomods.values() for ref in facts.requires]
     if env is not None:
@@ -231,14 +283,38 @@ def scan(
     return result
 
 
+def _in_chart(root: Path, relative: str) -> bool:
+    """Whether ``relative`` is under the ``templates/`` directory of a Helm chart."""
+    directory = posixpath.dirname(relative)
+    while directory:
+        if posixpath.basename(directory) == "templates":
+            parent = posixpath.dirname(directory)
+            chart = f"{parent}/Chart.yaml" if parent else "Chart.yaml"
+            return (root / chart).is_file()
+        directory = posixpath.dirname(directory)
+    return False
+
+
 def _guarded(
-    analyzer: Analyzer, relative: str, text: str, ctx: RepoContext, result: ScanResult
+    analyzer: Analyzer,
+    relative: str,
+    text: str,
+    ctx: RepoContext,
+    result: ScanResult,
+    *,
+    quiet: bool = False,
 ) -> bool:
-    """Run one analyzer; a file that is not valid YAML is recorded as skipped (False)."""
+    """Run one analyzer; a file that is not valid YAML is recorded as skipped (False).
+
+    ``quiet``: a Helm template whose templating leaves no YAML is unknown, not an error.
+    """
     try:
         analyzer(relative, text, ctx)
     except YamlError as exc:
-        result.skipped.append(f"{relative}: not valid YAML ({exc})")
+        if quiet:
+            result.templates_unread += 1
+        else:
+            result.skipped.append(f"{relative}: not valid YAML ({exc})")
         return False
     return True
 

@@ -56,6 +56,10 @@ class ScriptRun:
     packages: set[str] = field(default_factory=set)
     github_env: list[Setting] = field(default_factory=list)
     """``NAME=value`` lines appended to $GITHUB_ENV (they apply to later steps)."""
+    build_tools: set[str] = field(default_factory=set)
+    """Names of the commands the script runs (``make``, ``mage``, ...)."""
+    runs_scripts: bool = False
+    """The script runs another script (``./build.sh``, ``bash hack/x.sh``)."""
 
 
 def setting_of(word: Word, file: str) -> Setting | None:
@@ -113,6 +117,11 @@ def check_script(
         if not words:
             continue
         name = words[0].text.rsplit("/", 1)[-1]
+        run.build_tools.add(name)
+        if name.endswith((".sh", ".bash")) or (
+            name in ("sh", "bash") and len(words) > 1 and words[1].text.endswith(".sh")
+        ):
+            run.runs_scripts = True
         if name == "rm" and as_root is not True:
             _check_rm(words, file, ctx)
         elif name == "git" and not credentials:

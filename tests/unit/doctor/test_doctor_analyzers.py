@@ -214,6 +214,10 @@ def test_multi_document_manifests_and_unrelated_yaml(tmp_path: Path) -> None:
         ("scripts/build.sh", "shell script"),
         (".envrc", "env file"),
         ("sub/go.mod", "go.mod"),
+        ("Makefile", "Makefile"),
+        ("build/common.mk", "Makefile"),
+        ("charts/app/templates/deployment.yaml", "Helm template"),
+        ("docker-bake.hcl", "build file"),
     ],
 )
 def test_classification(path: str, kind: str) -> None:
@@ -221,6 +225,6 @@ def test_classification(path: str, kind: str) -> None:
     assert found_kind is not None and found_kind.value == kind, (path, found_kind)
 
 
-@pytest.mark.parametrize("path", ["main.go", "README.md", "Makefile", "go.work"])
+@pytest.mark.parametrize("path", ["main.go", "README.md", "Makefile.txt", "go.work"])
 def test_files_doctor_does_not_read(path: str) -> None:
     assert classify(path) is None
