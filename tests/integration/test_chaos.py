@@ -2,8 +2,9 @@
 
 A fault-injecting proxy (:mod:`helpers.faultproxy`) sits in front of a
 static upstream that holds the sample project's modules. For each fault the
-real go command builds the sample project (go.sum included, so it checks
-every hash) through modgate:
+real go command downloads the sample project's whole build list through
+modgate (``go mod download`` checks every hash against its go.sum; the
+kill -9 test also builds it):
 
 - with ``--upstream <faulty>|<good>`` the build succeeds (``|`` falls
   through on any error);
@@ -69,6 +70,12 @@ def _build(sample: SampleProject, tmp_path: Path, gocache: Path, url: str, *, ch
     return run_go(["build", "-o", str(tmp_path / "app"), "."], sample.main_dir, env, check=check)
 
 
+def _download(sample: SampleProject, tmp_path: Path, url: str) -> None:
+    """``go mod download`` of the sample's whole build list, checked against its go.sum."""
+    env = go_env(tmp_path / f"go{time.monotonic_ns()}", goproxy=url)
+    run_go(["mod", "download"], sample.main_dir, env)
+
+
 def _served_problems(server: ModgateHandle, sample: SampleProject, store: Path) -> list[str]:
     """What a restarted modgate serves differently from what was published, for stored zips."""
     problems = []
@@ -93,7 +100,7 @@ def _assert_store_clean(store: Path, sample: SampleProject) -> None:
 
 @pytest.mark.parametrize("fault", list(Fault)[1:], ids=lambda f: f.value)
 def test_fall_through_to_a_good_upstream(
-    fault: Fault, faulty: FaultProxy, sample: SampleProject, gocache: Path, tmp_path: Path,
+    fault: Fault, faulty: FaultProxy, sample: SampleProject, tmp_path: Path,
     modgate: ModgateFactory,
 ) -> None:  # fmt: skip
     faulty.plan = FaultProxy.always(fault, _suffix(fault))
@@ -101,7 +108,7 @@ def test_fall_through_to_a_good_upstream(
         "--upstream", f"{faulty.url}|{faulty.good_url}",  # type: ignore[attr-defined]
         "--upstream-timeout", TIMEOUT, "--upstream-retries", "0",
     )  # fmt: skip
-    _build(sample, tmp_path, gocache, server.url)
+    _download(sample, tmp_path, server.url)
     hit = [path for path, f in faulty.log if f is fault]
     assert hit, f"the fault was never injected: {faulty.log}"
     metrics = server.metrics()
@@ -122,14 +129,14 @@ def test_fall_through_to_a_good_upstream(
     ids=lambda v: v.value if isinstance(v, Fault) else str(v),
 )
 def test_retries_ride_out_a_burst(
-    fault: Fault, count: int, faulty: FaultProxy, sample: SampleProject, gocache: Path,
-    tmp_path: Path, modgate: ModgateFactory,
+    fault: Fault, count: int, faulty: FaultProxy, sample: SampleProject, tmp_path: Path,
+    modgate: ModgateFactory,
 ) -> None:  # fmt: skip
     faulty.plan = FaultProxy.burst(fault, count, _suffix(fault))
     server = modgate(
         "--upstream", faulty.url, "--upstream-timeout", TIMEOUT, "--upstream-retries", "2",
     )  # fmt: skip
-    _build(sample, tmp_path, gocache, server.url)
+    _download(sample, tmp_path, server.url)
     assert any(f is fault for _, f in faulty.log), f"the fault was never injected: {faulty.log}"
     _assert_store_clean(server.store, sample)
 

@@ -23,8 +23,8 @@ from modgate.formats.ziprules import InvalidZipError, Problem
 
 TESTS = Path(__file__).resolve().parents[2]
 CORPUS = TESTS / "data" / "fuzz"
-SHORT_RUNS = 3000
-SHORT_SECONDS = 10
+SHORT_RUNS = 1000
+SHORT_SECONDS = 5
 RUN_TIMEOUT = 120
 
 
