@@ -243,6 +243,9 @@ def _finish(stage: Stage, walk: Walk) -> None:
         return
     if not stage.tag_known:
         return
+    toolchain = stage.env.get("GOTOOLCHAIN")
+    if toolchain is not None and not (toolchain.known and toolchain.value == "local"):
+        stage.go_replaced = True  # ENV GOTOOLCHAIN=goX.Y: that Go runs, not the image's
     if goimage.is_floating(image) and not stage.go_replaced:
         reference = f"{image.repository}:{image.tag}" if image.tag else image.repository
         walk.ctx.report.emit(

@@ -203,6 +203,12 @@ def _installed(words: list[Word], verb: str) -> set[str]:
     return {t.split("=", 1)[0] for t in after if not t.startswith("-")}
 
 
+def _passed_explicitly(name: str, *texts: str) -> bool:
+    """``NAME=${NAME}`` before a command (``env CGO_ENABLED=${CGO_ENABLED} go build``)."""
+    again = re.compile(rf"(?<![A-Za-z0-9_]){name}=[\"']?\$\{{?{name}\b")
+    return any(again.search(text) for text in texts)
+
+
 def _check_sourced(
     cmd: Command, source: Word, file: str, ctx: RepoContext, resolver: Resolver | None
 ) -> None:
@@ -230,7 +236,12 @@ def _check_sourced(
             pair = split_assignment(word)
             if pair is not None and pair[0] in goenv.WATCHED:
                 unexported.setdefault(pair[0], word)
-    missing = [(name, word) for name, word in unexported.items() if name not in exported]
+    sourcing = ctx.read(file) or ""
+    missing = [
+        (name, word)
+        for name, word in unexported.items()
+        if name not in exported and not _passed_explicitly(name, text, sourcing)
+    ]
     if missing:
         name, word = missing[0]
         ctx.report.emit(

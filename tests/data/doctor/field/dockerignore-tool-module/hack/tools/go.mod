@@ -1,0 +1,3 @@
+module example.com/app/hack/tools
+
+go 1.23.0

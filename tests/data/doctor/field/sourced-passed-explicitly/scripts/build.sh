@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+source ./scripts/build_lib.sh
+build
