@@ -26,7 +26,7 @@ from helpers.servers import ModgateFactory, metric_total, metric_values
 from modgate.metrics import Metrics
 from modgate.protocol.module import ModuleVersion
 from modgate.sources.direct import DirectSource
-from modgate.sources.mirror_health import DEGRADED, FAILURES, FALLBACKS, JITTER, MirrorHealth
+from modgate.sources.mirror_health import DEGRADED, FAILURES, FALLBACKS
 
 REPO = "big"
 ROOT_MODULE = MODULE_PREFIX + REPO
@@ -241,17 +241,3 @@ def test_full_fetch_past_the_git_timeout(tmp_path: Path) -> None:
             remote.close()
 
     asyncio.run(run())
-
-
-def test_backoff_grows_and_is_bounded() -> None:
-    now = [100.0]
-    health = MirrorHealth(Metrics(), backoff=10, cap=60, clock=lambda: now[0])
-    delays = [health.failed("u", "boom") for _ in range(6)]
-    for got, want in zip(delays, [10, 20, 40, 60, 60, 60], strict=True):
-        assert want * (1 - JITTER) <= got <= want * (1 + JITTER), delays
-    assert not health.claim_retry("u"), "a retry was allowed before the backoff ran out"
-    now[0] += 60 * (1 + JITTER)
-    assert health.claim_retry("u"), "no retry once the backoff ran out"
-    assert not health.claim_retry("u"), "two retries of one mirror at once"
-    health.succeeded("u")
-    assert not health.degraded("u")

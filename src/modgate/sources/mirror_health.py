@@ -98,7 +98,7 @@ class MirrorHealth:
             failures = state.failures + 1 if state is not None else 1
             delay = min(self._cap, self._backoff * 2.0 ** (failures - 1))
             delay *= 1 + random.uniform(-JITTER, JITTER)  # noqa: S311 (spreading, not secrecy)
-            self._states[url] = MirrorState(failures, self._clock() + delay, error)
+            self._states[url] = MirrorState(failures, self._clock() + delay, self._scrub(error))
             while len(self._states) > MAX_TRACKED:
                 self._states.popitem(last=False)
             degraded = len(self._states)
@@ -110,7 +110,7 @@ class MirrorHealth:
                 "repository": self._scrub(url),
                 "failures": failures,
                 "retry_in": round(delay, 1),
-                "error": error,
+                "error": self._scrub(error),
             },
         )
         if self._metrics is not None:
