@@ -83,7 +83,10 @@ _FRAME = re.compile(r"^(?:> \[|\d+ \| |-{4,}$|Dockerfile:\d+$)")
 # Lines CI runners print about their own caches, whatever the build does.
 _RUNNER_NOISE_STARTS = ("Failed to extract cache", "Restore cache failed")
 _RUNNER_NOISE = "cache not found"
-_HEADER = re.compile(r"^go: \S+@v\S*: .*:$")
+# A line that names a module@version and leaves the reason to the next lines: it
+# ends with ':' ("...@v1.2.3: parsing go.mod:", an indented line of a requires or
+# imports chain), or hands over to git's output ("...: invalid version: git ...").
+_HEADER = re.compile(r"\S@v\d\S*: (?:.*:$|invalid version: git )")
 _ACTIVITY = re.compile(
     r"^(?:Run |\$ |RUN |Step \d+/\d+ : RUN |\[[^\]]+\] RUN )?go (?:mod (?:download|tidy)"
     r"|build|get|install|list|vet|generate)\b|^go: (?:downloading|finding|extracting) "
@@ -400,7 +403,7 @@ class Diagnoser:
 
     def _watch(self, text: str, mark: int) -> None:
         """Headers, download activity, CI timeouts, and error-looking lines for ``unknown``."""
-        if text.startswith("go: ") and _HEADER.match(text):
+        if "@v" in text and _HEADER.search(text):
             self._header = (self._number, text, extract_module(text))
         if "go" in text and _ACTIVITY.match(text):  # every branch starts with ^
             self._activity = (self._number, text)
