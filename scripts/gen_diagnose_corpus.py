@@ -18,7 +18,8 @@ It needs root (or unprivileged user namespaces), ``unshare``, ``ip``,
 ``git`` and ``openssl``. Afterwards a share of the raw logs is wrapped the way
 GitHub Actions, GitLab CI and docker build print them (that part is text
 transformation of the real output, see ``diagnose_corpus_wrap.py``), and
-``labels.json`` records each log's expected top cause and module.
+``labels.json`` records each log's expected top cause and module (for a build
+that failed for another reason: no cause, and the kind of failure).
 
 Usage: .venv/bin/python scripts/gen_diagnose_corpus.py [--out DIR] [--only NAME...]
 """
