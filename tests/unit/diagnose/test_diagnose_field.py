@@ -45,6 +45,9 @@ MIN_HELD_OUT_ACCURACY = 0.95
 MIN_FIELD_LOGS = 150
 MIN_NONMODULE_LOGS = 30
 MAX_FALSE_FINDING_RATE = 0.0
+MIN_PRECISION = 0.8
+MIN_PREDICTIONS = 5
+"""Precision is checked for causes given first on at least this many logs."""
 HELD_OUT_PERCENT = 35
 """A log is held out when sha256('<dir>/<id>')[:8] as a number, modulo 100, is below this."""
 DEV = "dev"
@@ -214,6 +217,12 @@ def test_precision_per_cause(capsys: pytest.CaptureFixture[str]) -> None:
         print("\nprecision per cause (first finding right / first finding):\n" + "\n".join(lines))
     wrong_unknown = predicted.get(str(CauseId.UNKNOWN), 0) - correct.get(str(CauseId.UNKNOWN), 0)
     assert wrong_unknown == 0, f"{wrong_unknown} logs got 'unknown' though a reader knows the cause"
+    imprecise = [
+        f"{cause} {correct[cause]}/{predicted[cause]}"
+        for cause in predicted
+        if predicted[cause] >= MIN_PREDICTIONS and correct[cause] / predicted[cause] < MIN_PRECISION
+    ]
+    assert not imprecise, f"causes given where they do not apply too often: {imprecise}"
 
 
 def test_no_finding_on_builds_that_did_not_fail_on_modules(
