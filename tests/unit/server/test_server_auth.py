@@ -31,7 +31,8 @@ CONTACT = "#go-platform"
 
 class Setup:
     def __init__(self, tmp_path: Path, anonymous: Anonymous = Anonymous.NONE,
-                 issuer: TestIssuer | None = None, limit: int = 30) -> None:  # fmt: skip
+                 issuer: TestIssuer | None = None, limit: int = 30,
+                 refresh: float = 0.2) -> None:  # fmt: skip
         self.tokens = TokenFile(tmp_path / "tokens")
         self.all, _ = self.tokens.create("all", None, None, 1e9)
         self.other, _ = self.tokens.create(
@@ -42,7 +43,7 @@ class Setup:
         issuers = ()
         grants: list[dict[str, object]] = []
         if issuer is not None:
-            issuers = (IssuerConfig("k8s", issuer.url, (AUDIENCE,), refresh_interval=0.2),)
+            issuers = (IssuerConfig("k8s", issuer.url, (AUDIENCE,), refresh_interval=refresh),)
             grants = [{"name": "build", "issuer": "k8s",
                        "claims": {"kubernetes.io/namespace": "build"}, "read": MODULE}]  # fmt: skip
         self.settings = AuthSettings(
@@ -370,5 +371,33 @@ def test_every_answer_matches_the_pure_decision_hot_or_not(
                     f"(sequence {requests})"
                 )
             i += len(batch)
+
+    serve_auth(setup, body)
+
+
+def test_an_unreachable_identity_provider_is_a_503_not_the_clients_fault(
+    tmp_path: Path, issuer: TestIssuer
+) -> None:
+    setup = Setup(tmp_path, issuer=issuer, limit=2, refresh=60)
+    token = issuer.token(namespace="build")
+    issuer.close()
+
+    async def body(handle: ServerHandle, gw: FakeGateway) -> None:
+        client = await Client.connect(handle.port)
+        for _ in range(3):  # more than the failure limit: a 503 is not a failed authentication
+            answer = await client.get(INFO_PATH, headers=bearer(token))
+            assert answer.status == 503, answer
+            assert answer.header("retry-after"), answer
+            text = answer.body.decode()
+            assert text == (
+                "cannot verify the credentials now: the signing keys of issuer k8s cannot be "
+                "fetched; retry later\n"
+            ), text
+        verifier = setup.access.gate.resolver.verifier
+        assert verifier is not None
+        assert verifier.keysets[issuer.url].fetches == 1, "one attempt per refresh interval"
+        assert (await client.get(INFO_PATH, headers=bearer(setup.all))).status == 200
+        metrics = (await client.get("/metrics")).body.decode()
+        assert 'modgate_auth_failures_total{reason="jwks_unavailable"} 3' in metrics, metrics
 
     serve_auth(setup, body)

@@ -69,6 +69,7 @@ class KeySet:
         self._fetched = -1e18  # monotonic time of the last fetch attempt
         self._loaded = -1e18  # monotonic time of the last successful fetch
         self._inflight: asyncio.Future[None] | None = None
+        self._last_error = f"issuer {issuer}: no keys fetched yet"
         self.fetches = 0
 
     async def key(self, kid: str | None) -> PyJWK:
@@ -77,15 +78,18 @@ class KeySet:
         found = self._find(kid)
         if found is not None and now - self._loaded < KEYS_MAX_AGE:
             return found
-        if now - self._fetched >= self._refresh_interval or not self._keys:
+        if now - self._fetched >= self._refresh_interval:
             try:
                 await self._refresh()
-            except JwksError:
+            except JwksError as exc:
+                log.warning("%s", exc, extra={"event": "jwks_failed", "issuer": self.issuer})
                 if found is None:
                     raise
-                log.warning("keeping the old keys of issuer %s", self.issuer)
-                return found
+                return found  # the old keys stay in use
             found = self._find(kid)
+        elif not self._keys:
+            # the last fetch failed a moment ago: no new attempt before the interval
+            raise JwksError(self._last_error)
         if found is None:
             raise LookupError(kid)
         return found
@@ -107,6 +111,7 @@ class KeySet:
             self._loaded = time.monotonic()
             self._inflight.set_result(None)
         except JwksError as exc:
+            self._last_error = str(exc)
             self._inflight.set_exception(exc)
             self._inflight.exception()  # retrieved: waiters re-raise it themselves
             raise

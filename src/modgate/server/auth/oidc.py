@@ -121,8 +121,13 @@ class OidcVerifier:
                 f"issuer {config.name}: the token's key id {_shown(kid)!r} is not in the "
                 "issuer's key set",
             ) from None
-        except JwksError as exc:
-            raise TokenRejected("jwks_unavailable", str(exc), server_fault=True) from None
+        except JwksError:
+            # what failed (URLs of the identity provider) is logged, not told to the client
+            raise TokenRejected(
+                "jwks_unavailable",
+                f"the signing keys of issuer {config.name} cannot be fetched",
+                server_fault=True,
+            ) from None
         try:
             payload = jwt.decode(
                 token,
