@@ -151,3 +151,12 @@ def test_error_words_without_a_failure_are_not_a_failure() -> None:
         "Job succeeded",
     ]
     assert diagnose_lines(lines) == []
+
+
+def test_the_text_report_explains_a_causal_chain() -> None:
+    result = _run("--color", "never", str(CORPUS / "tls-then-stale-vendor.log"))
+    assert result.exit_code == 1, result.output
+    first, second = result.output.split("\n\n")[:2]
+    assert first.startswith("1. tls-unknown-authority"), result.output
+    assert second.startswith("2. inconsistent-vendoring"), result.output
+    assert "chain: probably a consequence of #1 tls-unknown-authority (log line 1)" in second
