@@ -13,10 +13,11 @@ import re
 
 from yaml.nodes import Node
 
-from modgate.doctor import goenv, goimage, yamlnodes
+from modgate.doctor import buildimage, goenv, goimage, yamlnodes
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Setting
 from modgate.doctor.shell import check_script
+from modgate.doctor.shellparse import GoCall
 
 _EXPRESSION = "${{"
 _SETUP_GO = "actions/setup-go"
@@ -94,6 +95,8 @@ def _check_job(
     setup_go_cache: tuple[int, str] | None = None
     caches: list[int] = []
     fetch_line = 0
+    go_calls: list[GoCall] = []
+    tools: set[str] = set()
     step_timeouts = True
     default_shell = yamlnodes.get_scalar(
         yamlnodes.get(yamlnodes.get(job, "defaults"), "run"), "shell"
@@ -120,11 +123,23 @@ def _check_job(
         run = check_script(script, yamlnodes.text_line(run_node), file, scope, ctx)
         for setting in run.github_env:
             carried[setting.name] = setting
-        if any(call.fetches for call, _ in run.go_calls):
-            fetch_line = fetch_line or yamlnodes.text_line(run_node)
+        go_calls.extend(call for call, _ in run.go_calls)
+        tools |= run.build_tools
+        fetching = [call for call, _ in run.go_calls if call.fetches]
+        if fetching:
+            fetch_line = fetch_line or fetching[0].line
             step_timeouts = step_timeouts and yamlnodes.get(step, "timeout-minutes") is not None
         for _, call_scope in run.go_calls:
             goenv.check_scope(call_scope, ctx.report)
+    if golang and container is not None and buildimage.builds_repository(go_calls, tools):
+        image_line = yamlnodes.line(container) if yamlnodes.scalar(container) else 0
+        buildimage.record(
+            ctx,
+            file,
+            image_line or yamlnodes.key_line(container, "image"),
+            image_text,
+            goenv.merged(workflow_env, job_env, container_env, toolchain_local=True),
+        )
     if setup_go_cache is not None:
         for line in caches:
             ctx.report.emit(

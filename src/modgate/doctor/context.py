@@ -23,9 +23,14 @@ MAX_SOURCED_BYTES = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class GolangImage:
-    """A ``FROM golang:<tag>`` stage that runs go, and the Go version its tag names."""
+    """A golang image that builds the repository, and the Go version its tag names.
 
-    dockerfile: str
+    A Dockerfile stage, a Kubernetes container, a CI job's image (GitHub Actions
+    ``container:``, GitLab ``image:``, a Jenkins docker agent): ``file`` and ``line``
+    say where the image is named.
+    """
+
+    file: str
     line: int
     reference: str
     version: str

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from yaml.nodes import Node
 
-from modgate.doctor import goenv, goimage, yamlnodes
+from modgate.doctor import buildimage, goenv, goimage, yamlnodes
 from modgate.doctor.ci import env_settings
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Setting
 from modgate.doctor.shell import check_script
+from modgate.doctor.shellparse import GoCall
 
 _NOT_JOBS = frozenset(
     {
@@ -79,6 +80,9 @@ def _check_job(
     golang = image is not None and goimage.is_golang(goimage.parse_image(image))
     scope = goenv.merged(global_env, job_env, toolchain_local=golang)
     goenv.check_scope(scope, ctx.report)
+    job_scope = scope
+    go_calls: list[GoCall] = []
+    tools: set[str] = set()
     for key in _SCRIPT_KEYS:
         node = yamlnodes.get(job, key)
         if node is None and key == "before_script":
@@ -86,5 +90,12 @@ def _check_job(
         for script, line in yamlnodes.strings(node):
             run = check_script(script, line, file, scope, ctx)
             scope = run.scope
+            go_calls.extend(call for call, _ in run.go_calls)
+            tools |= run.build_tools
             for _, call_scope in run.go_calls:
                 goenv.check_scope(call_scope, ctx.report)
+    if golang and buildimage.builds_repository(go_calls, tools):
+        owner = job if _image(job) is not None else default
+        image_node = yamlnodes.get(owner, "image")
+        line = yamlnodes.line(image_node) if image_node is not None else 0
+        buildimage.record(ctx, file, line, image, job_scope)

@@ -144,7 +144,7 @@ def builds(dockerfile: str, gomods: dict[str, GoModFacts]) -> GoModFacts | None:
 
 def check_images(gomods: dict[str, GoModFacts], ctx: RepoContext) -> None:
     for image in ctx.golang_images:
-        facts = builds(image.dockerfile, gomods)
+        facts = builds(image.file, gomods)
         if facts is None or facts.go is None:
             continue
         needed = goimage.go_version_key(facts.go[0])
@@ -155,7 +155,7 @@ def check_images(gomods: dict[str, GoModFacts], ctx: RepoContext) -> None:
             "GM023",
             facts.file,
             facts.go[1],
-            f"go {facts.go[0]} is newer than {image.reference} ({image.dockerfile}:{image.line}), "
+            f"go {facts.go[0]} is newer than {image.reference} ({image.file}:{image.line}), "
             f"which sets GOTOOLCHAIN=local: 'go: go.mod requires go >= {facts.go[0]} "
             f"(running go {image.version}...; GOTOOLCHAIN=local)'",
         )

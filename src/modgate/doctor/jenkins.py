@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modgate.doctor import goenv
+from modgate.doctor import buildimage, goenv
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Setting
 from modgate.doctor.shell import check_script
-from modgate.doctor.shellparse import Word, split_assignment
+from modgate.doctor.shellparse import GoCall, Word, split_assignment
 
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTES = ("'''", '"""', "'", '"')
@@ -165,6 +165,9 @@ def check_jenkinsfile(file: str, text: str, ctx: RepoContext) -> None:
     for _, _, settings in layers:
         for s in settings:
             goenv.check_setting(s, ctx.modules, ctx.report)
+    images = _docker_images(tokens)
+    go_calls: list[GoCall] = []
+    tools: set[str] = set()
     for position, script in steps:
         active = [
             s for start, end, settings in layers if start <= position <= end for s in settings
@@ -173,8 +176,29 @@ def check_jenkinsfile(file: str, text: str, ctx: RepoContext) -> None:
         goenv.check_scope(scope, ctx.report)
         # Groovy fills in ${...} of double-quoted strings; the shell lexer keeps them unknown
         run = check_script(script.text, script.text_line, file, scope, ctx)
+        go_calls.extend(call for call, _ in run.go_calls)
+        tools |= run.build_tools
         for _, call_scope in run.go_calls:
             goenv.check_scope(call_scope, ctx.report)
+    if images and buildimage.builds_repository(go_calls, tools):
+        every = goenv.scope_from(s for _, _, settings in layers for s in settings)
+        for image in images:
+            buildimage.record(ctx, file, image.line, image.text, every)
+
+
+def _docker_images(tokens: list[_Token]) -> list[_Token]:
+    """Images of ``agent { docker { image '...' } }``, ``docker '...'`` and
+    ``docker.image('...')``; interpolated strings are unknown and left out."""
+    found = []
+    for index, t in enumerate(tokens[:-1]):
+        if t.kind != "ident" or t.text not in ("image", "docker"):
+            continue
+        after = tokens[index + 1]
+        if after.text == "(" and index + 2 < len(tokens):
+            after = tokens[index + 2]
+        if after.kind == "str" and not after.interpolated:
+            found.append(after)
+    return found
 
 
 def _with_env(tokens: list[_Token], index: int, file: str) -> list[Setting]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import Node
 
-from modgate.doctor import goenv, goimage, yamlnodes
+from modgate.doctor import buildimage, goenv, goimage, yamlnodes
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Scope, Setting
 from modgate.doctor.shell import ScriptRun, check_script
@@ -168,6 +168,10 @@ def _check_container(
     as_root = root if known_root else None
     run = _script(file, container, scope=scope, mounts=mounts, maps=maps, ctx=ctx, root=as_root)
     fetches = run is not None and any(call.subcommand in FETCHING for call, _ in run.go_calls)
+    if run is not None and buildimage.builds_repository(
+        (call for call, _ in run.go_calls), run.build_tools
+    ):
+        buildimage.record(ctx, file, yamlnodes.key_line(container, "image"), image_text, scope)
     if not golang and not fetches:
         return False
     home = scope.known("HOME") or (_ROOT_HOME if root else _NO_PASSWD_HOME)

@@ -26,9 +26,9 @@ def test_field_case_reports_exactly_what_expected_lists(case: str) -> None:
     found = sorted(f"{f.location} {f.rule}" for f in result.findings)
     expected = sorted((tree / "expected.txt").read_text().split("\n"))
     expected = [line for line in expected if line.strip()]
+    unexpected = [str(f) for f in result.findings if f"{f.location} {f.rule}" not in expected]
     assert found == expected, (
-        f"{case}: missing {sorted(set(expected) - set(found))}, "
-        f"unexpected {[str(f) for f in result.findings if f'{f.location} {f.rule}' not in expected]}"
+        f"{case}: missing {sorted(set(expected) - set(found))}, unexpected {unexpected}"
     )
     assert not result.skipped, f"{case}: files were reported as skipped: {result.skipped}"
 
