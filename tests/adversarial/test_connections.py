@@ -27,6 +27,7 @@ from modgate.metrics import Metrics
 from modgate.server.admission import default_max_connections
 from modgate.server.app import start_server
 from modgate.server.settings import ServerSettings
+from modgate.service.answer import Answer
 
 CONNECT_TIMEOUT = 5.0
 HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: modgate\r\n\r\n"
@@ -191,7 +192,7 @@ class _HealthOnly:
     def __init__(self) -> None:
         self.metrics = Metrics()
 
-    def ready(self) -> tuple[bool, str]:
+    async def ready(self) -> tuple[bool, str]:
         return True, "ok"
 
     async def aclose(self) -> None:
@@ -230,3 +231,40 @@ def test_blank_lines_between_requests_do_not_keep_a_connection_open() -> None:
     closed_after = uvloop.run(main())
     assert closed_after >= 0, "a client sending blank lines kept its connection for 5 s"
     assert closed_after <= header_timeout + 1.5, f"closed after {closed_after:.1f} s"
+
+
+class _SlowHealth(_HealthOnly):
+    """/healthz is answered by the router itself; a slow list answer stands for a fetch."""
+
+    async def list(self, module: str) -> Answer:
+        await asyncio.sleep(1.0)
+        return Answer(b"v1.0.0\n", None, 7, immutable=False)
+
+
+def test_a_blank_line_sent_during_a_slow_answer_does_not_close_the_connection_after_it() -> None:
+    header_timeout = 0.5
+
+    async def main() -> bytes:
+        settings = ServerSettings(header_timeout=header_timeout, idle_timeout=30.0)
+        handle = await start_server(_SlowHealth(), settings=settings)  # type: ignore[arg-type]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
+            try:
+                writer.write(b"GET /example.com/m/@v/list HTTP/1.1\r\nHost: m\r\n\r\n")
+                await asyncio.sleep(0.2)
+                writer.write(b"\r\n")  # while the answer is on its way (it takes 1 s)
+                first = await asyncio.wait_for(reader.readuntil(b"v1.0.0\n"), 10)
+                await asyncio.sleep(header_timeout / 2)
+                writer.write(HEALTHZ)  # still open: the timer restarted after the answer
+                try:
+                    second = await asyncio.wait_for(reader.readuntil(b"ok\n"), 10)
+                except asyncio.IncompleteReadError as exc:
+                    second = exc.partial + b" (closed by the server)"
+                return first + second
+            finally:
+                writer.close()
+        finally:
+            await handle.close(grace=1.0)
+
+    both = uvloop.run(main())
+    assert status_lines(both) == [200, 200], both

@@ -397,6 +397,10 @@ class HttpConnection(asyncio.Protocol):
         finally:
             self._task = None
             self._last_active = self._state.now
+            if self._head_started:
+                # Bytes that came while answering (the start of the next request, or a
+                # blank line) get a full header timeout from now, not from their arrival.
+                self._head_started = self._state.now
             if self._close_after or self._state.closing or (self._stopped and not self._queue):
                 self._queue.clear()
                 self._close(linger=not self._state.closing)
