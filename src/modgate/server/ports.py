@@ -25,7 +25,7 @@ class GatewayLike(Protocol):
         """Seconds for the Cache-Control max-age of list, latest and query answers."""
         ...
 
-    def ready(self) -> tuple[bool, str]:
+    async def ready(self) -> tuple[bool, str]:
         """Readiness and a one-line reason."""
         ...
 

@@ -115,7 +115,7 @@ class Router:
         if path == HEALTHZ:
             return self._local(200, b"ok\n", CT_TEXT, "healthz")
         if path == READYZ:
-            ok, reason = self.gateway.ready()
+            ok, reason = await self.gateway.ready()
             reason = self.public(reason)
             return self._local(200 if ok else 503, (reason + "\n").encode(), CT_TEXT, "readyz")
         if path == METRICS:

@@ -97,13 +97,17 @@ class Gateway:
 
     # ---- readiness and shutdown ---------------------------------------------------------
 
-    def ready(self) -> tuple[bool, str]:
+    async def ready(self) -> tuple[bool, str]:
+        """Whether the store takes writes; checked at most every READY_CHECK_INTERVAL.
+
+        The probe write (an fsynced meta record) runs in a thread, never on the loop.
+        """
         checked, verdict = self._ready
         now = time.monotonic()
         if now - checked < READY_CHECK_INTERVAL:
             return verdict
         try:
-            self.store.put_meta("readyz", str(int(time.time())).encode())
+            await asyncio.to_thread(self.store.put_meta, "readyz", str(int(time.time())).encode())
             verdict = (True, "ok")
         except ModgateError as exc:
             verdict = (False, f"store is not writable: {exc.reason}")

@@ -51,7 +51,7 @@ class FakeGateway:
     calls: list[str] = field(default_factory=list)
     closed: bool = False
 
-    def ready(self) -> tuple[bool, str]:
+    async def ready(self) -> tuple[bool, str]:
         return self.ready_state
 
     async def _answer(self, what: str, body: bytes | None, immutable: bool) -> Answer:
