@@ -3,7 +3,9 @@
 Every open connection costs a file descriptor and some memory, and a client
 can open as many as the kernel lets it. The server admits a new connection
 only while fewer than ``max_connections`` are open and fewer than
-``max_per_client`` come from the same address. A connection past either
+``max_per_client`` come from the same client: the same IPv4 address, or the
+same IPv6 /64 network (one host usually holds a whole /64, so single IPv6
+addresses would be no limit at all). A connection past either
 limit is answered ``503 Service Unavailable`` with ``Retry-After`` and
 closed, so clients see why instead of a silent reset; the refusal is
 counted in ``modgate_connections_refused_total{reason}`` and logged (at
@@ -18,6 +20,7 @@ raises to its hard limit at start (:func:`raise_fd_limit`).
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import resource
 
@@ -36,6 +39,8 @@ DEFAULT_PER_CLIENT = 256
 """Connections from one address by default (the go command uses a few per build;
 many builds behind one NAT address need more)."""
 RETRY_AFTER_SECONDS = 1
+IPV6_CLIENT_PREFIX = 64
+"""IPv6 clients are counted by network: a host is usually given a whole /64."""
 REFUSAL_LINGER_MAX = 64
 """Refused connections kept open a moment so that their 503 is read, within the reserve;
 more are closed at once after the 503 is written."""
@@ -65,6 +70,19 @@ def default_max_connections(fd_limit: int) -> int:
     """The descriptor limit minus the reserve, between MIN_CONNECTIONS and the cap."""
     reserve = max(FD_RESERVE_MIN, fd_limit // FD_RESERVE_SHARE)
     return max(MIN_CONNECTIONS, min(MAX_CONNECTIONS_CAP, fd_limit - reserve))
+
+
+def client_key(remote: str) -> str:
+    """What the per-client limit counts by: the IPv4 address, or the IPv6 /64 network."""
+    if ":" not in remote:
+        return remote
+    try:
+        address = ipaddress.IPv6Address(remote.partition("%")[0])
+    except ValueError:
+        return remote
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
 
 
 def refusal_response(prefix: bytes, max_connections: int, reason: str) -> bytes:
@@ -98,21 +116,23 @@ class Admission:
         """Count a new connection from ``remote``: None, or why it is refused."""
         if self.open >= self.max_connections:
             return self._refuse(MAX_CONNECTIONS, remote, now)
-        count = self.per_client.get(remote, 0)
+        client = client_key(remote)
+        count = self.per_client.get(client, 0)
         if count >= self.max_per_client:
             return self._refuse(PER_CLIENT, remote, now)
         self.open += 1
-        self.per_client[remote] = count + 1
+        self.per_client[client] = count + 1
         return None
 
     def release(self, remote: str) -> None:
         """An admitted connection from ``remote`` closed."""
         self.open -= 1
-        count = self.per_client.get(remote, 0) - 1
+        client = client_key(remote)
+        count = self.per_client.get(client, 0) - 1
         if count > 0:
-            self.per_client[remote] = count
+            self.per_client[client] = count
         else:
-            self.per_client.pop(remote, None)
+            self.per_client.pop(client, None)
 
     def unflushed(self) -> dict[str, int]:
         """Refusals by reason since the last call (for the metrics registry)."""

@@ -10,6 +10,7 @@ from modgate.server.admission import (
     MAX_CONNECTIONS,
     PER_CLIENT,
     Admission,
+    client_key,
     default_max_connections,
     refusal_response,
 )
@@ -59,3 +60,25 @@ def test_the_refusal_is_a_complete_503_with_retry_after() -> None:
     assert b"Retry-After: 1" in head
     assert b"Content-Length: %d" % len(body) in head
     assert body == b"modgate: too many connections from this address; retry in a moment\n"
+
+
+@pytest.mark.parametrize(
+    ("remote", "key"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("-", "-"),
+    ],
+)
+def test_clients_are_ipv4_addresses_or_ipv6_networks(remote: str, key: str) -> None:
+    assert client_key(remote) == key
+
+
+def test_one_ipv6_network_cannot_escape_the_limit_by_changing_addresses() -> None:
+    adm = Admission(max_connections=1000, max_per_client=4)
+    refused = [adm.admit(f"2001:db8:0:1::{i:x}", 0.0) for i in range(1, 10)]
+    assert refused.count(None) == 4 and refused.count(PER_CLIENT) == 5
+    assert adm.admit("2001:db8:0:2::1", 0.0) is None, "another /64 is another client"
