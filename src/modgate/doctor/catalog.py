@@ -341,6 +341,22 @@ _RULES = (
         "go.mod requires modules but there is no go.sum: builds fail with 'missing go.sum entry'",
         "run go mod tidy and commit go.sum",
     ),
+    Rule(
+        "GM042",
+        "netrc-machine-without-port",
+        E,
+        "a netrc 'machine' lacks the port of the GOPROXY URL: the go command sends no "
+        "credentials to it",
+        "write 'machine HOST:PORT' exactly as the GOPROXY URL names it",
+    ),
+    Rule(
+        "GM043",
+        "credentials-for-http-proxy",
+        E,
+        "netrc or GOAUTH credentials for a GOPROXY reached over http://: the go command "
+        "sends credentials only over https",
+        "serve the proxy over https and name it with https:// in GOPROXY",
+    ),
     # ---------------------------------------------------------------- live environment
     Rule(
         "GM101",

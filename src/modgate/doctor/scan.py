@@ -35,6 +35,7 @@ from modgate.doctor import (
     jenkins,
     kube,
     makefile,
+    netrc,
 )
 from modgate.doctor.config import DoctorConfig
 from modgate.doctor.context import RepoContext
@@ -78,6 +79,7 @@ class Kind(enum.Enum):
     ENVFILE = "env file"
     GOSUM = "go.sum"
     VENDOR = "vendor/modules.txt"
+    NETRC = "netrc file"
     MAKEFILE = "Makefile"
     HELM = "Helm template"
     BUILDFILE = "build file"
@@ -104,6 +106,8 @@ def classify(relative: str) -> Kind | None:
         return Kind.DOCKERFILE
     if lower == ".dockerignore" or lower.endswith(".dockerignore"):
         return Kind.DOCKERIGNORE
+    if netrc.is_netrc_file(name):
+        return Kind.NETRC
     if lower in ("makefile", "gnumakefile") or lower.endswith(".mk"):
         return Kind.MAKEFILE
     if lower.startswith(("docker-bake", "docker-compose", "compose.")) and lower.endswith(
@@ -276,6 +280,7 @@ def scan(
         if files[relative] is Kind.DOCKERIGNORE:
             dockerignore.check_dockerignore(relative, text, ctx, go_files, replaced)
     gomod.check_images(gomods, ctx)
+    netrc.check(texts, {r for r in texts if files[r] is Kind.NETRC}, reporter)
     result.requires = [ref for facts in gomods.values() for ref in facts.requires]
     if env is not None:
         result.go_env = check_environment(env, result.requires, reporter)
