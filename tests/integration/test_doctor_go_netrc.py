@@ -88,7 +88,7 @@ def _download(tmp: Path, url: str, machine: str, ca: TestCA | None, gocache: Pat
     env = go_env(tmp, goproxy=url, gocache=gocache, extra=extra)
     proc = run_go(["mod", "download", MODULE], tmp, env, check=False)
     assert proc.returncode != 0, describe(proc)
-    return proc.stderr
+    return str(proc.stderr)
 
 
 def _doctor(tmp: Path, url: str, machine: str) -> set[str]:
