@@ -80,7 +80,9 @@ def setting(
 
 
 def security_events(server: ModgateHandle) -> dict[str, float]:
-    return metric_values(server.metrics(), "modgate_security_events_total")
+    """The kinds of security event that happened (every kind is exported at 0 from the start)."""
+    counted = metric_values(server.metrics(), "modgate_security_events_total")
+    return {kind: n for kind, n in counted.items() if n}
 
 
 def download(workdir: Path, server: ModgateHandle, gosumdb: str, gocache: Path, *mods: str,
