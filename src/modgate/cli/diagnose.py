@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import click
 
-from modgate.doctor.diagnose import diagnose_report, render_json, render_text
+from modgate.diagnose import diagnose_report, render_json, render_text
 
 STDIN = "-"
 EXIT_CLEAN = 0

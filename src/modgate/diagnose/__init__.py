@@ -10,12 +10,12 @@ also names those failures.
 
 from __future__ import annotations
 
-from modgate.doctor.diagnose.buildsteps import OtherFailure
-from modgate.doctor.diagnose.causes import CAUSES, Cause, CauseId
-from modgate.doctor.diagnose.classify import Diagnoser, diagnose_lines
-from modgate.doctor.diagnose.finding import Finding
-from modgate.doctor.diagnose.output import render_json, render_text
-from modgate.doctor.diagnose.stream import Report, diagnose_report, diagnose_stream
+from modgate.diagnose.buildsteps import OtherFailure
+from modgate.diagnose.causes import CAUSES, Cause, CauseId
+from modgate.diagnose.classify import Diagnoser, diagnose_lines
+from modgate.diagnose.finding import Finding
+from modgate.diagnose.output import render_json, render_text
+from modgate.diagnose.stream import Report, diagnose_report, diagnose_stream
 
 __all__ = [
     "CAUSES",

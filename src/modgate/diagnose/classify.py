@@ -27,21 +27,21 @@ import re
 from collections import deque
 from collections.abc import Iterable
 
-from modgate.doctor.diagnose.buildsteps import (
+from modgate.diagnose.buildsteps import (
     BuildSteps,
     OtherFailure,
     has_test_marker,
     last_test_marker,
 )
-from modgate.doctor.diagnose.causes import CauseId
-from modgate.doctor.diagnose.extract import extract_module
-from modgate.doctor.diagnose.finding import Finding
-from modgate.doctor.diagnose.gateway_answers import GATEWAY_CONFIDENCE, gateway_cause
-from modgate.doctor.diagnose.normalize import MARK_ERROR, MARK_WARNING, normalize_parts
-from modgate.doctor.diagnose.rank import rank
-from modgate.doctor.diagnose.rules import classify_text
-from modgate.doctor.diagnose.scan import COMPILER_ERROR, TIMEOUT_WORDS, Scanner, is_interesting
-from modgate.doctor.diagnose.words import word_pattern
+from modgate.diagnose.causes import CauseId
+from modgate.diagnose.extract import extract_module
+from modgate.diagnose.finding import Finding
+from modgate.diagnose.gateway_answers import GATEWAY_CONFIDENCE, gateway_cause
+from modgate.diagnose.normalize import MARK_ERROR, MARK_WARNING, normalize_parts
+from modgate.diagnose.rank import rank
+from modgate.diagnose.rules import classify_text
+from modgate.diagnose.scan import COMPILER_ERROR, TIMEOUT_WORDS, Scanner, is_interesting
+from modgate.diagnose.words import word_pattern
 from modgate.protocol.module import ModuleVersion
 
 MAX_FINDINGS = 64

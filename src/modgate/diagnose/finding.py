@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modgate.doctor.diagnose.causes import CAUSES, Cause, CauseId
+from modgate.diagnose.causes import CAUSES, Cause, CauseId
 from modgate.protocol.module import ModuleVersion
 
 MAX_EVIDENCE = 8

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from modgate.doctor.diagnose.causes import CauseId
+from modgate.diagnose.causes import CauseId
 
 GATEWAY_CONFIDENCE = 0.97
 """An answer in modgate's own words is as sure as a finding gets."""

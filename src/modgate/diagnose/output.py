@@ -6,8 +6,8 @@ import json
 import textwrap
 from collections.abc import Sequence
 
-from modgate.doctor.diagnose.buildsteps import OtherFailure
-from modgate.doctor.diagnose.finding import Finding
+from modgate.diagnose.buildsteps import OtherFailure
+from modgate.diagnose.finding import Finding
 
 TEXT_WIDTH = 100
 EVIDENCE_WIDTH = 240

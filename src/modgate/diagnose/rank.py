@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from modgate.doctor.diagnose.causes import CauseId
-from modgate.doctor.diagnose.finding import Finding
+from modgate.diagnose.causes import CauseId
+from modgate.diagnose.finding import Finding
 
 _WEAK = frozenset({CauseId.PROXY_HUNG, CauseId.UNKNOWN})
 

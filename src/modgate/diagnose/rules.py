@@ -20,9 +20,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modgate.doctor.diagnose.causes import CauseId
-from modgate.doctor.diagnose.extract import extract_module
-from modgate.doctor.diagnose.words import longest_word_pattern
+from modgate.diagnose.causes import CauseId
+from modgate.diagnose.extract import extract_module
+from modgate.diagnose.words import longest_word_pattern
 from modgate.protocol.module import ModuleVersion
 
 Decide = Callable[[str, ModuleVersion | None], tuple[CauseId, float] | None]

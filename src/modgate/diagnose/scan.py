@@ -7,10 +7,10 @@ lines; or a compiler error position (a pattern with a literal start, which
 the regular expression engine finds fast). A line with none of them is
 skipped unread, and :class:`Scanner` skips whole runs of such lines with one
 search of the block for all keywords at once (a prefix tree of the words,
-see :mod:`~modgate.doctor.diagnose.words`), which keeps a 50 MB log fast: in
+see :mod:`~modgate.diagnose.words`), which keeps a 50 MB log fast: in
 a typical CI log most lines are test output and progress.
 
-Every word a rule needs (:data:`~modgate.doctor.diagnose.rules.RULE_WORDS`)
+Every word a rule needs (:data:`~modgate.diagnose.rules.RULE_WORDS`)
 is scanned for too, directly or through a phrase of the same go message
 (:data:`RULE_ANCHORS`, :data:`RULE_WORDS_COVERED`), so a rule can match any
 line it is written for, wherever go printed it (an indented line of a
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 
-from modgate.doctor.diagnose.rules import RULE_WORDS
-from modgate.doctor.diagnose.words import word_pattern
+from modgate.diagnose.rules import RULE_WORDS
+from modgate.diagnose.words import word_pattern
 
 TIMEOUT_WORDS = (
     "anceled", "ANCELED", "maximum execution time", "took longer", "timed out", "Terminated",

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from modgate.doctor.diagnose.buildsteps import OtherFailure
-from modgate.doctor.diagnose.classify import Diagnoser
-from modgate.doctor.diagnose.finding import Finding
+from modgate.diagnose.buildsteps import OtherFailure
+from modgate.diagnose.classify import Diagnoser
+from modgate.diagnose.finding import Finding
 
 BLOCK_BYTES = 1024 * 1024
 """How much of the log is read at once."""

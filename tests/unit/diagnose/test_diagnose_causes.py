@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from modgate.doctor.diagnose import CAUSES, CauseId
+from modgate.diagnose import CAUSES, CauseId
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "diagnose.md"
 PUBLIC = {

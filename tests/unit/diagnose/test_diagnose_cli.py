@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from modgate.cli import cli
 from modgate.cli.diagnose import _use_color
-from modgate.doctor.diagnose import CAUSES, CauseId, diagnose_lines
+from modgate.diagnose import CAUSES, CauseId, diagnose_lines
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "diagnose"
 FIELDS = {"cause", "module", "evidence", "fix", "confidence"}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from modgate.doctor.diagnose import (
+from modgate.diagnose import (
     CauseId,
     Finding,
     classify,
@@ -29,8 +29,8 @@ from modgate.doctor.diagnose import (
     diagnose_stream,
     stream,
 )
-from modgate.doctor.diagnose.normalize import normalize
-from modgate.doctor.diagnose.rules import RULES
+from modgate.diagnose.normalize import normalize
+from modgate.diagnose.rules import RULES
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "diagnose"
 LABELS: dict[str, dict[str, str | None]] = json.loads((CORPUS / "labels.json").read_text())

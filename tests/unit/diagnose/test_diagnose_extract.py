@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modgate.doctor.diagnose.extract import extract_module
+from modgate.diagnose.extract import extract_module
 from modgate.protocol.module import ModuleVersion
 
 CASES = [

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from modgate.doctor.diagnose import (
+from modgate.diagnose import (
     CauseId,
     Diagnoser,
     Finding,
@@ -35,8 +35,8 @@ from modgate.doctor.diagnose import (
     diagnose_report,
     stream,
 )
-from modgate.doctor.diagnose.rules import RULE_WORDS
-from modgate.doctor.diagnose.scan import RULE_ANCHORS, RULE_WORDS_COVERED, SCAN_WORDS
+from modgate.diagnose.rules import RULE_WORDS
+from modgate.diagnose.scan import RULE_ANCHORS, RULE_WORDS_COVERED, SCAN_WORDS
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "diagnose"
 FIELD = DATA / "field"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from modgate.doctor.diagnose import diagnose_lines
+from modgate.diagnose import diagnose_lines
 from modgate.server.auth import messages
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "modgate"

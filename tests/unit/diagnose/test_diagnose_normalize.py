@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modgate.doctor.diagnose.normalize import (
+from modgate.diagnose.normalize import (
     MARK_ERROR,
     MARK_GROUP,
     MARK_NONE,

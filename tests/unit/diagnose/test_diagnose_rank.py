@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from modgate.doctor.diagnose import CauseId, Finding, diagnose_lines
-from modgate.doctor.diagnose.rank import rank
+from modgate.diagnose import CauseId, Finding, diagnose_lines
+from modgate.diagnose.rank import rank
 
 SUMDB_PROMPTS = [
     "go: corp.example.com/private@v1.0.0: verifying go.mod: corp.example.com/private@v1.0.0/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from modgate.doctor.diagnose import diagnose_lines
+from modgate.diagnose import diagnose_lines
 
 P = "https://goproxy.corp.example"
 TEXT = "golang.org/x/text@v0.14.0"

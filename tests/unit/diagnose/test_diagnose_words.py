@@ -7,9 +7,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modgate.doctor.diagnose.rules import RULE_WORDS
-from modgate.doctor.diagnose.scan import KEYWORDS
-from modgate.doctor.diagnose.words import essential_words, longest_word_pattern, word_pattern
+from modgate.diagnose.rules import RULE_WORDS
+from modgate.diagnose.scan import KEYWORDS
+from modgate.diagnose.words import essential_words, longest_word_pattern, word_pattern
 
 _LETTERS = "ab.: \\("
 _WORDS = st.lists(st.text(alphabet=_LETTERS, min_size=1, max_size=4), min_size=1, max_size=8)

@@ -23,7 +23,11 @@ LINT = Path(sys.executable).parent / "lint-imports"
 CASES = {
     "formats opens files": ("formats/dirhash.py", "import os", "Pure layers import no file"),
     "protocol goes online": ("protocol/semver.py", "import socket", "Pure layers import no file"),
-    "formats runs processes": ("formats/tlog.py", "import subprocess", "Pure layers import no file"),
+    "formats runs processes": (
+        "formats/tlog.py",
+        "import subprocess",
+        "Pure layers import no file",
+    ),
     "doctor uses the store": (
         "doctor/findings.py",
         "import modgate.store.base",
@@ -33,6 +37,16 @@ CASES = {
         "doctor/findings.py",
         "import modgate.metrics",
         "doctor imports only protocol and formats",
+    ),
+    "diagnose uses doctor": (
+        "diagnose/finding.py",
+        "import modgate.doctor.findings",
+        "diagnose imports only protocol and formats",
+    ),
+    "diagnose uses the store": (
+        "diagnose/finding.py",
+        "import modgate.store.base",
+        "diagnose imports only protocol and formats",
     ),
     "service imports the server": (
         "service/answer.py",
