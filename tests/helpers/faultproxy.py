@@ -6,6 +6,8 @@ what the client gets:
 
 - ``NONE``: the answer as it is (with ``Connection: close``);
 - ``RESET``: the connection is reset (RST) before anything is sent;
+- ``RESET_BODY``: the headers with the true ``Content-Length``, half the
+  body, then a reset;
 - ``STATUS_503``: ``503 Service Unavailable`` instead of the answer;
 - ``TRUNCATE``: the headers with the true ``Content-Length``, half the body,
   then the connection is closed;
@@ -38,6 +40,7 @@ STALL_POLL = 0.05
 class Fault(enum.Enum):
     NONE = "none"
     RESET = "reset"
+    RESET_BODY = "reset-body"
     STATUS_503 = "503"
     TRUNCATE = "truncate"
     TRUNCATE_UNFRAMED = "truncate-unframed"
@@ -173,8 +176,10 @@ class FaultProxy:
             out.append(f"Content-Length: {len(body)}".encode())
         out.append(b"Connection: close")
         conn.sendall(b"\r\n".join([*out, b"", b""]))
-        if fault in (Fault.TRUNCATE, Fault.TRUNCATE_UNFRAMED):
+        if fault in (Fault.TRUNCATE, Fault.TRUNCATE_UNFRAMED, Fault.RESET_BODY):
             conn.sendall(body[: len(body) // 2])
+            if fault is Fault.RESET_BODY:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return
         if fault is Fault.STALL:
             while not self._closing.wait(STALL_POLL):

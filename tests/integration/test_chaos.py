@@ -125,7 +125,13 @@ def test_fall_through_to_a_good_upstream(
 
 @pytest.mark.parametrize(
     ("fault", "count"),
-    [(Fault.RESET, 2), (Fault.STATUS_503, 2), (Fault.TRUNCATE, 1), (Fault.STALL, 1)],
+    [
+        (Fault.RESET, 2),
+        (Fault.RESET_BODY, 1),
+        (Fault.STATUS_503, 2),
+        (Fault.TRUNCATE, 1),
+        (Fault.STALL, 1),
+    ],
     ids=lambda v: v.value if isinstance(v, Fault) else str(v),
 )
 def test_retries_ride_out_a_burst(
