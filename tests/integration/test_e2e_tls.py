@@ -10,6 +10,7 @@ import http.server
 import json
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import threading
@@ -364,3 +365,32 @@ def test_the_go_command_sends_credentials_only_over_https(
     over_https = authorization_sent(tmp_path, gocache, ca)
     basic = "Basic " + base64.b64encode(b"ci:s3cret").decode()
     assert over_https and all(h == basic for h in over_https), f"over https: {over_https}"
+
+
+def test_sigterm_does_not_wait_for_idle_clients_that_never_answer_close_notify(
+    tmp_path: Path, ca: TestCA, modgate: ModgateFactory
+) -> None:
+    # Closing a TLS connection sends close_notify and waits for the client's; idle
+    # keep-alive clients that never answer must not hold the stop for the whole grace.
+    pair = ca.issue("modgate")
+    server = modgate("--upstream", "off", "--tls-cert", str(pair.cert), "--tls-key", str(pair.key))
+    port = int(server.url.rsplit(":", 1)[1])
+    context = ca.client_context()
+    idle = []
+    for _ in range(3):
+        conn = context.wrap_socket(
+            socket.create_connection((LOOPBACK, port), timeout=RELOAD_TIMEOUT),
+            server_hostname="localhost",
+        )
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.recv(4096).startswith(b"HTTP/1.1 200"), "no answer before SIGTERM"
+        idle.append(conn)
+    try:
+        assert server.stop() == 0, server.stderr_text()
+    finally:
+        for conn in idle:
+            conn.close()
+    dropped = [line for line in server.stderr_lines if "still busy" in line]
+    assert not dropped, "idle TLS connections held the stop until the grace ran out:\n" + "\n".join(
+        dropped
+    )

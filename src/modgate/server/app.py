@@ -45,7 +45,7 @@ from modgate.server.supervisor import (
     supervise,
     unblock_handled_signals,
 )
-from modgate.server.tls import TlsCertificate
+from modgate.server.tls import TLS_SHUTDOWN_TIMEOUT, TlsCertificate
 
 log = logging.getLogger("modgate.server")
 
@@ -171,6 +171,9 @@ async def start_server(
 
     ssl_context = tls.server_context if tls is not None else None
     handshake_timeout = settings.header_timeout if tls is not None else None
+    # Without a bound, a closed TLS connection waits 30 s for the client's close_notify,
+    # counted as open (connection limits, the SIGTERM grace) all that time.
+    shutdown_timeout = TLS_SHUTDOWN_TIMEOUT if tls is not None else None
     if sock is not None:
         server = await loop.create_server(
             factory,
@@ -178,6 +181,7 @@ async def start_server(
             backlog=LISTEN_BACKLOG,
             ssl=ssl_context,
             ssl_handshake_timeout=handshake_timeout,
+            ssl_shutdown_timeout=shutdown_timeout,
         )
     else:
         server = await loop.create_server(
@@ -188,6 +192,7 @@ async def start_server(
             reuse_address=True,
             ssl=ssl_context,
             ssl_handshake_timeout=handshake_timeout,
+            ssl_shutdown_timeout=shutdown_timeout,
         )
     bound = server.sockets[0].getsockname()
     handle = ServerHandle(server, state, gateway, str(bound[0]), int(bound[1]))

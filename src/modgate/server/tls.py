@@ -40,6 +40,8 @@ ALPN_PROTOCOLS = ("http/1.1",)
 """What the server speaks; a client offering only h2 gets no ALPN answer and falls back."""
 MIN_VERSION = ssl.TLSVersion.TLSv1_2
 EXPIRY_METRIC = "modgate_tls_certificate_expiry_timestamp_seconds"
+TLS_SHUTDOWN_TIMEOUT = 2.0
+"""Seconds a closed connection waits for the client's close_notify before it is dropped."""
 EXPIRY_WARNING = datetime.timedelta(days=14)
 """A certificate expiring sooner than this is logged as a warning at start and on reload."""
 
