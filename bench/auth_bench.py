@@ -46,7 +46,7 @@ from modgate.server.auth.resolver import Resolver
 from modgate.server.auth.tokens import TokenTable
 from modgate.server.hotcache import HotEntry
 from modgate.server.http import HttpConnection
-from modgate.server.router import Router
+from modgate.server.router import RequestRouter
 from modgate.server.settings import ServerSettings
 from modgate.server.state import ServerState
 
@@ -109,7 +109,8 @@ def in_process(auth: bool, header: bool) -> float:
             FailureLimiter(30),
             contact="bench",
         )
-    conn = HttpConnection(state, Router.__new__(Router))  # the hot path never asks the router
+    # the hot path never asks the router
+    conn = HttpConnection(state, RequestRouter.__new__(RequestRouter))
     conn.connection_made(_Transport())  # type: ignore[arg-type]
     access = conn._access
     if access is not None:  # what the first request on the connection would have learnt

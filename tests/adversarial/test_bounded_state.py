@@ -29,7 +29,7 @@ from modgate.protocol.module import ModuleVersion
 from modgate.protocol.patterns import parse_patterns
 from modgate.server.responses import error_reply
 from modgate.service.gateway import SPELLING_MAX_BYTES, Gateway, GatewayOptions
-from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.service.routing import ChainEntry, OffSource, SourceRouter
 from modgate.service.ttlcache import ENTRY_OVERHEAD, NegativeCache, TTLCache
 from modgate.sources import vcs_resolve
 from modgate.sources.direct import DirectSource
@@ -52,7 +52,7 @@ class FakeClock:
 
 
 def _gateway(tmp_path: Path, source: object, **opts: float) -> Gateway:
-    router = Router((ChainEntry(source, False),), DirectSource(), parse_patterns(""))  # type: ignore[arg-type]
+    router = SourceRouter((ChainEntry(source, False),), DirectSource(), parse_patterns(""))  # type: ignore[arg-type]
     options = GatewayOptions(**opts)  # type: ignore[arg-type]
     return Gateway(FilesystemStore(tmp_path / "store"), router, Metrics(), options)
 

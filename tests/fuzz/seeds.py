@@ -31,6 +31,11 @@ REQUESTS = [
     "/example.com/m/@v/v1.2.3-pre.1%2Bbuild.info",
     "/example.com/m/@v/../../etc/passwd",
     "/sumdb/sum.golang.org/lookup/example.com/m@v1.2.3",
+    "/sumdb/sum.golang.org/lookup/github.com/%21azure/x@v0.0.0-20240102030405-abcdefabcdef",
+    "/sumdb/sum.golang.org/latest",
+    "/sumdb/sum.golang.org/supported",
+    "/sumdb/sum.golang.org/tile/8/0/x001/234.p/5",
+    "/sumdb/sum.golang.org/tile/8/data/000",
 ]
 MODULES = [
     ("example.com/m", "v1.2.3", "v1.2.4"),

@@ -28,6 +28,7 @@ from modgate.protocol.pseudo import (
     pseudo_version_time,
 )
 from modgate.protocol.request import Endpoint, parse_proxy_path
+from modgate.service.sumdb import SUMDB_PREFIX, parse_sumdb_path
 
 Target = Callable[[bytes], None]
 SEP = b"\x00"
@@ -47,8 +48,16 @@ def _text(data: bytes) -> str:
 
 
 def request(data: bytes) -> None:
-    """Request routing: the path of a GOPROXY request, as received (latin-1)."""
+    """Request routing: the path of a GOPROXY or checksum-database request (latin-1)."""
     target = data.decode("latin-1")
+    if target.startswith(SUMDB_PREFIX):
+        try:
+            sumdb = parse_sumdb_path(target)
+        except (InvalidRequestError, NotFoundError):
+            return
+        if sumdb.mv is not None:
+            check(sumdb.mv.path, sumdb.mv.version)
+        return
     try:
         req = parse_proxy_path(target)
     except (InvalidRequestError, NotFoundError):

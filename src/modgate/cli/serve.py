@@ -38,7 +38,7 @@ from modgate.server.runtime_metrics import (
 from modgate.server.settings import ServerSettings
 from modgate.server.tls import TlsCertificate, TlsError
 from modgate.service.gateway import Gateway, GatewayOptions
-from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.service.routing import ChainEntry, OffSource, SourceRouter
 from modgate.service.security import declare_security_events
 from modgate.service.sumdb import SumdbGateway
 from modgate.service.sumdbproxy import SumdbProxy
@@ -110,7 +110,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
     private_source: Source = direct
     if offline_chain(settings.upstream) and not settings.git_rewrite:
         private_source = OffSource()
-    router = Router(tuple(chain), private_source, settings.private)
+    router = SourceRouter(tuple(chain), private_source, settings.private)
     options = GatewayOptions(
         list_ttl=settings.list_ttl,
         negative_ttl=settings.negative_ttl,

@@ -34,9 +34,9 @@ from modgate.service.projectcheck import (
     GO_SUM,
     RULES,
     CheckOptions,
-    Finding,
     ProjectChecker,
     Report,
+    VerifyFinding,
 )
 from modgate.service.sumdbproxy import Database
 from modgate.sources.httpclient import make_client
@@ -77,7 +77,7 @@ def database_for(gosumdb: str, proxy: str) -> Database | None:
     return Database(sumdb.name, url.rstrip("/"), sumdb.verifier)
 
 
-def git_findings(directory: Path, base: str, explicit: bool) -> list[Finding]:
+def git_findings(directory: Path, base: str, explicit: bool) -> list[VerifyFinding]:
     """``gosum-without-gomod`` when DIR is in a git work tree; nothing otherwise."""
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -109,7 +109,7 @@ def git_findings(directory: Path, base: str, explicit: bool) -> list[Finding]:
     changed = set(diff.stdout.split())
     if GO_SUM in changed and GO_MOD not in changed:
         return [
-            Finding(
+            VerifyFinding(
                 "gosum-without-gomod",
                 GO_SUM,
                 None,

@@ -35,7 +35,7 @@ from modgate.diagnose.buildsteps import (
 )
 from modgate.diagnose.causes import CauseId
 from modgate.diagnose.extract import extract_module
-from modgate.diagnose.finding import Finding
+from modgate.diagnose.finding import DiagnosedFailure
 from modgate.diagnose.gateway_answers import GATEWAY_CONFIDENCE, gateway_cause
 from modgate.diagnose.normalize import MARK_ERROR, MARK_WARNING, normalize_parts
 from modgate.diagnose.rank import rank
@@ -127,8 +127,8 @@ class Diagnoser:
     """Feed it the lines of one log, then ask for the ranked findings."""
 
     def __init__(self) -> None:
-        self._findings: dict[Key, Finding] = {}
-        self._open: Finding | None = None
+        self._findings: dict[Key, DiagnosedFailure] = {}
+        self._open: DiagnosedFailure | None = None
         self._open_gap = 0
         self._body = False
         self._header: tuple[int, str, ModuleVersion | None] | None = None
@@ -243,7 +243,7 @@ class Diagnoser:
 
     # ------------------------------------------------------------------ output
 
-    def findings(self) -> list[Finding]:
+    def findings(self) -> list[DiagnosedFailure]:
         """Every distinct failure, most likely root cause first.
 
         ``unknown`` when the log failed with a go module error no rule knows;
@@ -252,7 +252,7 @@ class Diagnoser:
         found = list(self._findings.values())
         if not found and self._failed and self._module_error:
             first = self._errors[0][0] if self._errors else self._failure_line
-            unknown = Finding(CauseId.UNKNOWN, None, UNKNOWN_CONFIDENCE, first)
+            unknown = DiagnosedFailure(CauseId.UNKNOWN, None, UNKNOWN_CONFIDENCE, first)
             for _number, text in self._errors:
                 unknown.add_evidence(text)
             found.append(unknown)
@@ -294,7 +294,7 @@ class Diagnoser:
                 self._open = None
                 self._body = False
 
-    def _continuation(self, finding: Finding, text: str) -> None:
+    def _continuation(self, finding: DiagnosedFailure, text: str) -> None:
         """More of the open finding's message; it may name the module the header did not."""
         finding.add_evidence(text)
         self._open_gap = 0
@@ -360,7 +360,7 @@ class Diagnoser:
         module: ModuleVersion | None,
         text: str,
         header: str | None = None,
-    ) -> Finding | None:
+    ) -> DiagnosedFailure | None:
         current = self._open
         if (
             current is not None
@@ -375,7 +375,7 @@ class Diagnoser:
             if found is None:
                 if len(self._findings) >= MAX_FINDINGS:
                     return None
-                found = Finding(cause, module, confidence, self._number)
+                found = DiagnosedFailure(cause, module, confidence, self._number)
                 self._findings[(cause, module)] = found
             finding = found
         finding.confidence = max(finding.confidence, confidence)
@@ -384,7 +384,9 @@ class Diagnoser:
         finding.add_evidence(text)
         return finding
 
-    def _rekey(self, finding: Finding, cause: CauseId, module: ModuleVersion | None) -> Finding:
+    def _rekey(
+        self, finding: DiagnosedFailure, cause: CauseId, module: ModuleVersion | None
+    ) -> DiagnosedFailure:
         """Give ``finding`` a new cause or module, merging it into an equal one if it exists."""
         self._findings.pop((finding.cause, finding.module), None)
         target = self._findings.get((cause, module))
@@ -456,11 +458,11 @@ def _body_meaning(text: str) -> CauseId | None:
     return None
 
 
-def _not_found(finding: Finding) -> bool:
+def _not_found(finding: DiagnosedFailure) -> bool:
     """True when the proxy's status line said 404 or 410 (a 5xx body proves nothing)."""
     return any(": 404 " in line or ": 410 " in line for line in finding.evidence[:2])
 
 
-def diagnose_lines(lines: Iterable[str]) -> list[Finding]:
+def diagnose_lines(lines: Iterable[str]) -> list[DiagnosedFailure]:
     """The ranked findings of a whole log given as lines."""
     return Diagnoser().feed_all(lines).findings()

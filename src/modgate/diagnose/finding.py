@@ -12,7 +12,7 @@ MAX_EVIDENCE = 8
 
 
 @dataclass(slots=True)
-class Finding:
+class DiagnosedFailure:
     """A failure found in a log; ``line`` is where its first evidence line was (1-based)."""
 
     cause: CauseId
@@ -20,7 +20,7 @@ class Finding:
     confidence: float
     line: int
     evidence: list[str] = field(default_factory=list)
-    caused_by: Finding | None = None
+    caused_by: DiagnosedFailure | None = None
     """An earlier finding this one follows from (set by ranking; not part of the JSON)."""
 
     @property

@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Sequence
 
 from modgate.diagnose.buildsteps import OtherFailure
-from modgate.diagnose.finding import Finding
+from modgate.diagnose.finding import DiagnosedFailure
 
 TEXT_WIDTH = 100
 EVIDENCE_WIDTH = 240
@@ -27,7 +27,7 @@ LIKELY = 0.8
 """At or above this confidence a finding is shown as likely (red), below as possible."""
 
 
-def render_json(findings: Sequence[Finding]) -> str:
+def render_json(findings: Sequence[DiagnosedFailure]) -> str:
     """A JSON list of findings with exactly cause, module, evidence, fix and confidence."""
     return json.dumps([finding.to_json() for finding in findings], indent=2)
 
@@ -40,7 +40,7 @@ def _shorten(line: str) -> str:
     return line if len(line) <= EVIDENCE_WIDTH else line[: EVIDENCE_WIDTH - 3] + "..."
 
 
-def _cause_text(finding: Finding, numbers: dict[int, int]) -> list[str]:
+def _cause_text(finding: DiagnosedFailure, numbers: dict[int, int]) -> list[str]:
     """The causal chain: which earlier failure this one follows from."""
     root = finding.caused_by
     if root is None:
@@ -57,7 +57,9 @@ def _cause_text(finding: Finding, numbers: dict[int, int]) -> list[str]:
     )
 
 
-def _finding_text(number: int, finding: Finding, color: bool, numbers: dict[int, int]) -> list[str]:
+def _finding_text(
+    number: int, finding: DiagnosedFailure, color: bool, numbers: dict[int, int]
+) -> list[str]:
     about = finding.about
     module = f"  {finding.module}" if finding.module is not None else ""
     level = _RED if finding.confidence >= LIKELY else _YELLOW
@@ -98,7 +100,7 @@ def _other_text(others: Sequence[OtherFailure], color: bool) -> str:
 
 
 def render_text(
-    findings: Sequence[Finding],
+    findings: Sequence[DiagnosedFailure],
     *,
     color: bool = False,
     others: Sequence[OtherFailure] = (),

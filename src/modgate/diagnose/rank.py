@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from modgate.diagnose.causes import CauseId
-from modgate.diagnose.finding import Finding
+from modgate.diagnose.finding import DiagnosedFailure
 
 _WEAK = frozenset({CauseId.PROXY_HUNG, CauseId.UNKNOWN})
 
@@ -58,7 +58,7 @@ CONSEQUENCES = frozenset(
 """Failures a build meets when it goes on (or falls back) after losing that path."""
 
 
-def _link_causes(found: list[Finding]) -> None:
+def _link_causes(found: list[DiagnosedFailure]) -> None:
     """Point each consequence at the first root-cause finding shown before it."""
     roots = sorted((f for f in found if f.cause in ROOT_CAUSES), key=lambda f: f.line)
     for finding in found:
@@ -71,7 +71,7 @@ def _link_causes(found: list[Finding]) -> None:
                 break
 
 
-def rank(findings: Iterable[Finding]) -> list[Finding]:
+def rank(findings: Iterable[DiagnosedFailure]) -> list[DiagnosedFailure]:
     """``findings`` without the ones other findings explain, root causes first."""
     found = list(findings)
     if any(finding.cause not in _WEAK for finding in found):

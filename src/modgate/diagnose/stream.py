@@ -8,7 +8,7 @@ from typing import BinaryIO
 
 from modgate.diagnose.buildsteps import OtherFailure
 from modgate.diagnose.classify import Diagnoser
-from modgate.diagnose.finding import Finding
+from modgate.diagnose.finding import DiagnosedFailure
 
 BLOCK_BYTES = 1024 * 1024
 """How much of the log is read at once."""
@@ -43,7 +43,7 @@ def read_blocks(stream: BinaryIO) -> Iterator[str]:
 class Report:
     """A log's module findings (root cause first) and the other failures it shows."""
 
-    findings: list[Finding]
+    findings: list[DiagnosedFailure]
     others: list[OtherFailure]
 
 
@@ -55,6 +55,6 @@ def diagnose_report(stream: BinaryIO) -> Report:
     return Report(diagnoser.findings(), diagnoser.other_failures())
 
 
-def diagnose_stream(stream: BinaryIO) -> list[Finding]:
+def diagnose_stream(stream: BinaryIO) -> list[DiagnosedFailure]:
     """The ranked findings of the log read from ``stream``."""
     return diagnose_report(stream).findings

@@ -2,7 +2,8 @@
 
 A chart's ``templates/*.yaml`` are Go templates, not YAML. doctor does not
 render them (the values come from whoever installs the chart), so every
-``{{ ... }}`` action stands for an unknown value: a line holding nothing but
+``{{ ... }}`` action (and a Jinja ``{% ... %}`` tag, as documentation sites
+use) stands for an unknown value: a line holding nothing but
 actions (``{{- if .Values.x }}``, ``{{- toYaml .Values.env | nindent 8 }}``)
 becomes an empty line, and an action inside a value becomes ``$(helm)``,
 which every analyzer already treats as an expansion it cannot resolve. Line
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 import re
 
-_ACTION_RE = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_ACTION_RE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 UNKNOWN = "$(helm)"
 """What an action becomes inside a value: an expansion doctor cannot resolve."""
 
 
 def is_templated(text: str) -> bool:
-    """Whether a YAML file holds template actions (a chart, a jsonnet or Go template)."""
-    return "{{" in text and "}}" in text
+    """Whether a YAML file holds template actions (Helm or Go ``{{ }}``, Jinja ``{% %}``)."""
+    return ("{{" in text and "}}" in text) or ("{%" in text and "%}" in text)
 
 
 def render_unknown(text: str) -> str:

@@ -88,6 +88,7 @@ def check_script(
     run = ScriptRun(scope.copy())
     allexport = False
     credentials = any(hint in text for hint in _CREDENTIAL_HINTS)
+    pending: dict[str, Setting] = {}
     for cmd in commands:
         toggled = sets_allexport(cmd)
         if toggled is not None:
@@ -95,7 +96,9 @@ def check_script(
         for word in exported_assignments(cmd):
             setting = setting_of(word, file)
             if setting is not None:
-                goenv.check_setting(setting, ctx.modules, ctx.report)
+                # judged when a go command runs or the script ends: a later assignment
+                # before that undoes this one (GO111MODULE=off ... export GO111MODULE=on)
+                pending[setting.name] = setting
                 run.scope.settings[setting.name] = setting
         for word in github_env_writes(cmd):
             setting = setting_of(word, file)
@@ -111,6 +114,7 @@ def check_script(
                 local.settings[setting.name] = setting
         call = go_call(cmd)
         if call is not None:
+            _judge(pending, ctx)
             _check_go_call(call, file, ctx)
             run.go_calls.append((call, local))
         words = argv(cmd)
@@ -131,7 +135,14 @@ def check_script(
         source = sourced_file(cmd)
         if source is not None and not allexport:
             _check_sourced(cmd, source, file, ctx, resolver)
+    _judge(pending, ctx)
     return run
+
+
+def _judge(pending: dict[str, Setting], ctx: RepoContext) -> None:
+    for setting in pending.values():
+        goenv.check_setting(setting, ctx.modules, ctx.report)
+    pending.clear()
 
 
 def _check_go_call(call: GoCall, file: str, ctx: RepoContext) -> None:

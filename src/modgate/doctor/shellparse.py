@@ -9,6 +9,8 @@ newlines, parentheses). It never fails: unbalanced input ends the word or
 the script. Each word remembers its line and whether it holds an expansion
 (``$x``, ``$(...)``, backticks) outside single quotes, so that a value like
 ``$GOPROXY_URL`` is recognised as unknown rather than checked as text.
+The commands inside ``$(...)`` and backticks are returned too, before the
+command that holds them (they run first).
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ class _Lexer:
     expands: bool = False
     in_word: bool = False
     heredocs: list[tuple[str, bool]] = field(default_factory=list)
+    inner: list[tuple[str, int]] = field(default_factory=list)
+    """Bodies of ``$(...)`` and backticks in the current command, with their lines."""
 
     def start(self) -> None:
         if not self.in_word:
@@ -104,6 +108,11 @@ class _Lexer:
 
     def end_command(self) -> None:
         self.end_word()
+        if self.inner:
+            # a command substitution runs before the command that holds it
+            bodies, self.inner = self.inner, []
+            for body, line in bodies:
+                self.commands.extend(parse_script(body, line))
         if self.words:
             self.commands.append(Command(self.words, self.words[0].line))
         self.words = []
@@ -218,6 +227,8 @@ def parse_script(text: str, first_line: int = 1) -> list[Command]:
             close = ")" if text[i + 1] == "(" else "}"
             end = _read_until(text, i + 2, close)
             chunk = text[i:end]
+            if close == ")" and not text.startswith("$((", i):
+                lex.inner.append((text[i + 2 : end - 1], lex.line))
             lex.chars.append(chunk)
             lex.line += chunk.count("\n")
             lex.expands = True
@@ -231,6 +242,7 @@ def parse_script(text: str, first_line: int = 1) -> list[Command]:
         elif c == "`":
             end = _read_until(text, i + 1, "`")
             chunk = text[i:end]
+            lex.inner.append((text[i + 1 : end - 1], lex.line))
             lex.chars.append(chunk)
             lex.line += chunk.count("\n")
             lex.expands = True
@@ -258,6 +270,14 @@ def _double_quoted(lex: _Lexer, i: int) -> int:
             continue
         if (c == "$" and i + 1 < n and (text[i + 1] in "({_" or text[i + 1].isalnum())) or c == "`":
             lex.expands = True
+            if c == "`" or (text.startswith("$(", i) and not text.startswith("$((", i)):
+                start = i + (1 if c == "`" else 2)
+                end = _read_until(text, start, "`" if c == "`" else ")")
+                lex.inner.append((text[start : end - 1], lex.line))
+                lex.chars.append(text[i:end])
+                lex.line += text.count("\n", i, end)
+                i = end
+                continue
         if c == "\n":
             lex.line += 1
         lex.chars.append(c)

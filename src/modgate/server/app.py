@@ -35,7 +35,7 @@ from modgate.server.auth.setup import Access
 from modgate.server.http import HttpConnection
 from modgate.server.ports import CancellableGateway, GatewayLike
 from modgate.server.reload import ReloadHook, run_hooks
-from modgate.server.router import Router
+from modgate.server.router import RequestRouter
 from modgate.server.settings import ServerSettings
 from modgate.server.state import ServerState
 from modgate.server.supervisor import (
@@ -163,7 +163,7 @@ async def start_server(
         log_file = AccessLog(access_log) if access_log is not None else None
     state = ServerState(settings, gateway.metrics, log_file)
     state.access = access.gate if access is not None else None
-    router = Router(gateway, state)
+    router = RequestRouter(gateway, state)
     loop = asyncio.get_running_loop()
 
     def factory() -> HttpConnection:

@@ -5,7 +5,7 @@ callback: one dict lookup, two buffers appended to the output list and a few
 integer additions; the output list is written with one ``writelines`` after
 each ``feed_data``, so pipelined hits leave in one system call. Every other
 request goes to a queue served in order by one task per connection, which
-asks the ``Router``; while that task runs, later requests (hits included)
+asks the ``RequestRouter``; while that task runs, later requests (hits included)
 wait in the queue so responses keep the request order. When the queue is
 long or the client stops reading, the connection stops reading too.
 
@@ -33,7 +33,7 @@ from modgate.server.filesend import FileChangedError, sendfile_file
 from modgate.server.hotcache import HotEntry
 from modgate.server.pending import PendingRequest, StopParsing
 from modgate.server.responses import ConnMode, error_reply
-from modgate.server.router import Router
+from modgate.server.router import RequestRouter
 from modgate.server.state import ServerState
 
 log = logging.getLogger("modgate.server")
@@ -63,7 +63,7 @@ HEAD_SLACK = 64 * 1024
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, state: ServerState, router: Router) -> None:
+    def __init__(self, state: ServerState, router: RequestRouter) -> None:
         settings = state.settings
         self._state = state
         self._router = router

@@ -75,7 +75,9 @@ def _spellings(root: Path) -> tuple[str, ...]:
     return tuple(sorted((f for f in forms if len(f) > 1), key=len, reverse=True))
 
 
-class Router:
+class RequestRouter:
+    """Turns one HTTP request into a ``Reply``: local pages, the hot set, then the gateway."""
+
     def __init__(self, gateway: GatewayLike, state: ServerState) -> None:
         self.gateway = gateway
         self.state = state

@@ -35,7 +35,7 @@ from modgate.protocol.module import ModuleVersion, canonical_version
 from modgate.protocol.pseudo import is_pseudo_version
 from modgate.service.answer import Answer
 from modgate.service.ingest import Ingest, IngestVerifier, is_module_version
-from modgate.service.routing import Router, walk
+from modgate.service.routing import SourceRouter, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.ttlcache import NegativeCache, TTLCache
 from modgate.sources.base import Cancellable, Source
@@ -68,7 +68,7 @@ class Gateway:
     def __init__(
         self,
         store: Store,
-        router: Router,
+        router: SourceRouter,
         metrics: Metrics,
         options: GatewayOptions | None = None,
         closers: tuple[Callable[[], Awaitable[None]], ...] = (),

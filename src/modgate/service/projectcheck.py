@@ -64,7 +64,9 @@ RULES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class VerifyFinding:
+    """One problem ``modgate verify`` found in go.mod or go.sum (``rule`` is a RULES key)."""
+
     rule: str
     file: str
     line: int | None
@@ -78,7 +80,7 @@ class Finding:
 
 @dataclass
 class Report:
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[VerifyFinding] = field(default_factory=list)
     modules: int = 0
     """Module versions in the walked graph."""
     lines: int = 0
@@ -113,13 +115,17 @@ class ProjectChecker:
         try:
             req = parse_requirements(gomod)
         except (GoModError, UnicodeDecodeError) as exc:
-            report.findings.append(Finding("malformed-sum", GO_MOD, None, f"cannot read: {exc}"))
+            report.findings.append(
+                VerifyFinding("malformed-sum", GO_MOD, None, f"cannot read: {exc}")
+            )
             return report
         lines, bad = parse_gosum(gosum)
         report.lines = len(lines)
         for b in bad:
             report.findings.append(
-                Finding("malformed-sum", GO_SUM, b.line, f"not three fields: {b.text.strip()!r}")
+                VerifyFinding(
+                    "malformed-sum", GO_SUM, b.line, f"not three fields: {b.text.strip()!r}"
+                )
             )
         have = {line.key for line in lines}
         required = self._required(req)
@@ -128,7 +134,7 @@ class ProjectChecker:
                 if (mv, gomod_line) not in have:
                     what = f"{mv.path} {mv.version}{'/go.mod' if gomod_line else ''}"
                     report.findings.append(
-                        Finding(
+                        VerifyFinding(
                             "missing-sum", GO_MOD, line, f"go.sum has no line for {what}", str(mv)
                         )
                     )
@@ -143,7 +149,7 @@ class ProjectChecker:
             else:
                 continue
             report.findings.append(
-                Finding(
+                VerifyFinding(
                     "stale-sum",
                     GO_SUM,
                     s.line,
@@ -216,19 +222,21 @@ class ProjectChecker:
             expected, where = await self._authority(mv, need_zip=any(not s.gomod for s in mine))
         except (InvalidModuleError, NotFoundError) as exc:
             first = min(s.line for s in mine)
-            report.findings.append(Finding("unverifiable", GO_SUM, first, exc.reason, str(mv)))
+            report.findings.append(
+                VerifyFinding("unverifiable", GO_SUM, first, exc.reason, str(mv))
+            )
             return
         except DatabaseMisbehaviorError as exc:
             first = min(s.line for s in mine)
             report.findings.append(
-                Finding("database-misbehavior", GO_SUM, first, exc.reason, str(mv))
+                VerifyFinding("database-misbehavior", GO_SUM, first, exc.reason, str(mv))
             )
             return
         for s in mine:
             want = expected.gomod_hash if s.gomod else expected.zip_hash
             if want and s.hash != want:
                 report.findings.append(
-                    Finding(
+                    VerifyFinding(
                         "hash-mismatch",
                         GO_SUM,
                         s.line,

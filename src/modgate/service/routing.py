@@ -39,7 +39,9 @@ class ChainEntry:
     fall_through_on_any_error: bool
 
 
-class Router:
+class SourceRouter:
+    """Which sources a module goes to: the GOPROXY chain, or ``direct`` only if private."""
+
     def __init__(self, chain: tuple[ChainEntry, ...], direct: Source, private: PatternList) -> None:
         self.chain = chain
         self.direct = direct

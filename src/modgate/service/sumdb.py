@@ -38,7 +38,7 @@ from modgate.protocol.escape import unescape_path, unescape_version
 from modgate.protocol.module import ModuleVersion, check
 from modgate.protocol.patterns import PatternList
 from modgate.service.gateway import Gateway, GatewayOptions
-from modgate.service.routing import Router
+from modgate.service.routing import SourceRouter
 from modgate.service.security import STORE_TAMPERED, security_event
 from modgate.service.singleflight import SingleFlight
 from modgate.service.sumdbproxy import SHORT_TTL, SumdbProxy, lookup_path
@@ -267,7 +267,7 @@ class SumdbGateway(Gateway):
     def __init__(
         self,
         store: Store,
-        router: Router,
+        router: SourceRouter,
         metrics: Metrics,
         options: GatewayOptions | None = None,
         closers: tuple[Callable[[], Awaitable[None]], ...] = (),

@@ -22,7 +22,7 @@ import pytest
 
 from modgate.diagnose import (
     CauseId,
-    Finding,
+    DiagnosedFailure,
     classify,
     diagnose_lines,
     diagnose_report,
@@ -63,14 +63,14 @@ def _log(name: str) -> Path:
     return CORPUS / f"{name}.log"
 
 
-def _top(findings: list[Finding]) -> tuple[str | None, str | None]:
+def _top(findings: list[DiagnosedFailure]) -> tuple[str | None, str | None]:
     if not findings:
         return None, None
     first = findings[0]
     return str(first.cause), str(first.module) if first.module is not None else None
 
 
-def _json(findings: list[Finding]) -> list[dict[str, object]]:
+def _json(findings: list[DiagnosedFailure]) -> list[dict[str, object]]:
     return [finding.to_json() for finding in findings]
 
 

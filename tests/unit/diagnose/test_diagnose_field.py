@@ -27,8 +27,8 @@ import pytest
 
 from modgate.diagnose import (
     CauseId,
+    DiagnosedFailure,
     Diagnoser,
-    Finding,
     OtherFailure,
     Report,
     classify,
@@ -249,7 +249,7 @@ def test_module_of_the_first_finding(capsys: pytest.CaptureFixture[str]) -> None
     assert same >= len(named) // 2, f"the module is right on only {same} of {len(named)} logs"
 
 
-def _summary(findings: list[Finding], others: list[OtherFailure]) -> object:
+def _summary(findings: list[DiagnosedFailure], others: list[OtherFailure]) -> object:
     return [finding.to_json() for finding in findings], [other.kind for other in others]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modgate.diagnose import CauseId, Finding, diagnose_lines
+from modgate.diagnose import CauseId, DiagnosedFailure, diagnose_lines
 from modgate.diagnose.rank import rank
 
 SUMDB_PROMPTS = [
@@ -25,7 +25,7 @@ GIT_PROMPTS = [
 PRIVATE = "corp.example.com/private@v1.0.0"
 
 
-def _causes(findings: list[Finding]) -> list[tuple[str, str | None]]:
+def _causes(findings: list[DiagnosedFailure]) -> list[tuple[str, str | None]]:
     return [(str(f.cause), str(f.module) if f.module else None) for f in findings]
 
 
@@ -94,9 +94,9 @@ def test_context_deadline_alone_is_a_hung_proxy() -> None:
 
 
 def test_a_failure_after_a_root_cause_is_its_consequence() -> None:
-    tls = Finding(CauseId.TLS_UNKNOWN_AUTHORITY, None, 0.8, line=5)
-    vendor = Finding(CauseId.INCONSISTENT_VENDORING, None, 0.98, line=30)
-    before = Finding(CauseId.MISSING_GOSUM_ENTRY, None, 0.96, line=2)
+    tls = DiagnosedFailure(CauseId.TLS_UNKNOWN_AUTHORITY, None, 0.8, line=5)
+    vendor = DiagnosedFailure(CauseId.INCONSISTENT_VENDORING, None, 0.98, line=30)
+    before = DiagnosedFailure(CauseId.MISSING_GOSUM_ENTRY, None, 0.96, line=2)
     ranked = rank([vendor, before, tls])
     assert ranked == [before, tls, vendor]
     assert (vendor.caused_by, before.caused_by, tls.caused_by) == (tls, None, None)
@@ -118,10 +118,10 @@ def test_a_timeout_then_a_fallback_to_vendor_ranks_the_cause_first() -> None:
 
 
 def test_rank_orders_by_confidence_then_position() -> None:
-    late_sure = Finding(CauseId.GOFLAGS_INVALID, None, 0.96, line=40)
-    early_unsure = Finding(CauseId.PROXY_HTTP_ERROR, None, 0.8, line=3)
-    early_sure = Finding(CauseId.DISK_FULL, None, 0.96, line=10)
-    hung = Finding(CauseId.PROXY_HUNG, None, 0.99, line=1)
+    late_sure = DiagnosedFailure(CauseId.GOFLAGS_INVALID, None, 0.96, line=40)
+    early_unsure = DiagnosedFailure(CauseId.PROXY_HTTP_ERROR, None, 0.8, line=3)
+    early_sure = DiagnosedFailure(CauseId.DISK_FULL, None, 0.96, line=10)
+    hung = DiagnosedFailure(CauseId.PROXY_HUNG, None, 0.99, line=1)
     assert rank([early_unsure, late_sure, hung, early_sure]) == [
         early_sure,
         late_sure,

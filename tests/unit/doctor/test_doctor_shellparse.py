@@ -31,7 +31,13 @@ COMMANDS = [
     ("cat <<EOF\ngo get -insecure x\nEOF\ngo vet", [(1, ["cat"]), (4, ["go", "vet"])]),
     ("cat <<-'END' > f\n\tbody\n\tEND\nnext", [(1, ["cat", ">", "f"]), (4, ["next"])]),
     ("go build 2>&1 | tee log", [(1, ["go", "build", "2>&1"]), (1, ["tee", "log"])]),
-    ("v=$(go env GOMODCACHE)", [(1, ["v=$(go env GOMODCACHE)"])]),
+    # a command substitution runs first, so its commands come before the one holding it
+    ("v=$(go env GOMODCACHE)", [(1, ["go", "env", "GOMODCACHE"]), (1, ["v=$(go env GOMODCACHE)"])]),
+    (
+        'echo "$(go list -m)"\nx',
+        [(1, ["go", "list", "-m"]), (1, ["echo", "$(go list -m)"]), (2, ["x"])],
+    ),
+    ("n=$((1 + 2))", [(1, ["n=$((1 + 2))"])]),
     ("if true; then go test; fi", [(1, ["if", "true"]), (1, ["then", "go", "test"]), (1, ["fi"])]),
     ("echo 'multi\nline'\ngo version", [(1, ["echo", "multi\nline"]), (3, ["go", "version"])]),
 ]
@@ -61,7 +67,7 @@ EXPANSIONS = [
 
 @pytest.mark.parametrize(("script", "expands"), EXPANSIONS)
 def test_expansions_are_marked(script: str, expands: bool) -> None:
-    (cmd,) = parse_script(script)
+    cmd = parse_script(script)[-1]
     assert cmd.words[0].expands is expands, f"{script!r}: expands should be {expands}"
 
 

@@ -20,7 +20,7 @@ from modgate.protocol.errors import (
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.patterns import parse_patterns
 from modgate.service.gateway import Gateway, GatewayOptions, merge_list
-from modgate.service.routing import ChainEntry, OffSource, Router
+from modgate.service.routing import ChainEntry, OffSource, SourceRouter
 from modgate.sources.direct import DirectSource
 from modgate.store.base import Kind
 from modgate.store.filesystem import FilesystemStore
@@ -94,7 +94,7 @@ def make_gateway(
     tmp_path: Path, *entries: tuple[FakeSource | OffSource, bool], private: str = "", **opts: float
 ) -> Gateway:
     chain = tuple(ChainEntry(src, any_error) for src, any_error in entries)
-    router = Router(chain, DirectSource(), parse_patterns(private))
+    router = SourceRouter(chain, DirectSource(), parse_patterns(private))
     options = GatewayOptions(**opts)  # type: ignore[arg-type]
     return Gateway(FilesystemStore(tmp_path / "store"), router, Metrics(), options)
 
