@@ -357,6 +357,29 @@ _RULES = (
         "sends credentials only over https",
         "serve the proxy over https and name it with https:// in GOPROXY",
     ),
+    Rule(
+        "GM044",
+        "install-latest-local-toolchain",
+        W,
+        "go install tool@latest where GOTOOLCHAIN=local: a new release of the tool that "
+        "needs a newer Go breaks the build",
+        "pin the tool's version (tool@vX.Y.Z), or allow toolchain downloads",
+    ),
+    Rule(
+        "GM045",
+        "mod-vendor-without-vendor",
+        E,
+        "-mod=vendor in a module that has no vendor/ directory: 'inconsistent vendoring'",
+        "drop -mod=vendor, or run go mod vendor and commit vendor/",
+    ),
+    Rule(
+        "GM046",
+        "mod-init-in-image",
+        W,
+        "go mod init and go mod tidy in an image build: versions resolve to whatever is newest "
+        "and no committed go.sum verifies them",
+        "commit go.mod and go.sum and COPY them into the image",
+    ),
     # ---------------------------------------------------------------- live environment
     Rule(
         "GM101",

@@ -46,6 +46,8 @@ class RepoContext:
     golang_images: list[GolangImage] = field(default_factory=list)
     go_lines: dict[str, tuple[str, int]] = field(default_factory=dict)
     """go.mod path -> its go line (version, line), for fixes that name an image."""
+    unvendored: set[str] = field(default_factory=set)
+    """go.mod files that require modules and have no vendor/modules.txt beside them."""
     context_copies: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
     """(Dockerfile, sources) of every COPY/ADD from the build context."""
     build_files: list[str] = field(default_factory=list)
@@ -64,7 +66,7 @@ class RepoContext:
         directory = posixpath.dirname(file)
         while True:
             candidate = posixpath.join(directory, "go.mod") if directory else "go.mod"
-            if candidate in self.go_lines:
+            if candidate in self.go_lines or candidate in self.unvendored:
                 return candidate
             if not directory:
                 break

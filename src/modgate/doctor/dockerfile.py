@@ -220,6 +220,14 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
                 "go get runs before go.mod is in this stage: 'go: go.mod file not found ... "
                 "'go get' is no longer supported outside a module'",
             )
+        if call.subcommand in ("mod tidy", "get") and initialised and not gomod:
+            ctx.report.emit(
+                "GM046",
+                file,
+                call.line,
+                f"go mod init, then go {call.subcommand}: the image resolves whatever versions "
+                "are newest at build time, and no committed go.sum checks them",
+            )
         if call.subcommand == "mod download" and gomod and not gosum:
             ctx.report.emit(
                 "GM021",

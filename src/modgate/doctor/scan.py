@@ -245,6 +245,8 @@ def scan(
             gomods[relative] = facts
             if facts.go is not None:
                 ctx.go_lines[relative] = facts.go
+            if facts.requires and not (root / vendor).is_file():
+                ctx.unvendored.add(relative)
     maps = kube.ConfigMaps()
     analyzers: dict[Kind, Analyzer] = {
         Kind.DOCKERFILE: dockerfile.check_dockerfile,

@@ -44,6 +44,7 @@ _INSTALLERS = {"apk": "add", "apt-get": "install", "apt": "install", "yum": "ins
                "dnf": "install", "microdnf": "install"}  # fmt: skip
 _CREDENTIAL_HINTS = (".netrc", "credential.helper", "GIT_ASKPASS", "setup-git", "credential-")
 _INSTEADOF_SUFFIX = ".insteadof"
+_MODULE_BUILDS = frozenset({"build", "test", "run", "install", "vet", "list", "generate"})
 
 Resolver = Callable[[str], tuple[str, str] | None]
 """Maps a sourced path to (a name for messages, the file's text), or None."""
@@ -116,6 +117,7 @@ def check_script(
         if call is not None:
             _judge(pending, ctx)
             _check_go_call(call, file, ctx)
+            _check_go_call_in_scope(call, file, ctx, local)
             run.go_calls.append((call, local))
         words = argv(cmd)
         if not words:
@@ -163,6 +165,44 @@ def _check_go_call(call: GoCall, file: str, ctx: RepoContext) -> None:
                 f"go {call.subcommand} -mod=mod may rewrite go.mod and go.sum instead of failing "
                 "on a missing requirement",
             )
+
+
+def _check_go_call_in_scope(call: GoCall, file: str, ctx: RepoContext, scope: Scope) -> None:
+    """Rules that depend on the settings in force and on the repository (vendor/)."""
+    positional = [a for a in call.args if not a.text.startswith("-")]
+    latest = next((a for a in positional if a.text.endswith("@latest")), None)
+    if (
+        call.subcommand in ("install", "run")
+        and latest is not None
+        and (
+            scope.known("GOTOOLCHAIN") == "local"
+            or ("GOTOOLCHAIN" not in scope.settings and scope.toolchain_local)
+        )
+    ):
+        ctx.report.emit(
+            "GM044",
+            file,
+            latest.line,
+            f"go {call.subcommand} {latest.text} with GOTOOLCHAIN=local: the newest release "
+            "may need a newer Go than this one ('go: ... requires go >= 1.N (running go "
+            "1.M; GOTOOLCHAIN=local)') and the build breaks the day it is tagged",
+            fix=f"pin the tool: {latest.text.removesuffix('@latest')}@vX.Y.Z",
+        )
+    goflags = scope.known("GOFLAGS") or ""
+    vendor_flag = next((a for a in call.args if a.text in ("-mod=vendor", "--mod=vendor")), None)
+    if vendor_flag is None and "-mod=vendor" not in goflags.split():
+        return
+    gomod = ctx.gomod_for(file)
+    if gomod is None or gomod not in ctx.unvendored or call.subcommand not in _MODULE_BUILDS:
+        return
+    ctx.report.emit(
+        "GM045",
+        file,
+        vendor_flag.line if vendor_flag is not None else call.line,
+        f"go {call.subcommand} -mod=vendor, but {gomod} requires modules and there is no "
+        "vendor/ directory beside it: 'go: inconsistent vendoring ... is explicitly "
+        "required in go.mod, but not marked as explicit in vendor/modules.txt'",
+    )
 
 
 def _check_rm(words: list[Word], file: str, ctx: RepoContext) -> None:
