@@ -1,4 +1,4 @@
-"""GM042 and GM043 next to the real go command: netrc credentials it never sends.
+"""GM042, GM043 and GM045 next to the real go command: credentials it never sends, vendoring.
 
 A local proxy on 127.0.0.1 records the Authorization header of every request
 and answers 401 without one. The go command reads the netrc file named by
@@ -128,3 +128,24 @@ def test_credentials_are_not_sent_over_http(
         assert "401" in stderr, stderr
     assert server.seen and all(a is None for a in server.seen), server.seen
     assert "GM043" in _doctor(tmp_path / "doctor", url, machine)
+
+
+def test_mod_vendor_without_vendor_directory(tmp_path: Path, gocache: Path) -> None:
+    """GM045: the go command refuses before any download (GOPROXY=off proves it)."""
+    repo = tmp_path / "repo"
+    (repo / "ci").mkdir(parents=True)
+    (repo / "go.mod").write_text(
+        "module example.com/app\n\ngo 1.23\n\nrequire example.com/liba v1.0.0\n"
+    )
+    (repo / "go.sum").write_text("")
+    (repo / "main.go").write_text('package main\n\nimport _ "example.com/liba"\n\nfunc main() {}\n')
+    (repo / "ci" / "build.sh").write_text("go build -mod=vendor ./...\n")
+    env = go_env(tmp_path, goproxy="off", gocache=gocache)
+    proc = run_go(["build", "-mod=vendor", "./..."], repo, env, check=False)
+    assert "inconsistent vendoring" in proc.stderr, describe(proc)
+    assert "GM045" in {f.rule for f in scan(repo).findings}
+    (repo / "vendor").mkdir()
+    (repo / "vendor" / "modules.txt").write_text(
+        "# example.com/liba v1.0.0\n## explicit\nexample.com/liba\n"
+    )
+    assert "GM045" not in {f.rule for f in scan(repo).findings}
