@@ -78,11 +78,6 @@ SPECS: dict[str, MetricSpec] = {
             "Bytes of hot responses held in memory files for sendfile.",
         ),
         MetricSpec(
-            "modgate_tls_certificate_expiry_timestamp_seconds",
-            "gauge",
-            "When the served TLS certificate expires (Unix time), updated on every reload.",
-        ),
-        MetricSpec(
             "modgate_auth_decisions_total",
             "counter",
             "Access decisions: allowed_public, allowed_private, denied, unauthenticated, "

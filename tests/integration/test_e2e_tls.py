@@ -30,7 +30,7 @@ from helpers.servers import (
 )
 from helpers.staticproxy import LOOPBACK
 from helpers.tlscerts import CertPair, TestCA, https_get
-from modgate.server.tls import EXPIRY_METRIC, certificate_not_after
+from modgate.server.tls import certificate_not_after
 
 pytestmark = pytest.mark.go
 
@@ -126,6 +126,7 @@ def test_start_refuses_a_bad_pair(tmp_path: Path, ca: TestCA, case: object) -> N
 # ---- SIGHUP reloads the pair -------------------------------------------------------------------
 
 RELOAD_TIMEOUT = 10.0
+EXPIRY_METRIC = "modgate_tls_certificate_expiry_timestamp_seconds"
 LOAD_THREADS = 3
 """Client threads opening a new connection per request, beside one keep-alive connection."""
 

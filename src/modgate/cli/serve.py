@@ -371,7 +371,7 @@ def serve_command(
     tls = None
     if settings.tls_cert is not None and settings.tls_key is not None:
         try:
-            tls = TlsCertificate(settings.tls_cert, settings.tls_key, metrics)
+            tls = TlsCertificate(settings.tls_cert, settings.tls_key)
         except TlsError as exc:
             raise click.UsageError(str(exc)) from exc
         served = tls

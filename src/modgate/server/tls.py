@@ -34,12 +34,9 @@ from pathlib import Path
 
 from cryptography import x509
 
-from modgate.metrics import Metrics
-
 ALPN_PROTOCOLS = ("http/1.1",)
 """What the server speaks; a client offering only h2 gets no ALPN answer and falls back."""
 MIN_VERSION = ssl.TLSVersion.TLSv1_2
-EXPIRY_METRIC = "modgate_tls_certificate_expiry_timestamp_seconds"
 TLS_SHUTDOWN_TIMEOUT = 2.0
 """Seconds a closed connection waits for the client's close_notify before it is dropped."""
 EXPIRY_WARNING = datetime.timedelta(days=14)
@@ -131,27 +128,24 @@ class TlsCertificate:
     makes it the one every later handshake uses.
     """
 
-    def __init__(self, cert: Path, key: Path, metrics: Metrics | None = None) -> None:
+    def __init__(self, cert: Path, key: Path) -> None:
         self.cert = cert
         self.key = key
-        self.metrics = metrics
-        """Where the expiry of the pair in use is published (EXPIRY_METRIC)."""
         self.current = load_context(cert, key)
         self.not_after = certificate_not_after(cert)
+        """When the certificate in use expires (the expiry metric reads it at each scrape)."""
         self.server_context = self.current
         self.server_context.sni_callback = self._select
-        self._publish()
+        self._warn_if_expiring()
 
     def reload(self) -> None:
         """Load the pair again; on ``TlsError`` the previous pair stays in use."""
         context = load_context(self.cert, self.key)
         not_after = certificate_not_after(self.cert)
         self.current, self.not_after = context, not_after
-        self._publish()
+        self._warn_if_expiring()
 
-    def _publish(self) -> None:
-        if self.metrics is not None:
-            self.metrics.set(EXPIRY_METRIC, self.not_after.timestamp())
+    def _warn_if_expiring(self) -> None:
         left = self.not_after - datetime.datetime.now(datetime.UTC)
         if left < EXPIRY_WARNING:
             expires = self.not_after.strftime("%Y-%m-%dT%H:%M:%SZ")

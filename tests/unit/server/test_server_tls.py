@@ -14,10 +14,8 @@ import pytest
 from server_support import INFO_PATH, ZIP_PATH, Client, FakeGateway, run
 
 from helpers.tlscerts import CertPair, TestCA, peer_common_name
-from modgate.metrics import Metrics
 from modgate.server.app import ServerHandle, start_server
 from modgate.server.tls import (
-    EXPIRY_METRIC,
     TlsCertificate,
     TlsError,
     certificate_not_after,
@@ -201,24 +199,22 @@ def test_reload_swaps_the_pair_for_new_handshakes_and_keeps_open_connections(
     run(main())
 
 
-def test_the_expiry_of_the_pair_in_use_is_a_metric(ca: TestCA, tmp_path: Path) -> None:
-    short = ca.issue("short", valid_for=datetime.timedelta(days=2))
+def test_reload_updates_when_the_pair_in_use_expires(ca: TestCA, tmp_path: Path) -> None:
+    # The expiry metric (modgate_tls_certificate_expiry_timestamp_seconds) reads not_after.
+    short = ca.issue("short", valid_for=datetime.timedelta(days=20))
     long = ca.issue("long", valid_for=datetime.timedelta(days=60))
     live = CertPair(tmp_path / "tls.crt", tmp_path / "tls.key", "")
     live.key.touch(mode=0o600)
     install(short, live)
-    metrics = Metrics()
-    tls = TlsCertificate(live.cert, live.key, metrics)
-    first = metrics.value(EXPIRY_METRIC)
-    assert first == certificate_not_after(short.cert).timestamp()
+    tls = TlsCertificate(live.cert, live.key)
+    assert tls.not_after == certificate_not_after(short.cert)
     install(long, live)
     tls.reload()
-    assert metrics.value(EXPIRY_METRIC) == certificate_not_after(long.cert).timestamp()
-    assert metrics.value(EXPIRY_METRIC) - first > 20 * 86400
+    assert tls.not_after == certificate_not_after(long.cert)
     live.cert.write_text("broken\n")
     with pytest.raises(TlsError):
         tls.reload()
-    assert metrics.value(EXPIRY_METRIC) == certificate_not_after(long.cert).timestamp()
+    assert tls.not_after == certificate_not_after(long.cert), "a refused reload changed it"
 
 
 def test_no_sendfile_under_tls_and_the_bytes_are_right(ca: TestCA, tmp_path: Path) -> None:
