@@ -9,6 +9,7 @@ on any of them. A master killed outright takes its workers with it.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import time
@@ -162,3 +163,19 @@ def test_workers_report_each_signal(modgate: ModgateFactory) -> None:
     handle.stop()
     stopping = {r.get("pid") for r in events(handle, "signal") if r.get("signal") == "SIGTERM"}
     assert stopping == set(pids), f"SIGTERM logged by {stopping}, processes {pids}"
+
+
+def test_a_worker_that_dies_is_logged_others_keep_serving_and_the_exit_says_so(
+    modgate: ModgateFactory,
+) -> None:
+    handle, pids = start(modgate, 2)
+    victim, survivor = pids[1], pids[2]
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: bool(events(handle, "worker_exit")), SIGNAL_TIMEOUT, "a worker_exit line")
+    (record,) = events(handle, "worker_exit")
+    assert record["pid"] == victim and record["status"] == -signal.SIGKILL, record
+    assert alive(survivor) and alive(handle.proc.pid), "the master or the other worker stopped"
+    get_ok(handle, 4)
+    code = handle.stop()
+    assert code == 1, f"exit code {code} after a worker failed (a service manager must see it)"
+    assert not alive(survivor), "the surviving worker outlived its master"

@@ -268,7 +268,9 @@ def run_server(
     sock.close()
     if on_listening is not None:
         on_listening(str(bound[0]), int(bound[1]))
-    supervise(children)
+    if not supervise(children):
+        # A worker failed (logged): exit 1, so a service manager sees a failure.
+        raise SystemExit(1)
 
 
 async def _serve_until_signal(
