@@ -270,6 +270,10 @@ def run_server(
         on_listening(str(bound[0]), int(bound[1]))
     if not supervise(children):
         # A worker failed (logged): exit 1, so a service manager sees a failure.
+        log.error(
+            "stopped after a worker failed; exit status 1",
+            extra={"event": "stopped", "pid": os.getpid(), "status": 1},
+        )
         raise SystemExit(1)
 
 
