@@ -15,18 +15,18 @@ import atheris
 
 # atheris selects by top-level package: every modgate module imported is instrumented
 with atheris.instrument_imports(include=["modgate"]):
-    from fuzz.targets import TARGETS
+    from fuzz.targets import TARGETS, every
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "--list"):
         print("usage: python -m fuzz TARGET [libFuzzer options] [corpus dirs]")
-        print("targets: " + ", ".join(TARGETS))
+        print("targets: " + ", ".join(TARGETS) + ", all (every target, the first byte picks)")
         sys.exit(0 if len(sys.argv) >= 2 else 2)
     name = sys.argv[1]
-    target = TARGETS.get(name)
+    target = every if name == "all" else TARGETS.get(name)
     if target is None:
-        print(f"unknown fuzz target {name!r}; targets: {', '.join(TARGETS)}", file=sys.stderr)
+        print(f"unknown fuzz target {name!r}; targets: {', '.join(TARGETS)}, all", file=sys.stderr)
         sys.exit(2)
     atheris.Setup([sys.argv[0], *sys.argv[2:]], target)
     atheris.Fuzz()

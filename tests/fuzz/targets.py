@@ -178,3 +178,16 @@ TARGETS: dict[str, Target] = {
     "note": note,
     "tile": tile,
 }
+ORDER = tuple(sorted(TARGETS))
+"""The targets in the order ``every`` numbers them."""
+
+
+def every(data: bytes) -> None:
+    """All targets in one: the first byte picks the target (modulo their number)."""
+    if data:
+        TARGETS[ORDER[data[0] % len(ORDER)]](data[1:])
+
+
+def for_every(target: str, data: bytes) -> bytes:
+    """``data`` as an input of :func:`every` that reaches ``target``."""
+    return bytes([ORDER.index(target)]) + data
