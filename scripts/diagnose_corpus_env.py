@@ -16,7 +16,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 from diagnose_corpus_servers import NxDns, Server, auth_required, module_proxy, tls_proxy
 
@@ -115,12 +114,7 @@ class Sandbox:
         ]
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         for server in self.servers:
             server.close()
         if self.dns is not None:

@@ -61,7 +61,6 @@ class ServeSettings:
     upstream: ProxyList
     upstream_text: str
     private: PatternList
-    private_text: str
     list_ttl: float
     negative_ttl: float
     upstream_timeout: float
@@ -267,7 +266,6 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         upstream=upstream,
         upstream_text=raw["upstream"],
         private=private,
-        private_text=raw["private"],
         list_ttl=_seconds(raw["list_ttl"], lambda why: bad("list_ttl", why)),
         negative_ttl=_seconds(raw["negative_ttl"], lambda why: bad("negative_ttl", why)),
         upstream_timeout=_seconds(raw["upstream_timeout"], lambda w: bad("upstream_timeout", w)),

@@ -37,7 +37,6 @@ from adversarial.conftest import (
 from helpers.modules import write_module_version
 from helpers.servers import ModgateFactory, ModgateHandle, http_get
 
-HEALTH = b"GET /healthz HTTP/1.1\r\nHost: modgate\r\n\r\n"
 METRICS = b"GET /metrics HTTP/1.1\r\nHost: modgate\r\n\r\n"
 CLOSE_BOUND = 2.0
 SMUGGLING = {

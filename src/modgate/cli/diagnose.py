@@ -14,7 +14,6 @@ from modgate.diagnose import diagnose_report, render_json, render_text
 STDIN = "-"
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
-EXIT_USAGE = 2
 
 DIAGNOSE_EPILOG = """\b
 LOG is a file, or '-' (the default) for standard input. CI prefixes

@@ -21,7 +21,6 @@ _PSEUDO_RE = re.compile(
     r"(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?",
     re.ASCII | re.DOTALL,
 )
-PSEUDO_TIMESTAMP_DIGITS = 14
 ZERO_PSEUDO_REV = "000000000000"
 _ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 

@@ -35,9 +35,6 @@ FD_RESERVE_SHARE = 8
 MAX_CONNECTIONS_CAP = 65_536
 """The default limit never exceeds this, however high the descriptor limit."""
 MIN_CONNECTIONS = 16
-DEFAULT_PER_CLIENT = 256
-"""Connections from one address by default (the go command uses a few per build;
-many builds behind one NAT address need more)."""
 RETRY_AFTER_SECONDS = 1
 IPV6_CLIENT_PREFIX = 64
 """IPv6 clients are counted by network: a host is usually given a whole /64."""

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from modgate.server.auth.gate import AccessGate
     from modgate.server.http import HttpConnection
 
-ROUTES = ("list", "info", "mod", "zip", "latest", "healthz", "readyz", "metrics", "other")
 MEMORY_LAYER = (("layer", "memory"),)
 
 

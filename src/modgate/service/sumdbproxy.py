@@ -33,7 +33,7 @@ import httpx
 
 from modgate.formats.gosumdb import KNOWN_KEYS, SUM_GOLANG_ORG
 from modgate.formats.note import NoteError, Verifier, open_note, parse_verifier
-from modgate.formats.tile import TILE_HEIGHT, Tile
+from modgate.formats.tile import Tile
 from modgate.formats.tlog import TlogError, parse_record
 from modgate.metrics import Metrics
 from modgate.protocol.errors import (
@@ -244,7 +244,3 @@ def _durable(path: str) -> bool:
     if path.startswith("lookup/"):
         return True
     return path.startswith("tile/") and ".p/" not in path
-
-
-def tile_height_supported(tile: Tile) -> bool:
-    return tile.h == TILE_HEIGHT

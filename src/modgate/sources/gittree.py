@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from modgate.sources.git_mirror import ATTRIBUTES_LINE
 from modgate.sources.gitrepo import GitRepo
 
-GITATTRIBUTES = ".gitattributes"
 _BLOB_MODES = {
     stat.S_IFREG | 0o644: stat.S_IFREG | 0o644,
     stat.S_IFREG | 0o755: stat.S_IFREG | 0o644,
