@@ -19,6 +19,7 @@ from typing import Any
 from modgate.protocol.goproxy import EntryKind, ProxyList, parse_goproxy, redact_url
 from modgate.protocol.patterns import PatternList, parse_patterns
 from modgate.server.auth.settings import AuthConfigError, AuthSettings, auth_settings
+from modgate.server.forwarded import Network, parse_networks
 from modgate.server.settings import DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_SHUTDOWN_GRACE
 from modgate.server.tls import TlsError, check_key_permissions
 from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
@@ -97,6 +98,8 @@ class ServeSettings:
     """Client connections open at once from one address, per serving process."""
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     """Seconds requests in flight get at SIGTERM before their git and upstream work is stopped."""
+    trusted_proxies: tuple[Network, ...] = ()
+    """Reverse proxies whose X-Forwarded-For/Forwarded headers name the client."""
 
 
 # name -> (default, parser). Names are the flag names with '_' for '-',
@@ -131,6 +134,7 @@ def _raw_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         "max_connections": "auto",
         "max_connections_per_client": str(DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
         "shutdown_grace": f"{DEFAULT_SHUTDOWN_GRACE:g}",
+        "trusted_proxies": "",
     }
 
 
@@ -294,7 +298,15 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
             auto=False,
         ),
         shutdown_grace=_seconds(raw["shutdown_grace"], lambda w: bad("shutdown_grace", w)),
+        trusted_proxies=_networks(raw["trusted_proxies"], lambda w: bad("trusted_proxies", w)),
     )
+
+
+def _networks(value: str, bad: Any) -> tuple[Network, ...]:
+    try:
+        return parse_networks(value)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
 
 
 MAX_CONNECTIONS_LIMIT = 1 << 20

@@ -29,6 +29,7 @@ from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
 from modgate.protocol.goproxy import EntryKind
 from modgate.server.app import run_server
+from modgate.server.forwarded import TrustedProxies
 from modgate.server.runtime_metrics import (
     certificate_collector,
     declare_build_info,
@@ -265,6 +266,15 @@ Examples:
     help="Client connections open at once from one address; more are answered 503 [256].",
 )
 @click.option(
+    "--trusted-proxies",
+    metavar="ADDRESSES",
+    help=(
+        "Reverse proxies (IP addresses or networks, comma-separated) whose "
+        "X-Forwarded-For or Forwarded header names the client, for the access and "
+        "audit logs and the per-client limits."
+    ),
+)
+@click.option(
     "--shutdown-grace",
     metavar="SECONDS",
     help=(
@@ -408,6 +418,7 @@ def serve_command(
                 max_connections=settings.max_connections,
                 max_connections_per_client=settings.max_connections_per_client,
                 shutdown_grace=settings.shutdown_grace,
+                trusted_proxies=TrustedProxies.of(settings.trusted_proxies),
             ),
         )
     except OSError as exc:

@@ -109,10 +109,17 @@ class Admission:
         self._logged_at = -LOG_INTERVAL
         self._unlogged = dict.fromkeys(REASONS, 0)
 
-    def admit(self, remote: str, now: float) -> str | None:
-        """Count a new connection from ``remote``: None, or why it is refused."""
+    def admit(self, remote: str, now: float, *, per_client: bool = True) -> str | None:
+        """Count a new connection from ``remote``: None, or why it is refused.
+
+        ``per_client`` False (a trusted reverse proxy, which carries many clients)
+        counts the connection against the total limit only.
+        """
         if self.open >= self.max_connections:
             return self._refuse(MAX_CONNECTIONS, remote, now)
+        if not per_client:
+            self.open += 1
+            return None
         client = client_key(remote)
         count = self.per_client.get(client, 0)
         if count >= self.max_per_client:
@@ -121,9 +128,11 @@ class Admission:
         self.per_client[client] = count + 1
         return None
 
-    def release(self, remote: str) -> None:
+    def release(self, remote: str, *, per_client: bool = True) -> None:
         """An admitted connection from ``remote`` closed."""
         self.open -= 1
+        if not per_client:
+            return
         client = client_key(remote)
         count = self.per_client.get(client, 0) - 1
         if count > 0:

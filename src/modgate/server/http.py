@@ -30,6 +30,8 @@ import httptools
 from modgate.server.admission import REFUSAL_LINGER_MAX, refusal_response
 from modgate.server.auth.gate import ConnAccess
 from modgate.server.filesend import FileChangedError, sendfile_file
+from modgate.server.forwarded import FORWARDED, X_FORWARDED_FOR
+from modgate.server.forwarded import NAMES as FORWARDING_NAMES
 from modgate.server.hotcache import HotEntry
 from modgate.server.pending import PendingRequest, StopParsing
 from modgate.server.responses import ConnMode, error_reply
@@ -112,6 +114,14 @@ class HttpConnection(asyncio.Protocol):
         auth = state.access is not None
         self._watched = WATCHED_WITH_AUTH if auth else WATCHED_NAMES
         self._watched_lengths = WATCHED_WITH_AUTH_LENGTHS if auth else WATCHED_NAME_LENGTHS
+        # A trusted reverse proxy as the peer: the client is named by its headers.
+        self._proxies = settings.trusted_proxies
+        self._via_proxy = False
+        self._client = "-"
+        self._xff: bytes | None = None
+        self._fwd: bytes | None = None
+        self._xproto: bytes | None = None
+        self._tls = self._conn_tls = False
 
     # ---- asyncio.Protocol ---------------------------------------------------------------
 
@@ -127,6 +137,12 @@ class HttpConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self._remote = str(peer[0])
+        self._client = self._remote
+        self._conn_tls = self._tls = not plain
+        if self._proxies is not None and self._proxies.trusts(self._remote):
+            self._via_proxy = True
+            self._watched = self._watched | FORWARDING_NAMES
+            self._watched_lengths = frozenset(len(name) for name in self._watched)
         if not self._admit(transport):
             return
         if self._state.access is not None:
@@ -139,7 +155,7 @@ class HttpConnection(asyncio.Protocol):
         """Count the connection, or answer 503 and close it when a limit is reached."""
         state = self._state
         admission = state.admission
-        refused = admission.admit(self._remote, state.now)
+        refused = admission.admit(self._remote, state.now, per_client=not self._via_proxy)
         if refused is None:
             self._admitted = True
             return True
@@ -159,7 +175,7 @@ class HttpConnection(asyncio.Protocol):
         self._lost = True
         if self._admitted:
             self._admitted = False
-            self._state.admission.release(self._remote)
+            self._state.admission.release(self._remote, per_client=not self._via_proxy)
         elif self._refused_lingering:
             self._refused_lingering = False
             self._state.admission.lingering -= 1
@@ -251,6 +267,8 @@ class HttpConnection(asyncio.Protocol):
         if self._access is not None:
             self._authz = None
             self._host = None
+        if self._via_proxy:
+            self._xff = self._fwd = self._xproto = None
         if self._log is not None:
             self._t0 = time.perf_counter()
 
@@ -269,6 +287,15 @@ class HttpConnection(asyncio.Protocol):
         if len(name) in self._watched_lengths:
             lname = name.lower()
             if lname not in self._watched:
+                return
+            if lname in FORWARDING_NAMES:
+                # several fields of one name are one comma-separated list
+                if lname == X_FORWARDED_FOR:
+                    self._xff = value if self._xff is None else self._xff + b"," + value
+                elif lname == FORWARDED:
+                    self._fwd = value if self._fwd is None else self._fwd + b"," + value
+                elif self._xproto is None:
+                    self._xproto = value
                 return
             if lname in AUTH_NAMES:
                 if lname == HOST:
@@ -309,6 +336,8 @@ class HttpConnection(asyncio.Protocol):
             http10 = self._conn_header and parser.get_http_version() == HTTP_10
         method = parser.get_method()
         url = self._url
+        if self._via_proxy:
+            self._forwarded()
         if self._fast and keep_alive and inm is None and not http10:
             entry = self._hot.get(url)
             access = self._access
@@ -338,7 +367,7 @@ class HttpConnection(asyncio.Protocol):
                     if self._log is not None:
                         duration = time.perf_counter() - self._t0
                         self._log.add(
-                            (time.time(), self._remote, method, url, 200, nbytes, duration, True)
+                            (time.time(), self._client, method, url, 200, nbytes, duration, True)
                         )
                     return
         if not keep_alive:
@@ -348,10 +377,30 @@ class HttpConnection(asyncio.Protocol):
         else:
             mode = ConnMode.KEEP
         self._enqueue(
-            PendingRequest(method, url, inm, mode, self._t0, authz=self._authz, host=self._host)
+            PendingRequest(
+                method,
+                url,
+                inm,
+                mode,
+                self._t0,
+                authz=self._authz,
+                host=self._host,
+                client=self._client,
+                tls=self._tls,
+            )
         )
         if not keep_alive:
             raise StopParsing(0, "")
+
+    def _forwarded(self) -> None:
+        """This request's client and scheme, as the trusted proxies in front of us name them."""
+        proxies = self._proxies
+        assert proxies is not None
+        self._client = proxies.client(self._remote, self._xff, self._fwd)
+        https = proxies.https(self._remote, self._xproto, self._fwd)
+        self._tls = self._conn_tls if https is None else https
+        if self._access is not None:
+            self._access.seen_as(self._client, self._tls)
 
     # ---- the serving task ---------------------------------------------------------------
 
@@ -370,7 +419,15 @@ class HttpConnection(asyncio.Protocol):
         if status:
             reply = error_reply(status, message, close=True)
             self._enqueue(
-                PendingRequest(b"-", self._url, None, ConnMode.CLOSE, self._t0, error=reply)
+                PendingRequest(
+                    b"-",
+                    self._url,
+                    None,
+                    ConnMode.CLOSE,
+                    self._t0,
+                    error=reply,
+                    client=self._client,
+                )
             )
         elif self._task is None and not self._out:
             self._close(linger=True)
@@ -418,6 +475,8 @@ class HttpConnection(asyncio.Protocol):
         else:
             denied = None
             if self._access is not None:
+                if self._via_proxy:
+                    self._access.seen_as(pending.client, pending.tls)
                 denied = await self._access.check(pending.target, pending.authz, pending.host)
             if denied is not None:
                 reply = denied
@@ -445,8 +504,8 @@ class HttpConnection(asyncio.Protocol):
         state.count(reply.route, reply.status, sent, reply.hit)
         if self._log is not None:
             duration = time.perf_counter() - pending.started
-            record = (time.time(), self._remote, pending.method, pending.target, reply.status, sent,
-                      duration, reply.hit)  # fmt: skip
+            record = (time.time(), pending.client, pending.method, pending.target, reply.status,
+                      sent, duration, reply.hit)  # fmt: skip
             self._log.add(record)
 
     async def _writable(self) -> None:

@@ -17,7 +17,18 @@ class StopParsing(Exception):
 class PendingRequest:
     """A request waiting for the connection's serving task."""
 
-    __slots__ = ("authz", "error", "host", "inm", "method", "mode", "started", "target")
+    __slots__ = (
+        "authz",
+        "client",
+        "error",
+        "host",
+        "inm",
+        "method",
+        "mode",
+        "started",
+        "target",
+        "tls",
+    )
 
     def __init__(
         self,
@@ -30,6 +41,8 @@ class PendingRequest:
         error: Reply | None = None,
         authz: bytes | None = None,
         host: bytes | None = None,
+        client: str = "-",
+        tls: bool = False,
     ) -> None:
         self.method = method
         self.target = target
@@ -40,3 +53,7 @@ class PendingRequest:
         self.authz = authz
         """The Authorization header (only read while authentication is on)."""
         self.host = host
+        self.client = client
+        """The client's address (the peer's, or the one trusted proxies name)."""
+        self.tls = tls
+        """Whether the client's leg was https (this connection, or a trusted proxy's word)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from modgate.protocol.request import MAX_TARGET_LENGTH
+from modgate.server.forwarded import TrustedProxies
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -59,10 +60,14 @@ class ServerSettings:
     """Connections open at once; more are answered 503 (0: sized to the descriptor limit)."""
     max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
     """Connections open at once from one client address; more are answered 503."""
+    trusted_proxies: TrustedProxies | None = None
+    """Reverse proxies whose X-Forwarded-For/Forwarded headers name the client (None: none)."""
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if not isinstance(value, int | float):
+                continue
             if f.name in ZERO_ALLOWED and value == 0:
                 continue
             if value <= 0:

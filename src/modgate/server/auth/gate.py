@@ -197,6 +197,16 @@ class ConnAccess:
         self.who = "anonymous"
         self.verdicts: dict[str, tuple[int, str]] = {}
 
+    def seen_as(self, remote: str, tls: bool) -> None:
+        """The client of the next requests, as trusted reverse proxies name it.
+
+        Requests on one connection are served one at a time, so the address the
+        rate limit and the audit log use, and whether 401 bodies speak of https,
+        can follow each request's forwarding headers.
+        """
+        self.remote = remote
+        self.tls = tls
+
     def fast(self, authz: bytes | None, entry: HotEntry, now: float) -> bool:
         """Whether the hot path may answer ``entry``; False sends the request to ``check``.
 
