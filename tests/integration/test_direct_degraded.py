@@ -22,7 +22,7 @@ import pytest
 from helpers.gitfixtures import HOST_PREFIX, MODULE_PREFIX, RepoBuilder, git, gomod
 from helpers.githttp import GitHTTPServer
 from helpers.goenv import go_env, json_stream, run_go
-from helpers.servers import ModgateFactory, metric_total, metric_values
+from helpers.servers import ModgateFactory, ModgateHandle, metric_total, metric_values
 from modgate.metrics import Metrics
 from modgate.protocol.module import ModuleVersion
 from modgate.sources.direct import DirectSource
@@ -94,16 +94,14 @@ def _git_env(gitconfig: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.go
-def test_unreadable_object_in_history(
-    tmp_path: Path, gocache: Path, modgate: ModgateFactory
-) -> None:
-    repo, blob = build_big(tmp_path / "repos")
-    corrupt_object(repo.path, blob)
-    gitconfig = _gitconfig(tmp_path / "gitconfig", (tmp_path / "repos").resolve().as_uri() + "/")
-    server = modgate("--upstream", "direct", env=_git_env(gitconfig))
-    queries = [f"{m}@{v}" for m, v in GOOD]
+def _agrees_with_go(
+    tmp_path: Path, gocache: Path, server: ModgateHandle, gitconfig: Path
+) -> dict[str, str]:
+    """Each good version, a branch query, ``@latest`` and the list: as the go command has them.
 
+    Returns the go environment that goes through modgate.
+    """
+    queries = [f"{m}@{v}" for m, v in GOOD]
     # The ground truth: the go command fetching from git itself gets each version.
     direct = go_env(tmp_path / "direct", goproxy="direct", gocache=gocache)
     direct["GIT_CONFIG_GLOBAL"] = str(gitconfig)
@@ -131,6 +129,18 @@ def test_unreadable_object_in_history(
     assert listed == expected == [ROOT_MODULE, "v1.0.0", "v1.1.0", "v1.2.0"], (
         f"modgate listed {listed}, the go command {expected}"
     )
+    return env
+
+
+@pytest.mark.go
+def test_unreadable_object_in_history(
+    tmp_path: Path, gocache: Path, modgate: ModgateFactory
+) -> None:
+    repo, blob = build_big(tmp_path / "repos")
+    corrupt_object(repo.path, blob)
+    gitconfig = _gitconfig(tmp_path / "gitconfig", (tmp_path / "repos").resolve().as_uri() + "/")
+    server = modgate("--upstream", "direct", env=_git_env(gitconfig))
+    env = _agrees_with_go(tmp_path, gocache, server, gitconfig)
 
     metrics = server.metrics()
     assert metric_total(metrics, FAILURES) >= 1, "the failed full fetch was not counted"
@@ -143,6 +153,24 @@ def test_unreadable_object_in_history(
     # The one version whose tree holds the unreadable object fails, as it does for go.
     broken = run_go(["mod", "download", f"{ROOT_MODULE}@v1.0.0"], tmp_path, env, check=False)
     assert broken.returncode != 0 and f"{ROOT_MODULE}@v1.0.0" in broken.stderr, broken.stderr
+
+
+@pytest.mark.go
+def test_remote_killed_mid_fetch_with_the_go_command(
+    tmp_path: Path, gocache: Path, modgate: ModgateFactory
+) -> None:
+    build_big(tmp_path / "repos", noise=200_000)
+    remote = GitHTTPServer(tmp_path / "repos")
+    remote.cut_full_fetches_at = 4096
+    try:
+        gitconfig = _gitconfig(tmp_path / "gitconfig", remote.url)
+        server = modgate("--upstream", "direct", env=_git_env(gitconfig))
+        _agrees_with_go(tmp_path, gocache, server, gitconfig)
+        assert remote.cut >= 1, "no full fetch was cut: the test did not test anything"
+        metrics = server.metrics()
+        assert metric_values(metrics, DEGRADED) == {"": 1.0}, metrics
+    finally:
+        remote.close()
 
 
 def test_remote_killed_mid_fetch_then_recovers(tmp_path: Path) -> None:
