@@ -454,7 +454,7 @@ def describe(settings: ServeSettings) -> dict[str, object]:
             continue
         value = getattr(settings, f.name)
         out[f.name] = value if isinstance(value, (int, float, bool, type(None))) else str(value)
-    out["upstream_text"] = ",".join(e.redacted() for e in settings.upstream.entries)
+    out["upstream_text"] = str(settings.upstream)  # "|" and "," as configured
     out["sumdb"] = ",".join(f"{db.name}={redact_url(db.url)}" for db in settings.sumdb)
     out["git_rewrite"] = ",".join(f"{p}={redact_url(u)}" for p, u in settings.git_rewrite)
     out["max_connections"] = settings.max_connections or "auto"

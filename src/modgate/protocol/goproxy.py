@@ -100,7 +100,16 @@ class ProxyList:
         return "".join(parts).rstrip(_FALL_THROUGH_ON_NOT_FOUND)
 
     def __str__(self) -> str:
-        return ",".join(e.redacted() for e in self.entries)
+        """The chain without credentials, each entry followed by its own separator."""
+        parts: list[str] = []
+        for entry in self.entries:
+            parts.append(entry.redacted())
+            parts.append(
+                _FALL_THROUGH_ON_ANY_ERROR
+                if entry.fall_through_on_any_error
+                else _FALL_THROUGH_ON_NOT_FOUND
+            )
+        return "".join(parts[:-1])
 
 
 def _split(value: str) -> list[tuple[str, bool]]:

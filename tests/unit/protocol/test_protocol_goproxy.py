@@ -168,3 +168,9 @@ def test_separator_after_an_entry_decides_its_fallback(tokens: list[tuple[str, s
             parse_goproxy(value)
         return
     assert parse_goproxy(value).entries == tuple(want), value
+
+
+def test_str_keeps_each_separator_and_hides_credentials() -> None:
+    # the start-up log shows the chain: "|" and "," mean different things there too
+    chain = parse_goproxy("https://a.example|https://user:tok@b.example,direct")
+    assert str(chain) == "https://a.example|https://xxxxx@b.example,direct", str(chain)
