@@ -6,6 +6,11 @@ one real failure near the end, then runs ``modgate diagnose --format json`` on
 each in a child process and prints the wall time and the child's peak RSS.
 Memory is flat when the peak RSS does not grow with the log size.
 
+Baseline, in the same run on the same logs: what people do by hand, a plain
+``grep -E`` for the go command's module error lines (GREP_PATTERN), also in a
+child process; the ratio column is modgate's wall time over grep's. grep only
+finds the lines; diagnose also names the cause, the module and the fix.
+
 A *typical* log has a keyword diagnose must look at in about a third of its
 lines; a *dense* log (the worst case) in every line: downloads, test failures
 and compiler errors only.
@@ -20,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +44,13 @@ FAILURE = [
     "\t\tfatal: could not read Username for 'https://corp.example.com': terminal prompts disabled",
     "##[error]Process completed with exit code 1.",
 ]
+
+
+GREP_PATTERN = (
+    r"go: .*@[^ ]*: |verifying (go\.mod|module)|invalid version|server response"
+    r"|missing go\.sum entry|checksum mismatch|SECURITY ERROR|fatal: |terminal prompts disabled"
+)
+"""The go command's module error lines, as one would grep a CI log for them."""
 
 
 def _noise(rng: random.Random, index: int) -> str:
@@ -95,17 +108,32 @@ def write_log(path: Path, size: int, *, dense: bool = False) -> None:
             out.write(f"2024-05-14T10:00:00.0000000Z {line}\n")
 
 
-def measure(log: Path) -> tuple[float, float, list[object]]:
-    """Wall seconds, peak RSS in MB and the findings of one diagnose run."""
-    argv = [sys.executable, "-m", "modgate", "diagnose", "--format", "json", str(log)]
+def _run(argv: list[str], what: str) -> tuple[float, float, bytes]:
+    """Wall seconds, peak RSS in MB and the standard output of one child run."""
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
     output = proc.stdout.read() if proc.stdout is not None else b""
     _pid, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"modgate diagnose failed on {log}")
-    return elapsed, usage.ru_maxrss / 1024, json.loads(output)
+        raise SystemExit(f"{what} failed: {' '.join(argv)}")
+    return elapsed, usage.ru_maxrss / 1024, output
+
+
+def measure(log: Path) -> tuple[float, float, list[object]]:
+    """Wall seconds, peak RSS in MB and the findings of one diagnose run."""
+    argv = [sys.executable, "-m", "modgate", "diagnose", "--format", "json", str(log)]
+    elapsed, rss, output = _run(argv, "modgate diagnose")
+    try:
+        return elapsed, rss, json.loads(output)
+    except ValueError:
+        raise SystemExit(f"modgate diagnose printed no JSON report for {log}") from None
+
+
+def measure_grep(grep: str, log: Path) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB and the matching lines of ``grep -E`` on ``log``."""
+    elapsed, rss, output = _run([grep, "-E", GREP_PATTERN, str(log)], "grep")
+    return elapsed, rss, output.count(b"\n")
 
 
 def main() -> int:
@@ -114,12 +142,18 @@ def main() -> int:
     parser.add_argument("--dense", default="50", help="dense log sizes in MB ('' for none)")
     parser.add_argument("--keep", type=Path, help="write the logs here instead of a temp dir")
     args = parser.parse_args()
+    grep = shutil.which("grep")
+    if grep is None:
+        raise SystemExit("grep is not installed: it is the baseline")
     runs = [(int(part), False) for part in args.sizes.split(",") if part]
     runs += [(int(part), True) for part in args.dense.split(",") if part]
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        print(f"{'log':>14} {'lines':>10} {'wall s':>8} {'MB/s':>7} {'peak RSS MB':>12}  top cause")
+        print(
+            f"{'log':>14} {'lines':>10} {'wall s':>8} {'MB/s':>7} {'peak RSS MB':>12}"
+            f" {'grep s':>7} {'grep RSS':>8} {'matched':>8} {'ratio':>6}  top cause"
+        )
         for size, dense in runs:
             kind = "dense" if dense else "typical"
             log = folder / f"ci-{kind}-{size}mb.log"
@@ -127,12 +161,14 @@ def main() -> int:
             with log.open("rb") as handle:
                 lines = sum(1 for _ in handle)
             elapsed, rss, findings = measure(log)
+            grep_elapsed, grep_rss, matched = measure_grep(grep, log)
             top = findings[0]["cause"] if findings else "none"  # type: ignore[index]
             goal = size == 50
             verdict = ("ok" if elapsed < GOAL_SECONDS else "SLOWER THAN GOAL") if goal else ""
             print(
                 f"{kind:>7} {size:>4}MB {lines:>10} {elapsed:>8.2f} {size / elapsed:>7.1f}"
-                f" {rss:>12.1f}  {top}  {verdict}"
+                f" {rss:>12.1f} {grep_elapsed:>7.2f} {grep_rss:>8.1f} {matched:>8}"
+                f" {elapsed / grep_elapsed:>5.1f}x  {top}  {verdict}"
             )
     return 0
 
