@@ -198,7 +198,15 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
     script = _script(ins)
     if script is None:
         return
-    run = check_script(script[0], script[1], file, stage.scope(), ctx, as_root=stage.root)
+    run = check_script(
+        script[0],
+        script[1],
+        file,
+        stage.scope(),
+        ctx,
+        as_root=stage.root,
+        module_known=gomod and not stage.sources_unknown,
+    )
     stage.packages |= run.packages
     toolchain = run.scope.settings.get("GOTOOLCHAIN")
     if _GO_REPLACED_RE.search(script[0]) or (

@@ -44,6 +44,8 @@ _INSTALLERS = {"apk": "add", "apt-get": "install", "apt": "install", "yum": "ins
                "dnf": "install", "microdnf": "install"}  # fmt: skip
 _CREDENTIAL_HINTS = (".netrc", "credential.helper", "GIT_ASKPASS", "setup-git", "credential-")
 _INSTEADOF_SUFFIX = ".insteadof"
+_ELSEWHERE_RE = re.compile(r"\bgit\s+clone\b|\bgo\s+mod\s+vendor\b|\bcurl\b|\bwget\b")
+"""Scripts that build sources fetched at run time (or vendor them first)."""
 _MODULE_BUILDS = frozenset({"build", "test", "run", "install", "vet", "list", "generate"})
 
 Resolver = Callable[[str], tuple[str, str] | None]
@@ -79,6 +81,7 @@ def check_script(
     *,
     as_root: bool | None = None,
     resolver: Resolver | None = None,
+    module_known: bool = True,
 ) -> ScriptRun:
     """Check one script. ``as_root`` is True/False when the user is known (Dockerfiles).
 
@@ -90,6 +93,9 @@ def check_script(
     allexport = False
     credentials = any(hint in text for hint in _CREDENTIAL_HINTS)
     pending: dict[str, Setting] = {}
+    # -mod=vendor is judged against the repository only when the script builds it
+    vendor_known = module_known and not _ELSEWHERE_RE.search(text)
+    reported: set[str] = set()
     for cmd in commands:
         toggled = sets_allexport(cmd)
         if toggled is not None:
@@ -117,7 +123,9 @@ def check_script(
         if call is not None:
             _judge(pending, ctx)
             _check_go_call(call, file, ctx)
-            _check_go_call_in_scope(call, file, ctx, local)
+            _check_go_call_in_scope(
+                call, file, ctx, local, vendor_known=vendor_known, reported=reported
+            )
             run.go_calls.append((call, local))
         words = argv(cmd)
         if not words:
@@ -167,8 +175,19 @@ def _check_go_call(call: GoCall, file: str, ctx: RepoContext) -> None:
             )
 
 
-def _check_go_call_in_scope(call: GoCall, file: str, ctx: RepoContext, scope: Scope) -> None:
-    """Rules that depend on the settings in force and on the repository (vendor/)."""
+def _check_go_call_in_scope(
+    call: GoCall,
+    file: str,
+    ctx: RepoContext,
+    scope: Scope,
+    *,
+    vendor_known: bool,
+    reported: set[str],
+) -> None:
+    """Rules that depend on the settings in force and on the repository (vendor/).
+
+    Each is reported once per script (a devcontainer installs twenty tools at once).
+    """
     positional = [a for a in call.args if not a.text.startswith("-")]
     latest = next((a for a in positional if a.text.endswith("@latest")), None)
     if (
@@ -178,7 +197,9 @@ def _check_go_call_in_scope(call: GoCall, file: str, ctx: RepoContext, scope: Sc
             scope.known("GOTOOLCHAIN") == "local"
             or ("GOTOOLCHAIN" not in scope.settings and scope.toolchain_local)
         )
+        and "GM044" not in reported
     ):
+        reported.add("GM044")
         ctx.report.emit(
             "GM044",
             file,
@@ -193,7 +214,13 @@ def _check_go_call_in_scope(call: GoCall, file: str, ctx: RepoContext, scope: Sc
     if vendor_flag is None and "-mod=vendor" not in goflags.split():
         return
     gomod = ctx.gomod_for(file)
-    if gomod is None or gomod not in ctx.unvendored or call.subcommand not in _MODULE_BUILDS:
+    if (
+        not vendor_known
+        or gomod is None
+        or gomod not in ctx.unvendored
+        or call.subcommand not in _MODULE_BUILDS
+        or "go mod vendor" in (ctx.read(file) or "")
+    ):
         return
     ctx.report.emit(
         "GM045",
