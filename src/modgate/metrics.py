@@ -51,6 +51,11 @@ SPECS: dict[str, MetricSpec] = {
             "modgate_negative_cache_hits_total", "counter", "Not-found answers served from memory."
         ),
         MetricSpec(
+            "modgate_coordination_degraded",
+            "gauge",
+            "1 while Redis (--redis) is unreachable and locks are per process, else 0.",
+        ),
+        MetricSpec(
             "modgate_verification_failures_total",
             "counter",
             "Fetched artifacts refused because they failed validation.",
@@ -178,6 +183,21 @@ class Metrics:
                 hist.counts[i] += 1
         hist.total += seconds
         hist.n += 1
+
+    def add_histogram(
+        self, name: str, labels: Labels, per_bucket: list[int], total: float, n: int
+    ) -> None:
+        """Add observations counted elsewhere: ``per_bucket[i]`` fell in bucket i alone
+        (the last entry: beyond every bound); ``total`` is their sum, ``n`` their count."""
+        hist = self.histograms.get((name, labels))
+        if hist is None:
+            hist = self.histograms[(name, labels)] = _Histogram()
+        running = 0
+        for i in range(len(LATENCY_BUCKETS)):
+            running += per_bucket[i]
+            hist.counts[i] += running
+        hist.total += total
+        hist.n += n
 
     def value(self, name: str, labels: Labels = ()) -> float:
         """A counter's or gauge's current value (0 when never set); for tests and health."""

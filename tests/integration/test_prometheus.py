@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers.servers import ModgateFactory
+from helpers.modules import SampleProject
+from helpers.servers import ModgateFactory, StaticProxyFactory, metric_values
 from helpers.tlscerts import TestCA
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,3 +155,25 @@ def test_labelled_counters_that_alerts_watch_start_at_zero(modgate: ModgateFacto
         line = f'modgate_security_events_total{{kind="{kind}"}} 0'
         assert line in text.splitlines(), f"missing at start: {line}"
     assert "modgate_build_info{" in text
+
+
+def test_request_durations_are_counted_by_route_and_cache_outcome(
+    modgate: ModgateFactory, static_proxy: StaticProxyFactory, sample: SampleProject
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    server = modgate("--upstream", upstream.url)
+    built = sample.versions[0]
+    for _ in range(3):  # a cold fetch, then answers from the store and from memory
+        for kind in ("zip", "mod", "info"):
+            answer = server.get(built.url_path(kind))
+            assert answer.status == 200, answer
+    assert server.get(built.url_path("info").replace(built.mv.version, "v9.9.9")).status == 404
+    counts = metric_values(server.metrics(), "modgate_request_duration_seconds_count")
+    assert counts.get('{route="zip",cache="miss"}') == 1, counts
+    assert counts.get('{route="zip",cache="hit"}') == 2, counts
+    for route in ("mod", "info"):  # fetched along with the zip (a miss if asked meanwhile)
+        seen = sum(counts.get(f'{{route="{route}",cache="{c}"}}', 0) for c in ("hit", "miss"))
+        assert seen == 3, counts
+    assert counts.get('{route="info",cache="none"}') == 1, counts
+    buckets = metric_values(server.metrics(), "modgate_request_duration_seconds_bucket")
+    assert buckets['{route="zip",cache="hit",le="+Inf"}'] == 2, buckets

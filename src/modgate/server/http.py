@@ -36,7 +36,7 @@ from modgate.server.hotcache import HotEntry
 from modgate.server.pending import PendingRequest, StopParsing
 from modgate.server.responses import ConnMode, error_reply
 from modgate.server.router import RequestRouter
-from modgate.server.state import ServerState
+from modgate.server.state import CACHE_HIT, CACHE_MISS, CACHE_NONE, ServerState
 
 log = logging.getLogger("modgate.server")
 
@@ -269,8 +269,7 @@ class HttpConnection(asyncio.Protocol):
             self._host = None
         if self._via_proxy:
             self._xff = self._fwd = self._xproto = None
-        if self._log is not None:
-            self._t0 = time.perf_counter()
+        self._t0 = time.perf_counter()
 
     def on_url(self, url: bytes) -> None:
         self._url = target = self._url + url
@@ -364,8 +363,9 @@ class HttpConnection(asyncio.Protocol):
                     state.requests[entry.key] += 1
                     state.hits += 1
                     state.bytes_served += nbytes
+                    duration = time.perf_counter() - self._t0
+                    state.observe(entry.key[0], CACHE_HIT, duration)
                     if self._log is not None:
-                        duration = time.perf_counter() - self._t0
                         self._log.add(
                             (time.time(), self._client, method, url, 200, nbytes, duration, True)
                         )
@@ -502,8 +502,10 @@ class HttpConnection(asyncio.Protocol):
             transport.writelines((prefix, reply.head, reply.body))
             sent = len(reply.body)
         state.count(reply.route, reply.status, sent, reply.hit)
+        duration = time.perf_counter() - pending.started
+        ok = CACHE_HIT if reply.status < 400 else CACHE_NONE
+        state.observe(reply.route, CACHE_MISS if reply.fetched else ok, duration)
         if self._log is not None:
-            duration = time.perf_counter() - pending.started
             record = (time.time(), pending.client, pending.method, pending.target, reply.status,
                       sent, duration, reply.hit)  # fmt: skip
             self._log.add(record)

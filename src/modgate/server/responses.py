@@ -137,7 +137,9 @@ class Reply:
     """A response ready to write: ``head`` holds the fields after status and Date.
 
     The body is ``body`` when in memory, or the first ``size`` bytes of
-    ``path``. ``route`` labels the metrics; ``hit`` says it came from memory.
+    ``path``. ``route`` labels the metrics; ``hit`` says it came from memory;
+    ``fetched`` says a source was asked for it (the ``cache="miss"`` of the
+    request-duration histogram).
     """
 
     status: int
@@ -149,6 +151,7 @@ class Reply:
     hit: bool = False
     etag: bytes | None = None
     close: bool = False
+    fetched: bool = False
 
 
 def not_modified(etag: bytes, route: str, *, hit: bool) -> Reply:

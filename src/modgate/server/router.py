@@ -208,7 +208,9 @@ class RequestRouter:
             entry = HotEntry(head + body, len(head), etag, (route, 200), expires,
                              module=request.module, subject=request.subject)  # fmt: skip
             hot.put(target, entry)
-        return Reply(200, head, body, size=len(body), route=route, etag=etag)
+        return Reply(
+            200, head, body, size=len(body), route=route, etag=etag, fetched=answer.fetched
+        )
 
     async def _file_reply(
         self, request: ProxyRequest, path: Path, answer: Answer, content_type: bytes
@@ -224,7 +226,9 @@ class RequestRouter:
             etag = None
             cache_control = cache_control_max_age(self.gateway.list_max_age)
         head = render_fields(content_type, answer.size, cache_control, etag)
-        return Reply(200, head, path=path, size=answer.size, route=route, etag=etag)
+        return Reply(
+            200, head, path=path, size=answer.size, route=route, etag=etag, fetched=answer.fetched
+        )
 
     async def _file_etag(self, path: Path, size: int) -> bytes:
         key = (path, size)

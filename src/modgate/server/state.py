@@ -8,10 +8,11 @@ shutdown), so counting a request costs a few integer additions.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from modgate.metrics import Metrics
+from modgate.metrics import LATENCY_BUCKETS, Metrics
 from modgate.server.accesslog import AccessLog
 from modgate.server.admission import Admission, current_fd_limit, default_max_connections
 from modgate.server.hotcache import HotCache
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from modgate.server.http import HttpConnection
 
 MEMORY_LAYER = (("layer", "memory"),)
+REQUEST_DURATION = "modgate_request_duration_seconds"
+FIRST_BOUND = LATENCY_BUCKETS[0]
+CACHE_HIT, CACHE_MISS, CACHE_NONE = "hit", "miss", "none"
 
 
 class ServerState:
@@ -47,6 +51,10 @@ class ServerState:
         """Access control (None: authentication is off and every request is served)."""
         # Counters, flushed into ``metrics`` by ``flush_metrics``.
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
+        # Request durations per (route, cache outcome): a count per histogram bucket (the
+        # last: beyond every bound) and their sum; bounded by routes x 3 outcomes.
+        self.latency: dict[tuple[str, str], list[int]] = {}
+        self.latency_sums: dict[tuple[str, str], float] = {}
         self.bytes_served = 0
         self.hits = 0
         # Clock and per-second response prefixes.
@@ -81,9 +89,29 @@ class ServerState:
         if hit:
             self.hits += 1
 
+    def observe(self, route: str, cache: str, seconds: float) -> None:
+        """One request's duration, by route and cache outcome (hit, miss or none)."""
+        row = self.latency.get((route, cache))
+        if row is None:
+            row = self.latency[(route, cache)] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.latency_sums[(route, cache)] = 0.0
+        if seconds <= FIRST_BOUND:
+            row[0] += 1
+        else:
+            row[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.latency_sums[(route, cache)] += seconds
+
     def flush_metrics(self) -> None:
         """Add the counts since the last flush into the registry."""
         metrics = self.metrics
+        for (route, cache), row in self.latency.items():
+            n = sum(row)
+            if n:
+                labels = (("route", route), ("cache", cache))
+                total = self.latency_sums[(route, cache)]
+                metrics.add_histogram(REQUEST_DURATION, labels, row, total, n)
+                row[:] = [0] * len(row)
+                self.latency_sums[(route, cache)] = 0.0
         for (route, status), n in self.requests.items():
             if n:
                 labels = (("route", route), ("status", str(status)))

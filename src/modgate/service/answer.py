@@ -16,6 +16,8 @@ class Answer:
     ``stale`` marks a list/latest answer served because every source failed.
     ``validator`` names the content without being it (a zip's h1 hash): the
     server derives a weak ETag from it instead of hashing the bytes.
+    ``fetched`` says a source was asked for this answer (a cold fetch or a
+    refresh), as opposed to one read from the store or memory.
     """
 
     body: bytes | None
@@ -24,3 +26,4 @@ class Answer:
     immutable: bool
     stale: bool = False
     validator: bytes | None = None
+    fetched: bool = False

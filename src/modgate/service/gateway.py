@@ -150,21 +150,26 @@ class Gateway:
             return await self._query(module, version)
         mv = ModuleVersion(module, version)
         data = self._stored(mv, Kind.INFO)
+        fetched = data is None
         if data is None:
             self._prefetch_mod(mv)
             data = await self._fetch_info_once(mv)
-        return Answer(data, None, len(data), immutable=True)
+        return Answer(data, None, len(data), immutable=True, fetched=fetched)
 
     async def mod(self, mv: ModuleVersion) -> Answer:
-        data = await self.mod_bytes(mv)
-        return Answer(data, None, len(data), immutable=True)
+        data, fetched = await self._mod(mv)
+        return Answer(data, None, len(data), immutable=True, fetched=fetched)
 
     async def mod_bytes(self, mv: ModuleVersion) -> bytes:
+        return (await self._mod(mv))[0]
+
+    async def _mod(self, mv: ModuleVersion) -> tuple[bytes, bool]:
+        """The .mod's bytes, and whether a source had to be asked for them."""
         data = self._stored(mv, Kind.MOD)
-        if data is None:
-            self._prefetch_info(mv)
-            data = await self._fetch_mod_once(mv)
-        return data
+        if data is not None:
+            return data, False
+        self._prefetch_info(mv)
+        return await self._fetch_mod_once(mv), True
 
     def _fetch_info_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
         return self._fetch(f"info:{mv}", mv, Kind.INFO, lambda: self._fetch_info(mv))
@@ -211,6 +216,7 @@ class Gateway:
 
     async def zip(self, mv: ModuleVersion) -> Answer:
         path = self.store.local_path(mv, Kind.ZIP)
+        fetched = path is None
         if path is None:
             await self._fetch(f"zip:{mv}", mv, Kind.ZIP, lambda: self._fetch_zip(mv))
             path = self.store.local_path(mv, Kind.ZIP)
@@ -220,7 +226,8 @@ class Gateway:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
         # The h1 identifies the content: no need to hash a zip of up to 500 MB to tag it.
         h1 = self.store.get(mv, Kind.ZIPHASH)
-        return Answer(None, path, path.stat().st_size, immutable=True, validator=h1)
+        size = path.stat().st_size
+        return Answer(None, path, size, immutable=True, validator=h1, fetched=fetched)
 
     def _stored(self, mv: ModuleVersion, kind: Kind) -> bytes | None:
         data = self.store.get(mv, kind)
@@ -394,7 +401,7 @@ class Gateway:
         except NotFoundError as exc:
             local = fallback()
             if local:
-                return _mutable_answer(local)
+                return _mutable_answer(local, fetched=True)
             self._negative.remember(key, exc)
             raise
         except (UpstreamError, InvalidModuleError) as exc:
@@ -406,8 +413,8 @@ class Gateway:
                 "every source failed; serving the last good answer",
                 extra={"event": "stale_served", "subject": subject, "error": str(exc)},
             )
-            return _mutable_answer(stale, stale=True)
-        return _mutable_answer(data)
+            return _mutable_answer(stale, stale=True, fetched=True)
+        return _mutable_answer(data, fetched=True)
 
     async def _refresh_list(self, module: str) -> bytes:
         async def op(source: Source) -> bytes:
@@ -436,8 +443,8 @@ def _has_build(query: str) -> bool:
     return "+" in query and semver.is_valid(query)
 
 
-def _mutable_answer(data: bytes, *, stale: bool = False) -> Answer:
-    return Answer(data, None, len(data), immutable=False, stale=stale)
+def _mutable_answer(data: bytes, *, stale: bool = False, fetched: bool = False) -> Answer:
+    return Answer(data, None, len(data), immutable=False, stale=stale, fetched=fetched)
 
 
 def merge_list(module: str, upstream: bytes, local: list[str]) -> bytes:
