@@ -250,7 +250,7 @@ Examples:
 @click.option(
     "--git-timeout",
     metavar="SECONDS",
-    help="Time limit of one git fetch by the direct source [300].",
+    help="Time limit of one remote git operation (fetch, ls-remote) of the direct source [300].",
 )
 @click.option(
     "--max-connections",
