@@ -65,8 +65,7 @@ pytestmark
 _conforms
 
 
-# Dead in doctor's files, which another engineer is editing at the time of
-# writing: remove these lines together with the code.
+# Dead code in doctor, still to be deleted: remove these lines together with it.
 #   doctor/dockerstage.py: Stage.runs_go is written (doctor/dockergo.py), never read.
 #   tests/unit/doctor/test_doctor_rules.py: FILE_RULES is never used.
 _.runs_go
