@@ -31,12 +31,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from modgate.doctor import goenv
-from modgate.formats import gosumdb
 from modgate.doctor.effective import GoEnv, effective
 from modgate.doctor.findings import ENVIRONMENT
 from modgate.doctor.goenv import ModuleRef, Setting
 from modgate.doctor.probe import DEFAULT_TIMEOUT, Outcome, Prober, ProbeResult
 from modgate.doctor.report import Reporter
+from modgate.formats import gosumdb
 from modgate.protocol.escape import escape_path
 from modgate.protocol.goproxy import EntryKind, ProxyEntry, ProxyList, parse_goproxy
 from modgate.protocol.patterns import match_prefix_patterns

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from modgate.doctor import goflags
-from modgate.formats import gosumdb
 from modgate.doctor.noproxy import bypasses_proxy, never_proxied, proxy_variable
 from modgate.doctor.report import Reporter
+from modgate.formats import gosumdb
 from modgate.protocol.goproxy import EntryKind, ProxyList, parse_goproxy, redact_url
 from modgate.protocol.patterns import BadPatternError, match_prefix_patterns, path_match
 
