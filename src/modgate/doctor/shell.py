@@ -165,7 +165,9 @@ def _check_go_call(call: GoCall, file: str, ctx: RepoContext) -> None:
                 f"go {call.subcommand} -insecure: the flag was removed in Go 1.17 "
                 "('flag provided but not defined: -insecure')",
             )
-        elif arg.text in ("-mod=mod", "--mod=mod"):
+        elif arg.text in ("-mod=mod", "--mod=mod") and not any(
+            "@" in a.text for a in call.args if not a.text.startswith("-")
+        ):  # go list -m x@v1 and go install x@v1 read no go.mod of the repository
             ctx.report.emit(
                 "GM015",
                 file,
