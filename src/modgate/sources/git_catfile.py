@@ -77,11 +77,7 @@ class CatFile:
         restarted and asked once more; then a GitError is raised.
         """
         valid = [_valid(n) for n in names]
-        request = b"".join(
-            n.encode("utf-8", "surrogateescape") + b"\n"
-            for n, ok in zip(names, valid, strict=True)
-            if ok
-        )
+        request = _request(names, valid)
         with self._lock:
             for attempt in (1, 2):
                 proc = self._process()
@@ -141,6 +137,7 @@ def _chunks(names: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 def _request(names: Sequence[str], valid: Sequence[bool]) -> bytes:
+    """The lines asking git cat-file for the valid ``names``, one name a line."""
     return b"".join(
         n.encode("utf-8", "surrogateescape") + b"\n"
         for n, ok in zip(names, valid, strict=True)
