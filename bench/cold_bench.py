@@ -323,13 +323,15 @@ def start_modgate(store: Path, upstream: str, log: Path) -> tuple[subprocess.Pop
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     port = None
+    said: list[str] = []
     while port is None:
         line = proc.stderr.readline()
         if not line:
-            sys.exit(f"modgate exited before listening (exit code {proc.wait()})")
+            sys.exit(f"modgate exited before listening (exit code {proc.wait()}):\n" + "".join(said))
         try:
             record = json.loads(line)
         except ValueError:
+            said.append(line.decode(errors="replace"))
             continue
         if record.get("event") == "listening":
             port = int(record["url"].rsplit(":", 1)[1])
