@@ -327,7 +327,8 @@ def start_modgate(store: Path, upstream: str, log: Path) -> tuple[subprocess.Pop
     while port is None:
         line = proc.stderr.readline()
         if not line:
-            sys.exit(f"modgate exited before listening (exit code {proc.wait()}):\n" + "".join(said))
+            code = proc.wait()
+            sys.exit(f"modgate exited before listening (exit code {code}):\n" + "".join(said))
         try:
             record = json.loads(line)
         except ValueError:
