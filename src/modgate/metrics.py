@@ -10,10 +10,13 @@ update under the GIL.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 Labels = tuple[tuple[str, str], ...]
+Snapshot = dict[str, list[list[Any]]]
+"""A registry as plain lists (JSON): ``Metrics.snapshot`` and ``Metrics.from_snapshot``."""
 
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -209,23 +212,50 @@ class Metrics:
         """The sum of a counter over all its label sets."""
         return sum(v for (n, _), v in self.counters.items() if n == name)
 
-    def render(self) -> bytes:
+    def collect(self) -> None:
+        """Run the collectors: gauges read from outside are current after this."""
         for collect in self.collectors:
             collect(self)
+
+    def snapshot(self) -> Snapshot:
+        """Every series as plain lists (JSON), after running the collectors."""
+        self.collect()
+        return {
+            "counters": [[n, [list(p) for p in ls], v] for (n, ls), v in self.counters.items()],
+            "gauges": [[n, [list(p) for p in ls], v] for (n, ls), v in self.gauges.items()],
+            "histograms": [
+                [n, [list(p) for p in ls], h.counts, h.total, h.n]
+                for (n, ls), h in self.histograms.items()
+            ],
+        }
+
+    @classmethod
+    def from_snapshot(cls, data: Snapshot) -> Metrics:
+        """The registry a ``snapshot`` describes (ValueError/KeyError/TypeError if malformed)."""
+        out = cls()
+
+        def labels(raw: list[list[str]]) -> Labels:
+            return tuple((str(k), str(v)) for k, v in raw)
+
+        for name, raw, value in data["counters"]:
+            out.counters[(str(name), labels(raw))] = float(value)
+        for name, raw, value in data["gauges"]:
+            out.gauges[(str(name), labels(raw))] = float(value)
+        for name, raw, counts, total, n in data["histograms"]:
+            if len(counts) != len(LATENCY_BUCKETS):
+                raise ValueError(f"histogram {name} has {len(counts)} buckets")
+            out.histograms[(str(name), labels(raw))] = _Histogram(
+                [int(c) for c in counts], float(total), int(n)
+            )
+        return out
+
+    def render(self, peers: Sequence[tuple[Labels, Metrics]] = (), own: Labels = ()) -> bytes:
+        """The Prometheus text page: this registry's series (labelled ``own``), then each
+        peer registry's (each labelled with its labels), under one HELP/TYPE per name."""
+        self.collect()
         by_name: defaultdict[str, list[str]] = defaultdict(list)
-        for (name, labels), value in sorted(self.counters.items()):
-            by_name[name].append(f"{name}{_fmt_labels(labels)} {_num(value)}")
-        for (name, labels), value in sorted(self.gauges.items()):
-            by_name[name].append(f"{name}{_fmt_labels(labels)} {_num(value)}")
-        for (name, labels), hist in sorted(self.histograms.items(), key=lambda kv: kv[0]):
-            lines = by_name[name]
-            for bound, count in zip(LATENCY_BUCKETS, hist.counts, strict=True):
-                le = (*labels, ("le", repr(bound)))
-                lines.append(f"{name}_bucket{_fmt_labels(le)} {count}")
-            inf = (*labels, ("le", "+Inf"))
-            lines.append(f"{name}_bucket{_fmt_labels(inf)} {hist.n}")
-            lines.append(f"{name}_sum{_fmt_labels(labels)} {hist.total!r}")
-            lines.append(f"{name}_count{_fmt_labels(labels)} {hist.n}")
+        for extra, registry in ((own, self), *peers):
+            registry._lines(by_name, extra)
         out: list[str] = []
         for name, spec in SPECS.items():
             out.append(f"# HELP {name} {spec.help}")
@@ -234,6 +264,24 @@ class Metrics:
         for _, lines in sorted(by_name.items()):
             out.extend(lines)
         return ("\n".join(out) + "\n").encode()
+
+    def _lines(self, by_name: defaultdict[str, list[str]], extra: Labels) -> None:
+        for (name, own), value in sorted(self.counters.items()):
+            labels = (*extra, *own)
+            by_name[name].append(f"{name}{_fmt_labels(labels)} {_num(value)}")
+        for (name, own), value in sorted(self.gauges.items()):
+            labels = (*extra, *own)
+            by_name[name].append(f"{name}{_fmt_labels(labels)} {_num(value)}")
+        for (name, own), hist in sorted(self.histograms.items(), key=lambda kv: kv[0]):
+            labels = (*extra, *own)
+            lines = by_name[name]
+            for bound, count in zip(LATENCY_BUCKETS, hist.counts, strict=True):
+                le = (*labels, ("le", repr(bound)))
+                lines.append(f"{name}_bucket{_fmt_labels(le)} {count}")
+            inf = (*labels, ("le", "+Inf"))
+            lines.append(f"{name}_bucket{_fmt_labels(inf)} {hist.n}")
+            lines.append(f"{name}_sum{_fmt_labels(labels)} {hist.total!r}")
+            lines.append(f"{name}_count{_fmt_labels(labels)} {hist.n}")
 
 
 def _num(value: float) -> str:

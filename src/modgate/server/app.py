@@ -17,10 +17,13 @@ embedding; it returns a ``ServerHandle``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -46,6 +49,7 @@ from modgate.server.supervisor import (
     unblock_handled_signals,
 )
 from modgate.server.tls import TLS_SHUTDOWN_TIMEOUT, TlsCertificate
+from modgate.server.workermetrics import PUBLISH_INTERVAL, WorkerMetrics
 
 log = logging.getLogger("modgate.server")
 
@@ -76,6 +80,7 @@ class ServerHandle:
         self.access: Access | None = None
         """Authentication and read grants (None: off)."""
         self._last_flush = time.monotonic()
+        self._last_publish = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._tick_interval = min(
             MAX_TICK,
@@ -98,6 +103,11 @@ class ServerHandle:
         if state.access_log is not None and now - self._last_flush >= FLUSH_INTERVAL:
             self._last_flush = now
             _flush_log(state.access_log)
+        if state.workers is not None and now - self._last_publish >= PUBLISH_INTERVAL:
+            self._last_publish = now
+            state.flush_metrics()
+            snapshot = self.gateway.metrics.snapshot()
+            asyncio.get_running_loop().run_in_executor(None, state.workers.publish, snapshot)
         # Wake just after the next wall-clock second so Date is never a second behind.
         delay = min(self._tick_interval, 1.0 - (wall % 1.0) + 0.001)
         self._timer = asyncio.get_running_loop().call_later(delay, self._tick)
@@ -151,10 +161,12 @@ async def start_server(
     sock: socket.socket | None = None,
     tls: TlsCertificate | None = None,
     access: Access | None = None,
+    workers: WorkerMetrics | None = None,
 ) -> ServerHandle:
     """Listen on ``host:port`` (or on ``sock``) in the running loop; HTTPS with ``tls``.
 
-    An ``access_log`` path is opened here (``OSError`` if it cannot be).
+    An ``access_log`` path is opened here (``OSError`` if it cannot be). ``workers``
+    is this worker's share of one /metrics page for all of them (``--workers N``).
     """
     settings = settings or ServerSettings()
     if isinstance(access_log, Path):
@@ -163,6 +175,7 @@ async def start_server(
         log_file = AccessLog(access_log) if access_log is not None else None
     state = ServerState(settings, gateway.metrics, log_file)
     state.access = access.gate if access is not None else None
+    state.workers = workers
     router = RequestRouter(gateway, state)
     loop = asyncio.get_running_loop()
 
@@ -246,8 +259,10 @@ def run_server(
         return
     sock = _listen(host, port)
     bound = sock.getsockname()
+    # Where the workers publish their metrics for one /metrics page (see workermetrics).
+    metrics_folder = Path(tempfile.mkdtemp(prefix="modgate-metrics-"))
 
-    def serve() -> None:
+    def serve(index: int) -> None:
         uvloop.run(
             _serve_until_signal(
                 gateway,
@@ -260,15 +275,18 @@ def run_server(
                 tls=tls,
                 hooks=hooks,
                 access=access,
+                workers=WorkerMetrics(metrics_folder, index),
             )
         )
 
     block_handled_signals()
-    children = [fork_worker(serve) for _ in range(workers)]
+    children = [fork_worker(functools.partial(serve, index)) for index in range(workers)]
     sock.close()
     if on_listening is not None:
         on_listening(str(bound[0]), int(bound[1]))
-    if not supervise(children):
+    healthy = supervise(children)
+    shutil.rmtree(metrics_folder, ignore_errors=True)
+    if not healthy:
         # A worker failed (logged): exit 1, so a service manager sees a failure.
         log.error(
             "stopped after a worker failed; exit status 1",
@@ -289,6 +307,7 @@ async def _serve_until_signal(
     tls: TlsCertificate | None = None,
     hooks: Sequence[ReloadHook] = (),
     access: Access | None = None,
+    workers: WorkerMetrics | None = None,
 ) -> None:
     """One serving process: the signals' meanings are set before anything else."""
     stop = asyncio.Event()
@@ -308,6 +327,7 @@ async def _serve_until_signal(
         sock=sock,
         tls=tls,
         access=access,
+        workers=workers,
     )
     handles.append(handle)
     if on_listening is not None:

@@ -121,8 +121,14 @@ class RequestRouter:
             reason = self.public(reason)
             return self._local(200 if ok else 503, (reason + "\n").encode(), CT_TEXT, "readyz")
         if path == METRICS:
-            self.state.flush_metrics()
-            return self._local(200, self.gateway.metrics.render(), CT_METRICS, "metrics")
+            state = self.state
+            state.flush_metrics()
+            metrics = self.gateway.metrics
+            if state.workers is None:
+                page = metrics.render()
+            else:
+                page = metrics.render(state.workers.peers(), state.workers.labels)
+            return self._local(200, page, CT_METRICS, "metrics")
         if path.startswith(SUMDB):
             return await self._sumdb(target)
         entry = self.state.hot.get(target, self.state.now)

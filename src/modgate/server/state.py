@@ -23,6 +23,7 @@ from modgate.server.settings import ServerSettings
 if TYPE_CHECKING:
     from modgate.server.auth.gate import AccessGate
     from modgate.server.http import HttpConnection
+    from modgate.server.workermetrics import WorkerMetrics
 
 MEMORY_LAYER = (("layer", "memory"),)
 REQUEST_DURATION = "modgate_request_duration_seconds"
@@ -48,6 +49,8 @@ class ServerState:
         )
         self.closing = False
         self.access: AccessGate | None = None
+        self.workers: WorkerMetrics | None = None
+        """This worker's share of one /metrics page (None: a single serving process)."""
         """Access control (None: authentication is off and every request is served)."""
         # Counters, flushed into ``metrics`` by ``flush_metrics``.
         self.requests: defaultdict[tuple[str, int], int] = defaultdict(int)
