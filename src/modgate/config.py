@@ -25,6 +25,8 @@ from modgate.server.tls import TlsError, check_key_permissions
 from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
 from modgate.sources.git_cmd import DEFAULT_REMOTE_TIMEOUT as DEFAULT_GIT_TIMEOUT
 from modgate.sources.vcs_resolve import parse_rewrites
+from modgate.store.redislease import check_url as check_redis_url
+from modgate.store.s3 import parse_url as parse_s3_url
 
 ENV_PREFIX = "MODGATE_"
 AUTH_TABLE = "auth"
@@ -44,6 +46,12 @@ SIZE_UNITS = {
 
 class ConfigError(ValueError):
     """A bad setting; the message names the setting and echoes its value."""
+
+
+def default_s3_cache(bucket: str, prefix: str, environ: Mapping[str, str] = os.environ) -> Path:
+    """``$XDG_CACHE_HOME/modgate/s3/<bucket>[/<prefix>]``, else under ``$HOME/.cache``."""
+    base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", "~")) / ".cache")
+    return Path(base).expanduser() / "modgate" / "s3" / bucket / prefix
 
 
 def default_store(environ: Mapping[str, str] = os.environ) -> Path:
@@ -100,6 +108,12 @@ class ServeSettings:
     """Seconds requests in flight get at SIGTERM before their git and upstream work is stopped."""
     trusted_proxies: tuple[Network, ...] = ()
     """Reverse proxies whose X-Forwarded-For/Forwarded headers name the client."""
+    store_url: str = ""
+    """``s3://BUCKET[/PREFIX]`` when the store is an object store ("": ``store`` is the store)."""
+    store_cache_bytes: int = 1 << 30
+    """Local disk cache of an object store's artifacts (under ``store``)."""
+    redis: str = ""
+    """Redis URL that coordinates replicas ("": locks are the store's own)."""
 
 
 # name -> (default, parser). Names are the flag names with '_' for '-',
@@ -135,6 +149,9 @@ def _raw_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         "max_connections_per_client": str(DEFAULT_MAX_CONNECTIONS_PER_CLIENT),
         "shutdown_grace": f"{DEFAULT_SHUTDOWN_GRACE:g}",
         "trusted_proxies": "",
+        "store_cache": "",
+        "store_cache_size": "1GiB",
+        "redis": "",
     }
 
 
@@ -245,7 +262,23 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         raise bad("log_level", "use debug, info, warning or error")
     store = raw["store"].strip()
     if not store:
-        raise bad("store", "a directory path is required")
+        raise bad("store", "a directory path or s3://BUCKET[/PREFIX] is required")
+    store_url = ""
+    if store.startswith("s3:"):
+        try:
+            bucket, prefix = parse_s3_url(store)
+        except ValueError as exc:
+            raise bad("store", str(exc)) from exc
+        store_url = f"s3://{bucket}/{prefix}".rstrip("/")
+        store = raw["store_cache"].strip() or str(default_s3_cache(bucket, prefix))
+    elif raw["store_cache"].strip():
+        raise bad("store_cache", "only an object store (--store s3://...) has a local cache")
+    redis = raw["redis"].strip()
+    if redis:
+        try:
+            check_redis_url(redis)
+        except ValueError as exc:
+            raise bad("redis", str(exc)) from exc
     notices: list[str] = []
     if offline_chain(upstream):
         # no outbound traffic at all unless the operator asks for a database
@@ -299,6 +332,11 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         ),
         shutdown_grace=_seconds(raw["shutdown_grace"], lambda w: bad("shutdown_grace", w)),
         trusted_proxies=_networks(raw["trusted_proxies"], lambda w: bad("trusted_proxies", w)),
+        store_url=store_url,
+        store_cache_bytes=parse_size(
+            raw["store_cache_size"], lambda why: bad("store_cache_size", why)
+        ),
+        redis=redis,
     )
 
 
@@ -450,7 +488,8 @@ def describe(settings: ServeSettings) -> dict[str, object]:
     """Settings for the start-up log line, typed (numbers stay numbers), credentials redacted."""
     out: dict[str, object] = {}
     for f in fields(settings):
-        if f.name in {"upstream", "private", "sumdb", "git_rewrite", "notices", "auth", "tokens"}:
+        if f.name in {"upstream", "private", "sumdb", "git_rewrite", "notices", "auth", "tokens",
+                      "redis"}:  # fmt: skip
             continue
         value = getattr(settings, f.name)
         out[f.name] = value if isinstance(value, (int, float, bool, type(None))) else str(value)
@@ -458,6 +497,7 @@ def describe(settings: ServeSettings) -> dict[str, object]:
     out["sumdb"] = ",".join(f"{db.name}={redact_url(db.url)}" for db in settings.sumdb)
     out["git_rewrite"] = ",".join(f"{p}={redact_url(u)}" for p, u in settings.git_rewrite)
     out["max_connections"] = settings.max_connections or "auto"
+    out["redis"] = redact_url(settings.redis) if settings.redis else ""
     auth = settings.auth
     out["auth"] = (
         "off"

@@ -51,16 +51,45 @@ from modgate.sources.fileproxy import FileProxy
 from modgate.sources.hostguard import HostGuard
 from modgate.sources.httpclient import make_client
 from modgate.sources.upstream import UpstreamProxy
+from modgate.store.base import Store
+from modgate.store.diskcache import CachedStore
 from modgate.store.filesystem import STATE_DIR, FilesystemStore
+from modgate.store.locking import Locks, ProcessLocks
+from modgate.store.redislease import RedisLocks
+from modgate.store.s3 import S3Store
+from modgate.store.s3 import parse_url as parse_s3_url
 
 log = logging.getLogger("modgate.serve")
 MAX_UPSTREAM_CONNECTIONS = 100
 GIT_MIRRORS_DIR = "git"
+CACHE_DIR = "cache"
+"""Folder of an object store's local disk cache, under its local directory."""
 """Folder of the direct source's git mirrors, under the store's state folder."""
 
 
+def open_store(settings: ServeSettings, metrics: Metrics) -> Store:
+    """The filesystem store, or an object store behind its local disk cache."""
+    if not settings.store_url:
+        if settings.redis:
+            log.warning(
+                "--redis is used with --store s3:// only; a filesystem store's file locks "
+                "coordinate the processes that share its filesystem",
+                extra={"event": "config_notice"},
+            )
+        return FilesystemStore(settings.store)
+    locks: Locks | None = None
+    if settings.redis:
+        locks = RedisLocks(settings.redis, f"modgate:{settings.store_url}", metrics)
+        reason = locks.ping()
+        if reason is not None:
+            log.warning("starting with per-process coordination: %s", reason)
+    bucket, prefix = parse_s3_url(settings.store_url)
+    remote = S3Store(bucket, prefix, settings.store, locks=locks or ProcessLocks())
+    return CachedStore(remote, remote.root / CACHE_DIR, settings.store_cache_bytes)
+
+
 def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
-    store = FilesystemStore(settings.store)
+    store = open_store(settings, metrics)
     client = make_client(
         ca_bundle=settings.ca_bundle,
         connect_timeout=settings.connect_timeout,
@@ -84,7 +113,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         guard=guard,
     )
     direct = DirectSource(
-        store.root / STATE_DIR / GIT_MIRRORS_DIR,
+        settings.store / STATE_DIR / GIT_MIRRORS_DIR,
         rewrites=dict(settings.git_rewrite),
         timeout=settings.git_timeout,
         client=discovery,
@@ -179,7 +208,31 @@ Examples:
 @click.option(
     "--store",
     metavar="PATH",
-    help="Store directory (GOMODCACHE/cache/download layout) [~/.local/share/modgate/store].",
+    help=(
+        "Store directory (GOMODCACHE/cache/download layout), or s3://BUCKET[/PREFIX] for "
+        "an S3-compatible object store [~/.local/share/modgate/store]."
+    ),
+)
+@click.option(
+    "--store-cache",
+    metavar="DIR",
+    help=(
+        "With --store s3://: local directory of the disk cache, temp files and git "
+        "mirrors [~/.cache/modgate/s3/BUCKET/PREFIX]."
+    ),
+)
+@click.option(
+    "--store-cache-size",
+    metavar="SIZE",
+    help="With --store s3://: disk space for hot artifacts [1GiB].",
+)
+@click.option(
+    "--redis",
+    metavar="URL",
+    help=(
+        "Redis (redis://, rediss://, unix://) that coordinates replicas: one upstream "
+        "fetch per artifact, one private log writer [none]."
+    ),
 )
 @click.option(
     "--upstream",

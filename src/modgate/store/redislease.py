@@ -1,0 +1,253 @@
+"""Locks shared by every replica through Redis: leases with an expiry and a fencing token.
+
+A lock is the key ``<namespace>:lease:<sha256 of name>`` set with ``SET NX
+PX``; its value is a fencing token, a number from ``INCR
+<namespace>:fence`` that only grows. While a lease is held a background
+thread extends it every third of its life (only if the key still holds our
+token). A replica killed while holding a lease stops extending it, and the
+lease ends ``lease_seconds`` later at the latest: another replica then takes
+it. Release deletes the key only if it still holds our token, so a holder
+whose lease ran out never releases its successor's.
+
+Every lock is also taken in this process first (``ProcessLocks``), so the
+threads of one replica queue in memory and only one of them talks to Redis.
+
+When Redis cannot be reached the locks degrade to per-process ones: each
+replica then fetches at most once per artifact, and answers stay right,
+because artifacts are created with a conditional write that never
+overwrites. ``degraded`` says so (for ``/readyz``), a warning is logged once
+and the gauge ``modgate_coordination_degraded`` is 1. Redis is asked again
+at most every ``RETRY_SECONDS``; when it answers, the locks are shared again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+from modgate.metrics import Metrics
+from modgate.store.locking import ProcessLocks
+
+log = logging.getLogger("modgate.coordination")
+
+LEASE_SECONDS = 30.0
+RETRY_SECONDS = 2.0
+POLL_FIRST, POLL_MAX = 0.01, 0.2
+DEGRADED_METRIC = "modgate_coordination_degraded"
+SCHEMES = ("redis://", "rediss://", "unix://")
+
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+def check_url(url: str) -> str:
+    """``url`` when it is a Redis URL; raises ValueError naming what is accepted."""
+    if not url.startswith(SCHEMES) or not (urlsplit(url).hostname or url.startswith("unix://")):
+        raise ValueError("use redis://HOST[:PORT][/DB], rediss://... (TLS) or unix://PATH")
+    return url
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password (for logs and /readyz)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else "***@"
+    return parts._replace(netloc=user + netloc).geturl()
+
+
+class RedisLocks:
+    """The Locks port across replicas: Redis leases over in-process locks."""
+
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        metrics: Metrics | None = None,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        client: Any = None,
+    ) -> None:
+        import redis  # noqa: PLC0415  (only a process given --redis pays for the import)
+
+        self.url = redacted(url)
+        self.namespace = namespace
+        self.lease_ms = int(lease_seconds * 1000)
+        self.client = client or redis.Redis.from_url(
+            url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10
+        )
+        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self._local = ProcessLocks()
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.set(DEGRADED_METRIC, 0.0)
+        self._state = threading.Lock()
+        self.degraded: str | None = None
+        self._next_try = 0.0
+        self._held: dict[str, int] = {}
+        self._renewer: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- the Locks port ------------------------------------------------------
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        with self._local.lock(name):
+            key = self._key(name)
+            token = self._acquire(key, wait=True)
+            try:
+                yield
+            finally:
+                self._release(key, token)
+
+    def try_lock(self, name: str) -> Callable[[], None] | None:
+        local = self._local.try_lock(name)
+        if local is None:
+            return None
+        key = self._key(name)
+        try:
+            token = self._acquire(key, wait=False)
+        except BaseException:
+            local()
+            raise
+        if token == 0:
+            local()
+            return None
+
+        def release() -> None:
+            try:
+                self._release(key, token)
+            finally:
+                local()
+
+        return release
+
+    def token(self, name: str) -> int | None:
+        """The fencing token of a lease this process holds (None when not held here)."""
+        with self._state:
+            return self._held.get(self._key(name))
+
+    def ping(self) -> str | None:
+        """Ask Redis now; None when it answers, else why not (and the locks degrade)."""
+        try:
+            self.client.ping()
+        except self._errors as exc:
+            self._degrade(exc)
+            return self.degraded
+        self._recover()
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # -- leases -----------------------------------------------------------------
+
+    def _key(self, name: str) -> str:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.namespace}:lease:{digest}"
+
+    def _acquire(self, key: str, *, wait: bool) -> int | None:
+        """The lease's token; None when degraded (the process lock alone holds it); 0 when held."""
+        delay = POLL_FIRST
+        while True:
+            if self.degraded is not None and time.monotonic() < self._next_try:
+                return None
+            try:
+                token = int(self.client.incr(f"{self.namespace}:fence"))
+                if self.client.set(key, token, nx=True, px=self.lease_ms):
+                    self._recover()
+                    with self._state:
+                        self._held[key] = token
+                    self._start_renewer()
+                    return token
+                self._recover()
+            except self._errors as exc:
+                self._degrade(exc)
+                return None
+            if not wait:
+                return 0
+            time.sleep(delay)
+            delay = min(delay * 2, POLL_MAX)
+
+    def _release(self, key: str, token: int | None) -> None:
+        if not token:
+            return
+        with self._state:
+            self._held.pop(key, None)
+        try:
+            self.client.eval(_RELEASE, 1, key, token)
+        except self._errors as exc:
+            self._degrade(exc)  # the lease ends by itself
+
+    def _start_renewer(self) -> None:
+        with self._state:
+            if self._renewer is not None and self._renewer.is_alive():
+                return
+            self._renewer = threading.Thread(
+                target=self._renew, name="modgate-lease-renewer", daemon=True
+            )
+            self._renewer.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.lease_ms / 3000):
+            with self._state:
+                held = list(self._held.items())
+            for key, token in held:
+                try:
+                    if not self.client.eval(_EXTEND, 1, key, token, self.lease_ms):
+                        log.warning(
+                            "a coordination lease was lost before it was released",
+                            extra={"event": "lease_lost", "token": token},
+                        )
+                        with self._state:
+                            if self._held.get(key) == token:
+                                del self._held[key]
+                except self._errors as exc:
+                    self._degrade(exc)
+
+    # -- degraded mode -----------------------------------------------------------
+
+    def _degrade(self, exc: BaseException) -> None:
+        reason = f"Redis at {self.url} unreachable ({type(exc).__name__}); locks are per process"
+        with self._state:
+            self._next_try = time.monotonic() + RETRY_SECONDS
+            first = self.degraded is None
+            self.degraded = reason
+        if first:
+            log.warning(
+                "coordination degraded: %s", reason,
+                extra={"event": "coordination_degraded", "redis": self.url},
+            )  # fmt: skip
+            if self._metrics is not None:
+                self._metrics.set(DEGRADED_METRIC, 1.0)
+
+    def _recover(self) -> None:
+        if self.degraded is None:
+            return
+        with self._state:
+            if self.degraded is None:
+                return
+            self.degraded = None
+        log.warning(
+            "coordination restored: Redis at %s answers; locks are shared again", self.url,
+            extra={"event": "coordination_restored", "redis": self.url},
+        )  # fmt: skip
+        if self._metrics is not None:
+            self._metrics.set(DEGRADED_METRIC, 0.0)
