@@ -121,11 +121,26 @@ def _declare(ins: Instruction, stage: Stage, walk: Walk) -> None:
         stage.values[name] = value
         if name not in goenv.WATCHED:
             continue
-        setting = Setting(name, value or "", walk.file, ins.line, known=known and value is not None)
-        goenv.check_setting(setting, walk.ctx.modules, walk.ctx.report)
+        setting = Setting(
+            name, value or "", walk.file, _name_line(ins, name), known=known and value is not None
+        )
+        # judged when go runs or the stage ends: a later ENV/ARG before that undoes it
+        stage.pending[name] = setting
         stage.env[name] = setting
         if not is_arg:
             walk.env_origins.setdefault(name, (stage, setting))
+
+
+def _name_line(ins: Instruction, name: str) -> int:
+    """The line of ``NAME=`` inside a multi-line ENV/ARG (findings cite that line)."""
+    m = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?:=|\s)", ins.rest)
+    return ins.rest_line + ins.rest.count("\n", 0, m.start()) if m else ins.line
+
+
+def _judge(stage: Stage, walk: Walk) -> None:
+    for setting in stage.pending.values():
+        goenv.check_setting(setting, walk.ctx.modules, walk.ctx.report)
+    stage.pending.clear()
 
 
 def _copy(ins: Instruction, stage: Stage, walk: Walk) -> None:
@@ -195,6 +210,7 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
     gomod = bool(stage.gomod_line) or bool(bound & {".", "", "go.mod"})
     gosum = bool(stage.gosum_line) or bool(bound & {".", "", "go.sum"})
     dockergo.check_references(ins, stage, walk)
+    _judge(stage, walk)
     script = _script(ins)
     if script is None:
         return
@@ -253,6 +269,7 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
 
 
 def _finish(stage: Stage, walk: Walk) -> None:
+    _judge(stage, walk)
     goenv.check_scope(stage.scope(), walk.ctx.report)
     image = stage.image
     if image is None or not goimage.is_golang(image):

@@ -26,6 +26,8 @@ class Stage:
     """The image at the root of the stage's FROM chain (None when unresolved)."""
     image_line: int = 0
     env: dict[str, Setting] = field(default_factory=dict)
+    pending: dict[str, Setting] = field(default_factory=dict)
+    """Settings not judged yet: no go command has run since they were set."""
     values: dict[str, str | None] = field(default_factory=dict)
     args: set[str] = field(default_factory=set)
     root: bool = True
@@ -61,6 +63,7 @@ class Stage:
             name=name,
             line=line,
             env=dict(self.env),
+            pending={},
             values=values,
             args=set(),
             packages=set(self.packages),
