@@ -66,7 +66,6 @@ def fetch_rules(
     call: GoCall, scope: Scope, ins: Instruction, stage: Stage, walk: Walk, *, cached: bool
 ) -> None:
     ctx, file = walk.ctx, walk.file
-    stage.runs_go = True
     if cached:
         if call.subcommand == "mod download":
             stage.download_mounts.append((modcache(stage), ins.line))

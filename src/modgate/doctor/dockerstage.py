@@ -39,7 +39,6 @@ class Stage:
     root_fill_line: int = 0
     root_filled_all: bool = False
     """Root ran a bare ``go mod download``: later builds need nothing new."""
-    runs_go: bool = False
     builds_module: bool = False
     """A go command (or make, a build script) ran with go.mod in the stage."""
     go_replaced: bool = False
@@ -68,7 +67,6 @@ class Stage:
             args=set(),
             packages=set(self.packages),
             download_mounts=list(self.download_mounts),
-            runs_go=False,
             builds_module=False,
             reported_mount=False,
             reported=set(),
