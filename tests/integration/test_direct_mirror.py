@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from helpers.gitfixtures import RepoBuilder, build_root, git, write_gitconfig
+from modgate.metrics import Metrics
 from modgate.protocol.errors import NotFoundError
 from modgate.protocol.module import ModuleVersion
 from modgate.sources.direct import DirectSource
@@ -171,3 +172,29 @@ def test_a_missing_repository_leaves_no_mirror(world: tuple[Path, dict[str, str]
 
     asyncio.run(run())
     assert _mirrors(root / "mirrors") == [], "a mirror of a missing repository was kept"
+
+
+def test_git_remote_commands_are_counted_like_upstream_requests(
+    world: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = world
+    metrics = Metrics()
+    source = DirectSource(root / "mirrors", environ=env, metrics=metrics)
+
+    async def run() -> None:
+        try:
+            await source.info(MODULE, "v1.0.0")
+            with pytest.raises(NotFoundError):
+                await source.info("github.com/fixture/absent", "v1.0.0")
+            await asyncio.to_thread(source.wait_background)
+        finally:
+            await source.aclose()
+
+    asyncio.run(run())
+    labels = (("upstream", "direct"),)
+    fetches = metrics.value("modgate_upstream_fetches_total", labels)
+    assert fetches >= 2, metrics.render().decode()
+    timed = metrics.histograms[("modgate_upstream_latency_seconds", labels)].n
+    assert timed == fetches, f"{fetches} remote commands but {timed} timed"
+    # a repository that does not exist is an answer (not found), not an upstream error
+    assert metrics.total("modgate_upstream_errors_total") == 0, metrics.render().decode()

@@ -63,6 +63,7 @@ from modgate.sources.git_cmd import (
     GitRunner,
     GitTimeoutError,
     GitTransportError,
+    RemoteObserver,
 )
 from modgate.sources.git_mirror import Mirror, now
 from modgate.sources.git_pin import GitPins
@@ -79,6 +80,7 @@ from modgate.sources.mirror_fallback import (
 from modgate.sources.mirror_health import DEFAULT_BACKOFF, MirrorHealth
 from modgate.sources.modrepo import ModRevInfo, ModuleLookupError, ModuleRepo
 from modgate.sources.repotable import RepoTable
+from modgate.sources.upstream import ERRORS, FETCHES, LATENCY
 from modgate.sources.vcs_resolve import (
     RepoRoot,
     ResolveError,
@@ -145,6 +147,7 @@ class DirectSource:
             remote_timeout=timeout,
             secrets=tuple(s for _, url in parsed for s in _url_secrets(url)),
             remote_options=GitPins(guard) if guard is not None else None,
+            observe=_git_metrics(metrics) if metrics is not None else None,
         )
         self.guard = guard
         self.resolver = Resolver(
@@ -531,3 +534,17 @@ def _url_secrets(url: str) -> list[str]:
     if parts.username and len(parts.username) >= TOKEN_USERNAME_MIN:
         found.append(parts.username)
     return [v for s in found if s for v in (s, unquote(s))]
+
+
+GIT_LABELS = (("upstream", "direct"),)
+"""Git's remote commands are counted like requests to an upstream proxy, as one source."""
+
+
+def _git_metrics(metrics: Metrics) -> RemoteObserver:
+    def observe(seconds: float, failure: str | None) -> None:
+        metrics.inc(FETCHES, GIT_LABELS)
+        metrics.observe(LATENCY, seconds, GIT_LABELS)
+        if failure is not None:
+            metrics.inc(ERRORS, (*GIT_LABELS, ("kind", failure)))
+
+    return observe

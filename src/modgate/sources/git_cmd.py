@@ -220,6 +220,8 @@ class GitRunner:
     executable: str = "git"
     remote_options: RemoteOptions | None = None
     """Options put in front of every remote command; it may refuse the command by raising."""
+    observe: RemoteObserver | None = None
+    """Told of every remote command: its seconds, and its failure kind (None: it worked)."""
     _env: dict[str, str] = field(init=False, repr=False, compare=False)
     _live: LiveProcesses = field(init=False, repr=False, compare=False)
 
@@ -295,23 +297,34 @@ class GitRunner:
             if git_dir is not None and not git_dir.is_dir():
                 raise GitError(action, f"the mirror {git_dir} has gone") from exc
             raise GitMissingError(action, "git is not installed or not on PATH") from exc
+        started = time.monotonic()
+        failure: str | None = "other"
         try:
-            out, err = proc.communicate(stdin, timeout=limit)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            raise GitTimeoutError(
-                action, f"git did not finish within {limit:g} s and was stopped"
-            ) from None
-        except BaseException:
-            kill_group(proc)
-            raise
+            try:
+                out, err = proc.communicate(stdin, timeout=limit)
+            except subprocess.TimeoutExpired:
+                kill_group(proc)
+                failure = "timeout"
+                raise GitTimeoutError(
+                    action, f"git did not finish within {limit:g} s and was stopped"
+                ) from None
+            except BaseException:
+                kill_group(proc)
+                raise
+            finally:
+                self._live.discard(proc)
+            if self._live.cancelled:
+                failure = "cancelled"
+                raise GitCancelledError(action, CANCELLED)
+            if proc.returncode not in tuple(ok_codes):
+                error = self.classify(action, err, remote=remote)
+                failure = failure_kind(error)
+                raise error
+            failure = None
+            return GitResult(out, err, proc.returncode)
         finally:
-            self._live.discard(proc)
-        if self._live.cancelled:
-            raise GitCancelledError(action, CANCELLED)
-        if proc.returncode not in tuple(ok_codes):
-            raise self.classify(action, err, remote=remote)
-        return GitResult(out, err, proc.returncode)
+            if remote and self.observe is not None:
+                self.observe(time.monotonic() - started, failure)
 
     def classify(self, action: str, stderr: bytes, *, remote: bool) -> GitError:
         """The typed error for a failed command with standard error ``stderr``."""
@@ -349,6 +362,22 @@ class GitRunner:
             )
         except FileNotFoundError as exc:
             raise GitMissingError("read objects", "git is not installed or not on PATH") from exc
+
+
+RemoteObserver = Callable[[float, "str | None"], None]
+
+
+def failure_kind(error: GitError) -> str | None:
+    """How a remote git failure is counted (None: not found, which is an answer, not an error)."""
+    if isinstance(error, GitRemoteNotFoundError):
+        return None
+    if isinstance(error, GitAuthError):
+        return "auth"
+    if isinstance(error, GitTimeoutError):
+        return "timeout"
+    if isinstance(error, GitTransportError):
+        return "transport"
+    return "other"
 
 
 def git_environment(environ: Mapping[str, str]) -> dict[str, str]:
