@@ -206,12 +206,21 @@ def test_the_configmap_is_a_config_modgate_accepts(rendered, tmp_path: Path):
     text = text.replace("/etc/modgate/tls/tls.crt", str(pair.cert))
     text = text.replace("/etc/modgate/tls/tls.key", str(pair.key))
     text = text.replace("/var/lib/modgate", str(tmp_path / "var"))
+    tokens = tmp_path / "tokens"
+    made = subprocess.run(
+        [sys.executable, "-m", "modgate", "token", "create", "--tokens", str(tokens),
+         "--name", "ci"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    text = text.replace("/etc/modgate/auth/tokens", str(tokens))
     path = tmp_path / "modgate.toml"
     path.write_text(text)
     settings = resolve({}, {}, path)
     assert (settings.host, settings.port) == ("0.0.0.0", 8443)
     assert settings.store == tmp_path / "var" / "store"
     assert settings.tls_cert == pair.cert and settings.tls_key == pair.key
+    assert settings.auth is not None, "the base turns authentication on"
 
 
 # --------------------------------------------------------------------------- systemd
