@@ -111,6 +111,11 @@ class Gateway:
             verdict = (True, "ok")
         except ModgateError as exc:
             verdict = (False, f"store is not writable: {exc.reason}")
+        health = getattr(self.store, "health", None)  # a store coordinated through Redis
+        if verdict[0] and health is not None:
+            note = await asyncio.to_thread(health)
+            if note is not None:
+                verdict = (True, f"ok; degraded: {note}")
         self._ready = (now, verdict)
         return verdict
 

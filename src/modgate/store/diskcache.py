@@ -55,6 +55,7 @@ class Remote(Protocol):
     def lock(self, name: str) -> AbstractContextManager[None]: ...
     def try_lock(self, name: str) -> Callable[[], None] | None: ...
     def modules(self) -> Iterator[str]: ...
+    def health(self) -> str | None: ...
 
 
 class CachedStore:
@@ -146,6 +147,9 @@ class CachedStore:
 
     def modules(self) -> Iterator[str]:
         return self.remote.modules()
+
+    def health(self) -> str | None:
+        return self.remote.health()
 
     # -- bookkeeping ------------------------------------------------------------
 

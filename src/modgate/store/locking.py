@@ -25,6 +25,9 @@ class Locks(Protocol):
     def try_lock(self, name: str) -> Callable[[], None] | None:
         """Take ``name`` only if it is free: its release, or None when held."""
 
+    def health(self) -> str | None:
+        """None when the locks work as configured, else what is degraded (for /readyz)."""
+
 
 class ProcessLocks:
     """Exclusive between the threads of this process; entries exist only while used."""
@@ -62,6 +65,9 @@ class ProcessLocks:
         finally:
             held.release()
             self._leave(name)
+
+    def health(self) -> str | None:
+        return None
 
     def try_lock(self, name: str) -> Callable[[], None] | None:
         held = self._enter(name)

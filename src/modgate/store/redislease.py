@@ -144,6 +144,9 @@ class RedisLocks:
         with self._state:
             return self._held.get(self._key(name))
 
+    def health(self) -> str | None:
+        return self.ping()
+
     def ping(self) -> str | None:
         """Ask Redis now; None when it answers, else why not (and the locks degrade)."""
         try:

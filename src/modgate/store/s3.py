@@ -242,6 +242,10 @@ class S3Store:
     def try_lock(self, name: str) -> Callable[[], None] | None:
         return self.locks.try_lock(name)
 
+    def health(self) -> str | None:
+        """What is degraded (Redis unreachable), asked now; None when nothing is."""
+        return self.locks.health()
+
     # -- object operations --------------------------------------------------
 
     def _read(self, rel: str, subject: str) -> Stamped | None:

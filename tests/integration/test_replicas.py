@@ -1,0 +1,174 @@
+"""Three modgate replicas on one S3 bucket and one Redis behave as one server.
+
+The bucket is served by moto's S3 server and the locks by a real
+``redis-server``, both on loopback and started here; the upstream is the
+static test proxy, which counts what it is asked.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers.goenv import go_env, json_stream, run_go
+from helpers.modules import SampleProject, download_problems
+from helpers.s3server import RedisServer, S3Server
+from helpers.servers import ModgateFactory, ModgateHandle, StaticProxyFactory, http_get
+
+REPLICAS = 3
+COLD_REQUESTS = 50
+BUCKET = "modgate-replicas"
+READY_WAIT = 15.0
+"""Seconds /readyz may take to see Redis again (it is checked every few seconds)."""
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    server = S3Server()
+    server.create_bucket(BUCKET)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def _replicas(
+    modgate: ModgateFactory,
+    s3: S3Server,
+    tmp_path: Path,
+    prefix: str,
+    *args: str,
+    count: int = REPLICAS,
+) -> list[ModgateHandle]:
+    handles = []
+    for i in range(count):
+        store = ("--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(tmp_path / f"c{i}"))
+        handles.append(modgate(*store, *args, env=s3.env()))
+    return handles
+
+
+def test_concurrent_cold_requests_over_replicas_fetch_once(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    upstream.delay = 0.2  # every replica asks while the first fetch is still under way
+    replicas = _replicas(
+        modgate, s3, tmp_path, "cold", "--upstream", upstream.url, "--redis", redis.url
+    )
+    built = sample.versions[0]
+    path = built.url_path("zip")
+
+    def ask(i: int) -> tuple[int, int, bytes]:
+        answer = http_get(replicas[i % REPLICAS].url, path)
+        return i % REPLICAS, answer.status, answer.body
+
+    with concurrent.futures.ThreadPoolExecutor(COLD_REQUESTS) as pool:
+        answers = list(pool.map(ask, range(COLD_REQUESTS)))
+    wrong = [(r, status) for r, status, body in answers if status != 200 or body != built.zip]
+    assert not wrong, f"answers (replica, status) that are not the published zip: {wrong}"
+    fetched = {kind: upstream.count(built.url_path(kind)) for kind in ("mod", "zip")}
+    assert fetched == {"mod": 1, "zip": 1}, (
+        f"{COLD_REQUESTS} cold requests over {REPLICAS} replicas fetched upstream {fetched}, "
+        f"want one of each; upstream saw {upstream.seen()}"
+    )
+
+
+def test_without_redis_each_replica_fetches_at_most_once(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    upstream.delay = 0.2
+    replicas = _replicas(modgate, s3, tmp_path, "noredis", "--upstream", upstream.url)
+    built = sample.versions[0]
+    path = built.url_path("zip")
+    with concurrent.futures.ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(lambda i: http_get(replicas[i % REPLICAS].url, path), range(30)))
+    assert [a.status for a in answers] == [200] * 30, [str(a) for a in answers if a.status != 200]
+    assert all(a.body == built.zip for a in answers), "a replica served other bytes"
+    zips = upstream.count(path)
+    assert 1 <= zips <= REPLICAS, f"{zips} upstream fetches of the zip, want 1 to {REPLICAS}"
+
+
+def test_redis_down_degrades_and_recovers(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    (replica,) = _replicas(
+        modgate, s3, tmp_path, "degrade", "--upstream", upstream.url, "--redis", redis.url,
+        count=1,
+    )  # fmt: skip
+    first, second = sample.versions[0], sample.versions[1]
+    assert http_get(replica.url, first.url_path("mod")).status == 200
+    redis.stop()
+    answer = http_get(replica.url, second.url_path("mod"))
+    assert (answer.status, answer.body) == (200, second.mod), f"with Redis down: {answer}"
+    assert http_get(replica.url, first.url_path("mod")).body == first.mod
+    ready = http_get(replica.url, "/readyz")
+    assert ready.status == 200 and b"degraded" in ready.body, f"/readyz with Redis down: {ready}"
+    metrics = http_get(replica.url, "/metrics").body.decode()
+    assert "modgate_coordination_degraded 1" in metrics, "the gauge does not say degraded"
+    assert "coordination degraded" in replica.stderr_text(), "no log line says degraded"
+    redis.start()
+    third = sample.versions[2]
+    answer = http_get(replica.url, third.url_path("mod"))
+    assert answer.status == 200, f"after Redis returned: {answer}"
+    deadline = time.monotonic() + READY_WAIT
+    while (ready := http_get(replica.url, "/readyz")).body != b"ok\n":
+        assert time.monotonic() < deadline, f"/readyz {READY_WAIT} s after Redis returned: {ready}"
+        time.sleep(0.5)
+    metrics = http_get(replica.url, "/metrics").body.decode()
+    assert "modgate_coordination_degraded 0" in metrics, "the gauge still says degraded"
+    deadline = time.monotonic() + 5  # the log is read from the child's stderr by a thread
+    while "coordination restored" not in replica.stderr_text():
+        assert time.monotonic() < deadline, "no log line says coordination was restored"
+        time.sleep(0.1)
+
+
+@pytest.mark.go
+def test_go_downloads_through_one_replica_then_another_offline(
+    tmp_path: Path,
+    sample: SampleProject,
+    gocache: Path,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    (online,) = _replicas(
+        modgate, s3, tmp_path, "go", "--upstream", upstream.url, "--redis", redis.url, count=1
+    )
+    offline = modgate(
+        "--store", f"s3://{BUCKET}/go", "--store-cache", str(tmp_path / "cache-off"),
+        "--upstream", "off", "--redis", redis.url, env=s3.env(),
+    )  # fmt: skip
+    for name, server in (("online", online), ("offline", offline)):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        env = go_env(workdir, goproxy=server.url, gocache=gocache)
+        proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
+        problems = download_problems(json_stream(proc.stdout), sample.versions)
+        assert not problems, f"through the {name} replica:\n" + "\n".join(problems)
