@@ -111,7 +111,7 @@ def test_go_line_newer_than_the_local_toolchain(tmp_path: Path, gocache: Path) -
     assert "go: go.mod requires go >= 1.99.0 (running go 1.27.3; GOTOOLCHAIN=local)" in proc.stderr
     files = {
         "go.mod": "module example.com/m\n\ngo 1.99.0\n",
-        "Dockerfile": "FROM golang:1.27\nRUN go build .\n",
+        "Dockerfile": "FROM golang:1.27\nCOPY . .\nRUN go build .\n",
     }
     assert "GM023" in doctor_rules(tmp_path / "d", files)
     files["go.mod"] = "module example.com/m\n\ngo 1.27.3\n"

@@ -234,7 +234,11 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
     initialised = False
     for call, scope in run.go_calls:
         initialised = initialised or call.subcommand == "mod init"
-        if gomod and not dockergo.installs_at_version(call) and call.subcommand != "env":
+        if (
+            (gomod or stage.sources_unknown)
+            and not dockergo.installs_at_version(call)
+            and call.subcommand != "env"
+        ):
             stage.builds_module = True
         if call.subcommand == "get" and not gomod and not initialised and not stage.sources_unknown:
             ctx.report.emit(
