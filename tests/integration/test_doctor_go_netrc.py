@@ -1,4 +1,4 @@
-"""GM042, GM043 and GM045 next to the real go command: credentials it never sends, vendoring.
+"""GM042-GM045 next to the real go command: credentials it never sends, tools, vendoring.
 
 A local proxy on 127.0.0.1 records the Authorization header of every request
 and answers 401 without one. The go command reads the netrc file named by
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -149,3 +150,35 @@ def test_mod_vendor_without_vendor_directory(tmp_path: Path, gocache: Path) -> N
         "# example.com/liba v1.0.0\n## explicit\nexample.com/liba\n"
     )
     assert "GM045" not in {f.rule for f in scan(repo).findings}
+
+
+def _file_proxy(root: Path, module: str, version: str, gomod: str) -> str:
+    """A file:// GOPROXY serving one module version (list, info, mod, zip)."""
+    base = root / module / "@v"
+    base.mkdir(parents=True)
+    (base / "list").write_text(f"{version}\n")
+    (base / f"{version}.info").write_text(f'{{"Version":"{version}"}}\n')
+    (base / f"{version}.mod").write_text(gomod)
+    with zipfile.ZipFile(base / f"{version}.zip", "w") as archive:
+        prefix = f"{module}@{version}/"
+        archive.writestr(prefix + "go.mod", gomod)
+        archive.writestr(prefix + "main.go", "package main\n\nfunc main() {}\n")
+    return root.as_uri()
+
+
+def test_tool_at_latest_needing_a_newer_go(tmp_path: Path, gocache: Path) -> None:
+    """GM044: @latest picks a release whose go line the local toolchain cannot meet."""
+    tool = "example.com/tool"
+    proxy = _file_proxy(tmp_path / "proxy", tool, "v1.1.0", f"module {tool}\n\ngo 1.99\n")
+    env = go_env(tmp_path, goproxy=proxy, gocache=gocache)  # GOTOOLCHAIN=local
+    proc = run_go(["install", f"{tool}@latest"], tmp_path, env, check=False)
+    assert proc.returncode != 0, describe(proc)
+    assert "requires go >= 1.99" in proc.stderr and "GOTOOLCHAIN=local" in proc.stderr, describe(
+        proc
+    )
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "Dockerfile").write_text(f"FROM golang:1.27\nRUN go install {tool}@latest\n")
+    assert "GM044" in {f.rule for f in scan(repo).findings}
+    (repo / "Dockerfile").write_text(f"FROM golang:1.27\nRUN go install {tool}@v1.1.0\n")
+    assert "GM044" not in {f.rule for f in scan(repo).findings}
