@@ -12,11 +12,12 @@ and the packages the script installs, for the Dockerfile rules.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modgate.doctor import goenv
+from modgate.doctor import buildimage, goenv, goimage
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Scope, Setting
 from modgate.doctor.shellparse import (
@@ -46,6 +47,7 @@ _CREDENTIAL_HINTS = (".netrc", "credential.helper", "GIT_ASKPASS", "setup-git", 
 _INSTEADOF_SUFFIX = ".insteadof"
 _ELSEWHERE_RE = re.compile(r"\bgit\s+clone\b|\bgo\s+mod\s+vendor\b|\bcurl\b|\bwget\b")
 """Scripts that build sources fetched at run time (or vendor them first)."""
+_CONTAINER_RUNNERS = frozenset({"docker", "podman", "nerdctl"})
 _MODULE_BUILDS = frozenset({"build", "test", "run", "install", "vet", "list", "generate"})
 
 Resolver = Callable[[str], tuple[str, str] | None]
@@ -142,6 +144,8 @@ def check_script(
             _check_git_config(words, file, ctx)
         elif name in _INSTALLERS:
             run.packages.update(_installed(words, _INSTALLERS[name]))
+        elif name in _CONTAINER_RUNNERS:
+            _check_container_run(words, file, ctx)
         source = sourced_file(cmd)
         if source is not None and not allexport:
             _check_sourced(cmd, source, file, ctx, resolver)
@@ -232,6 +236,33 @@ def _check_go_call_in_scope(
         "vendor/ directory beside it: 'go: inconsistent vendoring ... is explicitly "
         "required in go.mod, but not marked as explicit in vendor/modules.txt'",
     )
+
+
+def _check_container_run(words: list[Word], file: str, ctx: RepoContext) -> None:
+    """``docker run ... golang:1.23 go build ./...``: that image builds the repository."""
+    texts = [w.text for w in words]
+    if "run" not in texts[1:3]:
+        return
+    for index, word in enumerate(words[2:], start=2):
+        image = goimage.parse_image(word.text)
+        if word.text.startswith("-") or not goimage.is_golang(image):
+            continue
+        rest = texts[index + 1 :]
+        if len(rest) >= 3 and rest[0].rsplit("/", 1)[-1] in ("sh", "bash") and rest[1] == "-c":
+            commands = parse_script(rest[2], word.line)
+        else:
+            commands = parse_script(" ".join(rest), word.line)
+        calls = [c for c in (go_call(cmd) for cmd in commands) if c is not None]
+        names = {argv(cmd)[0].text for cmd in commands if argv(cmd)}
+        if not buildimage.builds_repository(calls, names):
+            return
+        settings = [
+            setting
+            for flag, value in itertools.pairwise(words[2:index])
+            if flag.text in ("-e", "--env") and (setting := setting_of(value, file)) is not None
+        ]
+        buildimage.record(ctx, file, word.line, word.text, goenv.scope_from(settings))
+        return
 
 
 def _check_rm(words: list[Word], file: str, ctx: RepoContext) -> None:

@@ -1,0 +1,6 @@
+#!/bin/sh
+set -e
+docker run --rm -v "$PWD":/src -w /src golang:1.22.10 go build ./...
+docker run --rm -v "$PWD":/src -w /src -e GOTOOLCHAIN=auto golang:1.22.10 go test ./...
+docker run --rm golang:1.21 go install golang.org/x/tools/cmd/stringer@v0.24.0
+docker run --rm -v "$PWD":/src -w /src golang:1.23-alpine sh -c "apk add make && make build"
