@@ -49,6 +49,7 @@ from modgate.server.supervisor import (
     unblock_handled_signals,
 )
 from modgate.server.tls import TLS_SHUTDOWN_TIMEOUT, TlsCertificate
+from modgate.server.tlsaccept import TlsAcceptor
 from modgate.server.workermetrics import PUBLISH_INTERVAL, WorkerMetrics
 
 log = logging.getLogger("modgate.server")
@@ -79,6 +80,8 @@ class ServerHandle:
         self._closed = False
         self.access: Access | None = None
         """Authentication and read grants (None: off)."""
+        self.tls_acceptor: TlsAcceptor | None = None
+        """Counts and upgrades new connections of an HTTPS server (None: plain HTTP)."""
         self._last_flush = time.monotonic()
         self._last_publish = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -120,6 +123,8 @@ class ServerHandle:
         grace = state.settings.shutdown_grace if grace is None else grace
         self.server.close()
         state.closing = True
+        if self.tls_acceptor is not None:
+            self.tls_acceptor.close()  # handshakes under way end now
         for conn in list(state.connections):
             conn.begin_shutdown()
         deadline = time.monotonic() + grace
@@ -179,36 +184,33 @@ async def start_server(
     router = RequestRouter(gateway, state)
     loop = asyncio.get_running_loop()
 
-    def factory() -> HttpConnection:
-        return HttpConnection(state, router)
+    def connection(admitted: bool = False) -> HttpConnection:
+        return HttpConnection(state, router, admitted)
 
-    ssl_context = tls.server_context if tls is not None else None
-    handshake_timeout = settings.header_timeout if tls is not None else None
-    # Without a bound, a closed TLS connection waits 30 s for the client's close_notify,
-    # counted as open (connection limits, the SIGTERM grace) all that time.
-    shutdown_timeout = TLS_SHUTDOWN_TIMEOUT if tls is not None else None
-    if sock is not None:
-        server = await loop.create_server(
-            factory,
-            sock=sock,
-            backlog=LISTEN_BACKLOG,
-            ssl=ssl_context,
-            ssl_handshake_timeout=handshake_timeout,
-            ssl_shutdown_timeout=shutdown_timeout,
+    factory: Callable[[], asyncio.Protocol] = connection
+    acceptor = None
+    if tls is not None:
+        # The listener accepts plain TCP: a connection is counted by the connection
+        # limits before its handshake, which the acceptor then runs (modgate.server.tlsaccept).
+        # Without a shutdown bound, a closed TLS connection would wait 30 s for the
+        # client's close_notify, counted as open (limits, the SIGTERM grace) all that time.
+        acceptor = TlsAcceptor(
+            state,
+            connection,
+            tls.server_context,
+            handshake_timeout=settings.header_timeout,
+            shutdown_timeout=TLS_SHUTDOWN_TIMEOUT,
         )
+        factory = acceptor.protocol
+    if sock is not None:
+        server = await loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
     else:
         server = await loop.create_server(
-            factory,
-            host,
-            port,
-            backlog=LISTEN_BACKLOG,
-            reuse_address=True,
-            ssl=ssl_context,
-            ssl_handshake_timeout=handshake_timeout,
-            ssl_shutdown_timeout=shutdown_timeout,
+            factory, host, port, backlog=LISTEN_BACKLOG, reuse_address=True
         )
     bound = server.sockets[0].getsockname()
     handle = ServerHandle(server, state, gateway, str(bound[0]), int(bound[1]))
+    handle.tls_acceptor = acceptor
     if access is not None:
         handle.access = access
         access.start(loop)

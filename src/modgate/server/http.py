@@ -65,7 +65,7 @@ HEAD_SLACK = 64 * 1024
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, state: ServerState, router: RequestRouter) -> None:
+    def __init__(self, state: ServerState, router: RequestRouter, admitted: bool = False) -> None:
         settings = state.settings
         self._state = state
         self._router = router
@@ -93,7 +93,9 @@ class HttpConnection(asyncio.Protocol):
         self._close_after = False  # close once the current response is written
         self._lost = False
         self._lingering = False
-        self._admitted = False  # counted by the server's admission (released when lost)
+        # Counted by the server's admission (released when lost); ``admitted`` says the
+        # TLS acceptor counted it already, before its handshake (modgate.server.tlsaccept).
+        self._admitted = admitted
         self._refused_lingering = False
         # The request being parsed.
         self._url = b""
@@ -143,7 +145,7 @@ class HttpConnection(asyncio.Protocol):
             self._via_proxy = True
             self._watched = self._watched | FORWARDING_NAMES
             self._watched_lengths = frozenset(len(name) for name in self._watched)
-        if not self._admit(transport):
+        if not self._admitted and not self._admit(transport):
             return
         if self._state.access is not None:
             self._access = self._state.access.connection(self._remote, not plain)
