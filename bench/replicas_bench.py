@@ -1,0 +1,193 @@
+"""modgate on S3-compatible object storage: cached artifacts, and upstream fetches across replicas.
+
+One command: ``.venv/bin/python bench/replicas_bench.py [--duration S] [--rounds N]``.
+
+Part 1, cached small zip: one store tree (the go download-cache layout) is
+written to a directory and uploaded to a bucket of moto's S3 server (on
+127.0.0.1, in this process). Two modgate servers run with ``--upstream
+off``: one on the directory (the filesystem store), one on ``s3://`` with
+its local disk cache. Both are warmed with one request, so the S3-backed one
+answers from its cache; then wrk (32 connections) asks each for the same
+small zip in turn, several rounds alternating the order. It prints the
+median req/s and the server's CPU time per answer of each, and the ratio
+S3/filesystem (the issue's target: at least 0.9).
+
+Part 2, cold load across replicas: three modgate replicas on one fresh
+bucket prefix and one ``redis-server`` (free loopback port), upstream a
+static GOPROXY tree served over HTTP on loopback that counts requests and
+answers after 0.2 s. For each concurrency (10, 50, 150 requests spread
+round-robin over the replicas) a new module version is asked cold, and the
+number of upstream requests for its .zip and .mod is printed: the target
+is 1 each at any concurrency. The same run without ``--redis`` is printed
+for comparison. It prints figures and asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import http.client
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers.s3server import RedisServer, S3Server, client  # noqa: E402
+from helpers.staticproxy import StaticProxy  # noqa: E402
+from modgate.protocol.escape import escape_path  # noqa: E402
+from serve_bench import HOST, Run, make_zip, stop, wait_ready, write_version, wrk  # noqa: E402
+
+BUCKET = "modgate-bench"
+MODULE = "example.com/bench/small"
+SMALL_ZIP = 16 * 1024
+CONCURRENCY = (10, 50, 150)
+REPLICAS = 3
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    cmd = [sys.executable, "-m", "modgate", "serve", "--listen", f"{HOST}:0",
+           "--access-log", "off", "--verify-sumdb", "off", *args]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    port = None
+    while port is None:
+        line = proc.stderr.readline()
+        if not line:
+            sys.exit(f"modgate exited before listening (exit code {proc.wait()}): {cmd}")
+        record = json.loads(line)
+        if record.get("event") == "listening":
+            port = int(record["url"].rsplit(":", 1)[1])
+    sink = log.open("wb")
+    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, sink), daemon=True).start()
+    wait_ready(port, proc, "modgate")
+    return proc, port
+
+
+def server_env(s3: S3Server) -> dict[str, str]:
+    """This environment without modgate or proxy settings, pointed at the S3 server."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("MODGATE_", "AWS_"))}
+    return {**env, **s3.env(), "NO_PROXY": "127.0.0.1,localhost"}
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def upload(tree: Path, s3_url: str, prefix: str) -> None:
+    s3 = client(s3_url)
+    for path in tree.rglob("*"):
+        if path.is_file():
+            key = f"{prefix}/{path.relative_to(tree).as_posix()}"
+            s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())  # type: ignore[attr-defined]
+
+
+def cached_zip(work: Path, s3: S3Server, duration: int, rounds: int) -> None:
+    tree = work / "tree"
+    write_version(tree, MODULE, "v1.0.0", make_zip(MODULE, "v1.0.0", SMALL_ZIP, 1))
+    upload(tree, s3.url, "hot")
+    env = server_env(s3)
+    s3_args = ["--store", f"s3://{BUCKET}/hot", "--store-cache", str(work / "cache")]
+    servers = {
+        "filesystem": start(["--store", str(tree), "--upstream", "off"], env, work / "fs.log"),
+        "s3+cache": start([*s3_args, "--upstream", "off"], env, work / "s3.log"),
+    }
+    path = f"/{escape_path(MODULE)}/@v/v1.0.0.zip"
+    for name, (_, port) in servers.items():
+        status, body = get(port, path)
+        if status != 200 or len(body) < SMALL_ZIP // 2:
+            sys.exit(f"{name}: GET {path} answered {status} ({len(body)} bytes)")
+    runs: dict[str, list[Run]] = {name: [] for name in servers}
+    order = list(servers)
+    for _ in range(rounds):
+        for name in order:
+            proc, port = servers[name]
+            runs[name].append(wrk(port, proc.pid, path, duration, 2))
+        order.reverse()
+    for proc, _ in servers.values():
+        stop(proc)
+    rps = {n: statistics.median(r.rps for r in rs) for n, rs in runs.items()}
+    cpu = {n: statistics.median(r.cpu / r.rps * 1e6 for r in rs) for n, rs in runs.items()}
+    print(
+        f"cached {SMALL_ZIP // 1024} KiB zip, wrk 32 connections, {rounds} rounds of {duration} s:"
+    )
+    for name in servers:
+        p50 = statistics.median(r.p50_ms for r in runs[name])
+        print(
+            f"  {name:11} {rps[name]:8.0f} req/s  p50 {p50:.2f} ms  {cpu[name]:.0f} µs CPU/answer"
+        )
+    print(f"  ratio s3+cache/filesystem: {rps['s3+cache'] / rps['filesystem']:.2f}× req/s, "
+          f"{cpu['filesystem'] / cpu['s3+cache']:.2f}× CPU efficiency")  # fmt: skip
+
+
+def cold_load(work: Path, s3: S3Server, with_redis: bool) -> None:
+    upstream_tree = work / f"upstream-{with_redis}"
+    for i, _ in enumerate(CONCURRENCY):
+        version = f"v1.0.{i}"
+        write_version(upstream_tree, MODULE, version, make_zip(MODULE, version, SMALL_ZIP, i))
+        # the .mod must be the zip's go.mod, or modgate refuses the zip
+        mod = upstream_tree / escape_path(MODULE) / "@v" / f"{version}.mod"
+        mod.write_text(f"module {MODULE}\n")
+    upstream = StaticProxy(upstream_tree)
+    upstream.delay = 0.2
+    redis = RedisServer(work / f"redis-{with_redis}") if with_redis else None
+    env = server_env(s3)
+    prefix = "cold-redis" if with_redis else "cold-local"
+    extra = ["--redis", redis.url] if redis else []
+    replicas = []
+    for i in range(REPLICAS):
+        args = ["--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(work / f"{prefix}{i}")]
+        args += ["--upstream", upstream.url, *extra]
+        replicas.append(start(args, env, work / f"{prefix}{i}.log"))
+    label = "one Redis" if with_redis else "no Redis (per-process locks)"
+    print(f"cold load over {REPLICAS} replicas, one bucket, {label}; upstream answers after 0.2 s:")
+    for i, concurrency in enumerate(CONCURRENCY):
+        path = f"/{escape_path(MODULE)}/@v/v1.0.{i}.zip"
+        ports = [port for _, port in replicas]
+        asks = [(ports[n % REPLICAS], path) for n in range(concurrency)]
+        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+            answers = list(pool.map(lambda ask: get(*ask), asks))
+        bad = [(status, body[:200]) for status, body in answers if status != 200]
+        zips, mods = upstream.count(path), upstream.count(path.removesuffix(".zip") + ".mod")
+        print(f"  {concurrency:4} concurrent requests: {zips} upstream .zip fetch(es), "
+              f"{mods} .mod; {len(bad)} non-200 answers {bad[:1]}")  # fmt: skip
+    for proc, _ in replicas:
+        stop(proc)
+    upstream.close()
+    if redis is not None:
+        redis.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run [5]")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per server [3]")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    s3 = S3Server()
+    s3.create_bucket(BUCKET)
+    with tempfile.TemporaryDirectory(prefix="modgate-replicas-bench-") as tmp:
+        work = Path(tmp)
+        cached_zip(work, s3, args.duration, args.rounds)
+        cold_load(work, s3, with_redis=True)
+        cold_load(work, s3, with_redis=False)
+    s3.close()
+
+
+if __name__ == "__main__":
+    main()
