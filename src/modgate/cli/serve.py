@@ -231,7 +231,7 @@ Examples:
     metavar="URL",
     help=(
         "Redis (redis://, rediss://, unix://) that coordinates replicas: one upstream "
-        "fetch per artifact, one private log writer [none]."
+        "fetch per artifact, one private log writer."
     ),
 )
 @click.option(

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from modgate.metrics import Metrics
+from modgate.protocol.errors import StoreError
 from modgate.store.locking import ProcessLocks
 
 log = logging.getLogger("modgate.coordination")
@@ -41,6 +42,10 @@ RETRY_SECONDS = 2.0
 POLL_FIRST, POLL_MAX = 0.01, 0.2
 DEGRADED_METRIC = "modgate_coordination_degraded"
 SCHEMES = ("redis://", "rediss://", "unix://")
+STRICT_PREFIXES = ("sumdb/",)
+"""Locks that are never degraded: the private checksum log is one append-only log, and two
+replicas appending at once would fork it. While Redis is down these locks fail (the
+request gets a clear error) instead of falling back to per-process locks."""
 
 _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -112,6 +117,7 @@ class RedisLocks:
         with self._local.lock(name):
             key = self._key(name)
             token = self._acquire(key, wait=True)
+            self._refuse_degraded(name, token)
             try:
                 yield
             finally:
@@ -130,6 +136,11 @@ class RedisLocks:
         if token == 0:
             local()
             return None
+        try:
+            self._refuse_degraded(name, token)
+        except StoreError:
+            local()
+            raise
 
         def release() -> None:
             try:
@@ -161,6 +172,14 @@ class RedisLocks:
         self._stop.set()
 
     # -- leases -----------------------------------------------------------------
+
+    def _refuse_degraded(self, name: str, token: int | None) -> None:
+        if token is None and name.startswith(STRICT_PREFIXES):
+            raise StoreError(
+                name,
+                f"{self.degraded}; the private checksum log is not appended to without "
+                "Redis (replicas would fork it): retry when Redis is back",
+            )
 
     def _key(self, name: str) -> str:
         digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
