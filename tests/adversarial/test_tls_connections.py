@@ -1,0 +1,290 @@
+"""Connection limits over HTTPS: a connection counts from its TCP accept, not its handshake.
+
+Bounds: a client that opens TCP connections and never finishes (or never
+starts) the TLS handshake holds at most ``--max-connections`` (and
+``--max-connections-per-client`` from one address) slots, each for at most
+the handshake timeout (the header timeout); a connection past a limit is
+closed before its handshake. In process, with short timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+import uvloop
+
+from helpers.tlscerts import TestCA
+from modgate.metrics import Metrics
+from modgate.server.app import ServerHandle, start_server
+from modgate.server.forwarded import TrustedProxies
+from modgate.server.settings import ServerSettings
+from modgate.server.tls import TlsCertificate
+
+HEALTHZ = b"GET /healthz HTTP/1.1\r\nHost: modgate\r\n\r\n"
+IO_TIMEOUT = 5.0
+# A TLS 1.2 ClientHello record header and the start of its handshake header: a handshake
+# that has begun, then stalls.
+PARTIAL_CLIENT_HELLO = bytes.fromhex("16030100c8010000c40303")
+
+
+class _HealthOnly:
+    """The least a server needs to answer /healthz."""
+
+    list_max_age = 60
+
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, "ok"
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> TestCA:
+    return TestCA(tmp_path / "ca")
+
+
+def serve(
+    ca: TestCA,
+    settings: ServerSettings,
+    body: Callable[[ServerHandle, ssl.SSLContext], Awaitable[None]],
+) -> None:
+    pair = ca.issue("modgate")
+    tls = TlsCertificate(pair.cert, pair.key)
+
+    async def main() -> None:
+        handle = await start_server(_HealthOnly(), settings=settings, tls=tls)  # type: ignore[arg-type]
+        try:
+            await body(handle, ca.client_context())
+        finally:
+            await handle.close(grace=1.0)
+
+    uvloop.run(main())
+
+
+async def raw(handle: ServerHandle, source: str = "127.0.0.1") -> asyncio.StreamWriter:
+    """A TCP connection that sends no ClientHello."""
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection("127.0.0.1", handle.port, local_addr=(source, 0)), IO_TIMEOUT
+    )
+    return writer
+
+
+async def https_healthz(
+    handle: ServerHandle, context: ssl.SSLContext, source: str = "127.0.0.1"
+) -> bytes:
+    """GET /healthz over a new HTTPS connection: the answer's head, or what went wrong."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                "127.0.0.1",
+                handle.port,
+                ssl=context,
+                server_hostname="localhost",
+                local_addr=(source, 0),
+            ),
+            IO_TIMEOUT,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        return f"handshake failed: {exc!r}".encode()
+    try:
+        writer.write(HEALTHZ)
+        return await asyncio.wait_for(reader.readuntil(b"ok\n"), IO_TIMEOUT)
+    except (OSError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+        return f"no answer: {exc!r}".encode()
+    finally:
+        writer.close()
+
+
+async def until(check: Callable[[], bool], what: str, within: float = IO_TIMEOUT) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+def test_connections_without_a_client_hello_count_and_new_ones_past_the_limit_are_closed(
+    ca: TestCA,
+) -> None:
+    limit = 12
+
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        admission = handle.state.admission
+        silent = [await raw(handle) for _ in range(limit)]
+        await until(lambda: admission.open == limit, f"{limit} silent connections counted")
+        answer = await https_healthz(handle, context)
+        assert not answer.startswith(b"HTTP/1.1 200"), f"served past the limit: {answer!r}"
+        assert answer.startswith(b"handshake failed"), answer
+        assert admission.refused["max-connections"] >= 1, admission.refused
+        assert admission.open == limit, "a refused connection was counted"
+        silent.pop().close()
+        await until(lambda: admission.open == limit - 1, "the closed connection released")
+        answer = await https_healthz(handle, context)
+        assert answer.startswith(b"HTTP/1.1 200"), f"a freed slot was not reused: {answer!r}"
+        for writer in silent:
+            writer.close()
+        await until(lambda: admission.open == 0, "every connection released")
+
+    serve(ca, ServerSettings(max_connections=limit, max_connections_per_client=1000), body)
+
+
+def test_one_address_cannot_hold_every_handshake(ca: TestCA) -> None:
+    per_client = 6
+
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        admission = handle.state.admission
+        silent = [await raw(handle, "127.0.0.1") for _ in range(per_client)]
+        await until(lambda: admission.open == per_client, "silent connections counted")
+        answer = await https_healthz(handle, context, "127.0.0.1")
+        assert answer.startswith(b"handshake failed"), answer
+        assert admission.refused["per-client"] >= 1, admission.refused
+        other = await https_healthz(handle, context, "127.0.0.2")
+        assert other.startswith(b"HTTP/1.1 200"), f"another address was refused: {other!r}"
+        for writer in silent:
+            writer.close()
+        await until(lambda: admission.open == 0, "every connection released")
+        again = await https_healthz(handle, context, "127.0.0.1")
+        assert again.startswith(b"HTTP/1.1 200"), again
+
+    serve(ca, ServerSettings(max_connections=100, max_connections_per_client=per_client), body)
+
+
+def test_a_trusted_proxy_counts_against_the_total_only(ca: TestCA) -> None:
+    per_client = 3
+    proxies = TrustedProxies.of([ipaddress.ip_network("127.0.0.1/32")])
+
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        admission = handle.state.admission
+        silent = [await raw(handle, "127.0.0.1") for _ in range(per_client + 2)]
+        await until(lambda: admission.open == per_client + 2, "the proxy's connections")
+        answer = await https_healthz(handle, context, "127.0.0.1")
+        assert answer.startswith(b"HTTP/1.1 200"), f"the proxy was limited per client: {answer!r}"
+        assert admission.per_client == {}, admission.per_client
+        for writer in silent:
+            writer.close()
+        await until(lambda: admission.open == 0, "every connection released")
+
+    settings = ServerSettings(
+        max_connections=100, max_connections_per_client=per_client, trusted_proxies=proxies
+    )
+    serve(ca, settings, body)
+
+
+@pytest.mark.parametrize("sent", [b"", PARTIAL_CLIENT_HELLO], ids=["nothing", "partial-hello"])
+def test_a_stalled_handshake_is_closed_after_the_handshake_timeout(ca: TestCA, sent: bytes) -> None:
+    timeout = 0.5
+
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        admission = handle.state.admission
+        reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
+        writer.write(sent)
+        await until(lambda: admission.open == 1, "the stalled connection counted")
+        start = time.monotonic()
+        try:
+            data = await asyncio.wait_for(reader.read(65536), timeout + IO_TIMEOUT)
+        except ConnectionResetError:
+            data = b""
+        took = time.monotonic() - start
+        assert data == b"", f"the server sent {data[:100]!r} to a stalled handshake"
+        assert took <= timeout + 2.0, f"closed after {took:.1f} s, timeout {timeout} s"
+        await until(lambda: admission.open == 0, "the stalled connection's slot freed", 2.0)
+        assert not handle.tls_acceptor or not handle.tls_acceptor.handshakes
+        writer.close()
+        answer = await https_healthz(handle, context)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+
+    settings = ServerSettings(max_connections=1, header_timeout=timeout, idle_timeout=30.0)
+    serve(ca, settings, body)
+
+
+def test_shutdown_ends_handshakes_under_way(ca: TestCA) -> None:
+    pair = ca.issue("modgate")
+    tls = TlsCertificate(pair.cert, pair.key)
+
+    async def main() -> tuple[float, int, int]:
+        settings = ServerSettings(header_timeout=30.0)
+        handle = await start_server(_HealthOnly(), settings=settings, tls=tls)  # type: ignore[arg-type]
+        silent = [await raw(handle) for _ in range(5)]
+        await until(lambda: handle.state.admission.open == 5, "silent connections counted")
+        start = time.monotonic()
+        await handle.close(grace=10.0)
+        took = time.monotonic() - start
+        assert handle.tls_acceptor is not None
+        pending = sum(not task.done() for task in handle.tls_acceptor.handshakes)
+        for writer in silent:
+            writer.close()
+        return took, handle.state.admission.open, pending
+
+    took, still_open, pending = uvloop.run(main())
+    assert took < 2.0, f"shutdown waited {took:.1f} s for handshakes that never came"
+    assert (still_open, pending) == (0, 0), f"open {still_open}, handshakes {pending}"
+
+
+async def _memory_bio_client(port: int, context: ssl.SSLContext) -> bytes:
+    """A TLS client that sends its first request in the same segment as its ``Finished``."""
+    loop = asyncio.get_running_loop()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), IO_TIMEOUT)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await loop.sock_sendall(sock, outgoing.read())
+                data = await asyncio.wait_for(loop.sock_recv(sock, 65536), IO_TIMEOUT)
+                if not data:
+                    return b"closed during the handshake"
+                incoming.write(data)
+        tls.write(HEALTHZ)
+        await loop.sock_sendall(sock, outgoing.read())  # Finished and the request at once
+        answer = b""
+        while b"ok\n" not in answer:
+            data = await asyncio.wait_for(loop.sock_recv(sock, 65536), IO_TIMEOUT)
+            if not data:
+                break
+            incoming.write(data)
+            answer += _drain(tls)
+        return answer
+    finally:
+        sock.close()
+
+
+def _drain(tls: ssl.SSLObject) -> bytes:
+    """Every byte of application data the TLS object can decrypt now."""
+    out = b""
+    while True:
+        try:
+            chunk = tls.read(65536)
+        except ssl.SSLWantReadError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_a_request_sent_with_the_last_handshake_message_is_answered(ca: TestCA) -> None:
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            context.minimum_version = context.maximum_version = version
+            answer = await _memory_bio_client(handle.port, context)
+            assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok\n"), (
+                f"{version.name}: {answer!r}"
+            )
+        await until(lambda: handle.state.admission.open == 0, "the connections released")
+
+    serve(ca, ServerSettings(), body)
