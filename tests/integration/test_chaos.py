@@ -9,7 +9,7 @@ kill -9 test also builds it):
 - with ``--upstream <faulty>|<good>`` the build succeeds (``|`` falls
   through on any error);
 - with the faulty upstream alone and a short burst of faults, retries make
-  it succeed;
+  it succeed (a zip with a flipped byte is fetched once more);
 - with the faulty upstream alone and a lasting fault, it fails, and modgate's
   answer is one line naming the module@version and the upstream.
 
@@ -29,6 +29,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -145,6 +146,24 @@ def test_retries_ride_out_a_burst(
     _download(sample, tmp_path, server.url)
     assert any(f is fault for _, f in faulty.log), f"the fault was never injected: {faulty.log}"
     _assert_store_clean(server.store, sample)
+
+
+def test_a_flipped_zip_is_fetched_again_from_a_single_upstream(
+    faulty: FaultProxy, sample: SampleProject, tmp_path: Path, modgate: ModgateFactory,
+) -> None:  # fmt: skip
+    """A zip damaged once on its way: with no ``|`` alternative, modgate fetches it again."""
+    faulty.plan = FaultProxy.burst(Fault.FLIP, 1, ".zip")
+    server = modgate("--upstream", faulty.url, "--upstream-retries", "0", "--negative-ttl", "600")
+    _download(sample, tmp_path, server.url)
+    flipped = [path for path, f in faulty.log if f is Fault.FLIP]
+    assert flipped, f"no zip was flipped: {faulty.log}"
+    refused = metric_total(server.metrics(), "modgate_verification_failures_total")
+    assert refused == len(flipped), f"{len(flipped)} zips flipped, {refused} refused"
+    _assert_store_clean(server.store, sample)
+    served = _served_problems(server, sample, server.store)
+    assert not served, "\n".join(served)
+    missing = [p for p in flipped if not (server.store / unquote(p).lstrip("/")).is_file()]
+    assert not missing, f"zips flipped once and never stored: {missing}"
 
 
 @pytest.mark.parametrize("fault", list(Fault)[1:], ids=lambda f: f.value)

@@ -34,7 +34,7 @@ from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.module import ModuleVersion, canonical_version
 from modgate.protocol.pseudo import is_pseudo_version
 from modgate.service.answer import Answer
-from modgate.service.ingest import Ingest, IngestVerifier, is_module_version
+from modgate.service.ingest import DamagedArtifactError, Ingest, IngestVerifier, is_module_version
 from modgate.service.routing import SourceRouter, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.ttlcache import NegativeCache, TTLCache
@@ -276,7 +276,7 @@ class Gateway:
             # Off the event loop: storing waits for the disk (fsync).
             await asyncio.to_thread(self.ingest.store_info, mv, data, source.name)
 
-        await walk(self.router.chain_for(mv.path), str(mv), op)
+        await self._walk_refetching(mv, op)
 
     async def _fetch_mod(self, mv: ModuleVersion) -> None:
         async def op(source: Source) -> None:
@@ -284,7 +284,7 @@ class Gateway:
             await self.ingest.prepare(mv, source.name)
             await asyncio.to_thread(self.ingest.store_mod, mv, data, source.name)
 
-        await walk(self.router.chain_for(mv.path), str(mv), op)
+        await self._walk_refetching(mv, op)
 
     async def _fetch_zip(self, mv: ModuleVersion) -> None:
         mod = await self.mod_bytes(mv)
@@ -295,7 +295,28 @@ class Gateway:
                 await self.ingest.prepare(mv, source.name)
                 await asyncio.to_thread(self.ingest.store_zip, mv, tmp, mod, source.name)
 
-        await walk(self.router.chain_for(mv.path), str(mv), op)
+        await self._walk_refetching(mv, op)
+
+    async def _walk_refetching(
+        self, mv: ModuleVersion, op: Callable[[Source], Awaitable[None]]
+    ) -> None:
+        """Walk ``mv``'s chain; bytes that failed the artifact checks are fetched once more.
+
+        A flipped bit or a body cut short is most often damage on the way, not
+        at the source: one more walk of the chain rides it out, even with a
+        single upstream. A second failure is a refusal (``_fetch`` remembers
+        it). A checksum-database disagreement is not ``DamagedArtifactError``
+        and is never fetched again.
+        """
+        chain = self.router.chain_for(mv.path)
+        try:
+            await walk(chain, str(mv), op)
+        except DamagedArtifactError as exc:
+            log.warning(
+                "fetched bytes failed verification; fetching them once more",
+                extra={"event": "refetch_damaged", "subject": str(mv), "error": str(exc)},
+            )
+            await walk(chain, str(mv), op)
 
     @asynccontextmanager
     async def _store_lock(self, name: str) -> AsyncIterator[None]:

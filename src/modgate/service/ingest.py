@@ -29,6 +29,20 @@ from modgate.store.base import Kind, Store
 log = logging.getLogger("modgate.ingest")
 
 
+class DamagedArtifactError(InvalidModuleError):
+    """Fetched bytes that fail the artifact checks (zip rules, go.mod, .info).
+
+    Such bytes may have been damaged on their way (a flipped bit, a body cut
+    short), so the gateway fetches them once more before it refuses the
+    version. A disagreement with a checksum database is never of this type:
+    it is a security event, and is not fetched again.
+    """
+
+
+def damaged(exc: InvalidModuleError) -> DamagedArtifactError:
+    return DamagedArtifactError(exc.subject, exc.reason)
+
+
 class IngestVerifier(Protocol):
     """Checksum-database checks (``sumverify.SumVerifier``): prepare, check, then stored."""
 
@@ -105,6 +119,9 @@ class Ingest:
     def store_mod(self, mv: ModuleVersion, data: bytes, source: str) -> bytes:
         try:
             self.check_mod(mv, data)
+        except InvalidModuleError as exc:
+            raise self.refuse(damaged(exc), source) from None
+        try:
             self.check_hash(mv, Kind.MOD, hash_gomod(data))
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None
@@ -116,7 +133,7 @@ class Ingest:
         try:
             check_info_for(parse_info(data, str(mv)), mv)
         except InvalidModuleError as exc:
-            raise self.refuse(exc, source) from None
+            raise self.refuse(damaged(exc), source) from None
         self.store.put(mv, Kind.INFO, data)
         return self.store.get(mv, Kind.INFO) or data
 
@@ -160,6 +177,9 @@ class Ingest:
         """Verify a fetched zip in ``tmp`` and move it into the store; returns its h1."""
         try:
             h1 = self.verify_zip(mv, tmp, mod)
+        except InvalidModuleError as exc:
+            raise self.refuse(damaged(exc), source) from None
+        try:
             self.check_hash(mv, Kind.ZIP, h1)
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None

@@ -21,6 +21,8 @@ from modgate.protocol.module import ModuleVersion
 from modgate.protocol.patterns import parse_patterns
 from modgate.service.gateway import Gateway, GatewayOptions, merge_list
 from modgate.service.routing import ChainEntry, OffSource, SourceRouter
+from modgate.service.sumlog import RetaggedError
+from modgate.service.sumverify import ChecksumMismatchError
 from modgate.sources.direct import DirectSource
 from modgate.store.base import Kind
 from modgate.store.filesystem import FilesystemStore
@@ -40,10 +42,18 @@ def module_zip(mv: ModuleVersion, files: dict[str, bytes]) -> bytes:
 GOOD_ZIP = module_zip(MV, {"go.mod": GOMOD, "m.go": b"package m\n"})
 
 
-class FakeSource:
-    """Answers from a table; an Exception value is raised. Counts every call."""
+Answer = bytes | Exception
 
-    def __init__(self, name: str, table: dict[str, bytes | Exception], delay: float = 0) -> None:
+
+class FakeSource:
+    """Answers from a table; an Exception value is raised. Counts every call.
+
+    A list value holds successive answers; its last one is repeated.
+    """
+
+    def __init__(
+        self, name: str, table: dict[str, Answer | list[Answer]], delay: float = 0
+    ) -> None:
         self.name = name
         self.table = table
         self.delay = delay
@@ -54,6 +64,8 @@ class FakeSource:
         if self.delay:
             await asyncio.sleep(self.delay)
         value = self.table.get(key)
+        if isinstance(value, list):
+            value = value.pop(0) if len(value) > 1 else value[0]
         if value is None:
             raise NotFoundError(key, "not in the fake table")
         if isinstance(value, Exception):
@@ -79,7 +91,7 @@ class FakeSource:
         return None
 
 
-def good_table() -> dict[str, bytes | Exception]:
+def good_table() -> dict[str, Answer | list[Answer]]:
     return {
         "list:example.com/m": b"v1.0.0\nv0.9.0\n",
         "latest:example.com/m": b'{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}',
@@ -267,7 +279,6 @@ def test_query_info_resolves_and_expires(tmp_path: Path) -> None:
 def test_invalid_artifacts_are_refused_and_not_stored(tmp_path: Path, key: str, bad: bytes) -> None:
     table = good_table()
     table[key] = bad
-    gw = make_gateway(tmp_path, (FakeSource("up", table), False))
     kind = key.split(":", maxsplit=1)[0]
 
     async def go() -> None:
@@ -279,10 +290,89 @@ def test_invalid_artifacts_are_refused_and_not_stored(tmp_path: Path, key: str, 
         with pytest.raises(InvalidModuleError):
             await calls[kind]()
 
+        with pytest.raises(InvalidModuleError):
+            await calls[kind]()  # remembered: answered without asking the source again
+
+    src = FakeSource("up", table)
+    gw = make_gateway(tmp_path, (src, False), negative_ttl=60)
     run(go())
     stored = gw.store.size(MV, Kind(kind))
     assert stored is None, f"refused .{kind} was stored ({stored} bytes)"
+    # fetched once more (the bytes may have been damaged on their way), then refused
+    assert src.calls[key] == 2, f"{key} asked {src.calls[key]} times, not 2"
+    assert gw.metrics.total("modgate_verification_failures_total") == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("mod:example.com/m@v1.0.0", b"<html>captive portal</html>"),
+        ("zip:example.com/m@v1.0.0", GOOD_ZIP[: len(GOOD_ZIP) // 2]),
+        ("info:example.com/m@v1.0.0", b'{"Version":"v1.0.1"}'),
+    ],
+)
+def test_bytes_damaged_once_are_fetched_again(tmp_path: Path, key: str, bad: bytes) -> None:
+    """A single upstream that sends damaged bytes once: the second fetch is stored."""
+    table = good_table()
+    good = table[key]
+    assert isinstance(good, bytes)
+    table[key] = [bad, good]
+    src = FakeSource("up", table)
+    gw = make_gateway(tmp_path, (src, False), negative_ttl=60)
+    kind = Kind(key.split(":", maxsplit=1)[0])
+
+    async def go() -> None:
+        await gw.mod(MV)
+        await gw.info(MV.path, MV.version)
+        await gw.zip(MV)
+
+    run(go())
+    assert src.calls[key] == 2, f"{key} asked {src.calls[key]} times, not 2"
+    stored = gw.store.get(MV, kind) if kind is not Kind.ZIP else None
+    if kind is Kind.ZIP:
+        path = gw.store.local_path(MV, Kind.ZIP)
+        assert path is not None and path.read_bytes() == GOOD_ZIP, "the good zip is not stored"
+    else:
+        assert stored == good, f"stored .{kind.value} {stored!r}, not the good bytes"
     assert gw.metrics.total("modgate_verification_failures_total") == 1
+
+
+class ZipMismatchVerifier:
+    """A checksum database that disagrees with every zip: a security event, raised as ``error``."""
+
+    def __init__(self, error: type[InvalidModuleError]) -> None:
+        self.error = error
+
+    async def prepare(self, mv: ModuleVersion) -> None:
+        return None
+
+    def check(self, mv: ModuleVersion, kind: Kind, h1: str) -> None:
+        if kind is Kind.ZIP:
+            raise self.error(str(mv), f"zip hash {h1} differs from the checksum database")
+
+    def stored(self, mv: ModuleVersion, gomod_h1: str, zip_h1: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("error", [ChecksumMismatchError, RetaggedError])
+def test_checksum_disagreements_are_never_fetched_again(
+    tmp_path: Path, error: type[InvalidModuleError]
+) -> None:
+    src = FakeSource("up", good_table())
+    router = SourceRouter((ChainEntry(src, False),), DirectSource(), parse_patterns(""))
+    gw = Gateway(
+        FilesystemStore(tmp_path / "store"), router, Metrics(), GatewayOptions(negative_ttl=60),
+        verifier=ZipMismatchVerifier(error),
+    )  # fmt: skip
+
+    async def go() -> None:
+        for _ in range(2):
+            with pytest.raises(error):
+                await gw.zip(MV)
+
+    run(go())
+    assert src.calls["zip:example.com/m@v1.0.0"] == 1, src.calls
+    assert gw.store.local_path(MV, Kind.ZIP) is None
 
 
 def test_merge_list_sorts_dedups_and_drops_junk() -> None:
