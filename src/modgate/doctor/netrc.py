@@ -30,6 +30,7 @@ from modgate.doctor.report import Reporter
 _MACHINE_RE = re.compile(r"(?<![\w.-])machine\s+([^\s\"'\\;|&)]+)")
 _GOPROXY_RE = re.compile(r"GOPROXY[\"']?\s*[:=]\s*(.*)")
 _VALUE_LINE_RE = re.compile(r"^\s*value:\s*(.*)")
+_ENV_NAME_RE = re.compile(r"name:\s*[\"']?GOPROXY[\"']?\s*$")
 _URL_RE = re.compile(r"(https?)://([^\s\"',|/$]+)")
 _GOAUTH_RE = re.compile(r"GOAUTH[\"']?\s*[:=]\s*[\"']?([^\s\"']+)")
 _DEFAULT_PORTS = {"https": 443, "http": 80}
@@ -93,10 +94,10 @@ def proxy_urls(file: str, text: str) -> list[ProxyURL]:
         m = _GOPROXY_RE.search(line)
         if m is not None:
             values.append(m.group(1))
-            if "name: GOPROXY" in line.replace('"', "").replace("'", "") and index + 1 < len(lines):
-                nxt = _VALUE_LINE_RE.match(lines[index + 1])
-                if nxt is not None:
-                    values.append(nxt.group(1))
+        elif _ENV_NAME_RE.search(line) and index + 1 < len(lines):
+            nxt = _VALUE_LINE_RE.match(lines[index + 1])
+            if nxt is not None:
+                values.append(nxt.group(1))
         for value in values:
             for url in _URL_RE.finditer(value):
                 parts = urlsplit(f"{url.group(1)}://{url.group(2)}")
