@@ -133,7 +133,7 @@ def _declare(ins: Instruction, stage: Stage, walk: Walk) -> None:
 
 def _name_line(ins: Instruction, name: str) -> int:
     """The line of ``NAME=`` inside a multi-line ENV/ARG (findings cite that line)."""
-    m = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?:=|\s)", ins.rest)
+    m = re.search(rf"(?<![A-Za-z0-9_${{]){re.escape(name)}(?:=|\s)", ins.rest)
     return ins.rest_line + ins.rest.count("\n", 0, m.start()) if m else ins.line
 
 
