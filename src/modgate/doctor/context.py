@@ -96,7 +96,10 @@ class RepoContext:
                 continue
             if flag.search(text):
                 return True
-            if ("build-args" in text or relative.endswith(".hcl")) and listed.search(text):
+            lists_args = "build-args" in text or posixpath.basename(relative).startswith(
+                ("docker-bake", "docker-compose", "compose.")
+            )
+            if lists_args and listed.search(text):
                 return True
         return False
 
