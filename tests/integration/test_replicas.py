@@ -14,12 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from helpers.goenv import go_env, json_stream, run_go
+from helpers.goenv import describe, go_env, json_stream, run_go
 from helpers.modules import SampleProject, download_problems
 from helpers.s3server import RedisServer, S3Server
-from helpers.servers import ModgateFactory, ModgateHandle, StaticProxyFactory, http_get
+from helpers.servers import (
+    ModgateFactory,
+    ModgateHandle,
+    StaticProxyFactory,
+    http_get,
+    run_modgate,
+)
+from helpers.sumdbserver import TestSumdb, proxy_gosum
 
 REPLICAS = 3
+LOG_NAME = "sumdb.replicas.test"
 COLD_REQUESTS = 50
 BUCKET = "modgate-replicas"
 READY_WAIT = 15.0
@@ -172,3 +180,55 @@ def test_go_downloads_through_one_replica_then_another_offline(
         proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
         problems = download_problems(json_stream(proc.stdout), sample.versions)
         assert not problems, f"through the {name} replica:\n" + "\n".join(problems)
+
+
+@pytest.mark.go
+def test_private_log_appended_through_three_replicas_verifies_through_each(
+    tmp_path: Path,
+    sample: SampleProject,
+    gocache: Path,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    key = tmp_path / "log.key"
+    keygen = run_modgate("sumdb", "keygen", "--name", LOG_NAME, "--out", str(key))
+    assert keygen.returncode == 0, describe(keygen)
+    vkey = keygen.stdout.strip()
+    upstream = static_proxy(sample.proxy_root)
+    with TestSumdb(proxy_gosum(sample.proxy_root)) as public:
+        replicas = _replicas(
+            modgate, s3, tmp_path, "log", "--upstream", upstream.url, "--redis", redis.url,
+            "--sumdb", public.spec, "--sumdb-key", str(key),
+        )  # fmt: skip
+
+        def fetch(i: int) -> list[str]:
+            """Download a third of the sample versions through replica i, verified by its log."""
+            server = replicas[i]
+            mine = [str(b.mv) for n, b in enumerate(sample.versions) if n % REPLICAS == i]
+            workdir = tmp_path / f"first{i}"
+            workdir.mkdir()
+            gosumdb = f"{vkey} {server.url}/sumdb/{LOG_NAME}"
+            env = go_env(workdir, goproxy=server.url, gosumdb=gosumdb, gocache=gocache)
+            proc = run_go(["mod", "download", "-json", *mine], workdir, env)
+            return [str(r.get("Error")) for r in json_stream(proc.stdout) if r.get("Error")]
+
+        with concurrent.futures.ThreadPoolExecutor(REPLICAS) as pool:
+            errors = [e for found in pool.map(fetch, range(REPLICAS)) for e in found]
+        assert not errors, f"downloads through the replicas failed: {errors}"
+        heads = {r.url: http_get(r.url, f"/sumdb/{LOG_NAME}/latest").body for r in replicas}
+        assert len(set(heads.values())) == 1, f"replicas serve different tree heads: {heads}"
+        size = next(iter(heads.values())).split(b"\n")[1]
+        assert size == str(len(sample.versions)).encode(), (
+            f"log size {size!r}, want one per version"
+        )
+        for i, server in enumerate(replicas):
+            workdir = tmp_path / f"all{i}"
+            workdir.mkdir()
+            gosumdb = f"{vkey} {server.url}/sumdb/{LOG_NAME}"
+            env = go_env(workdir, goproxy=replicas[(i + 1) % REPLICAS].url, gosumdb=gosumdb,
+                         gocache=gocache)  # fmt: skip
+            proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
+            problems = download_problems(json_stream(proc.stdout), sample.versions)
+            assert not problems, f"verified by replica {i}'s log:\n" + "\n".join(problems)
