@@ -14,10 +14,11 @@ group, and Kubernetes secret volumes with an ``fsGroup``, whose files the
 kubelet makes root-owned and group-readable (0440) whatever ``defaultMode``
 says. A group-readable key of any other owner is refused.
 
-Reloading without dropping a connection: the listening server keeps the
-context it was created with, whose ``sni_callback`` runs for every
-ClientHello (with or without a server name) and points the new connection's
-``SSLObject`` at the newest context. ``reload()`` builds a complete new
+Reloading without dropping a connection: every handshake starts with the
+same context (``server_context``, which ``modgate.server.tlsaccept`` hands
+to ``start_tls``), whose ``sni_callback`` runs for every ClientHello (with
+or without a server name) and points the new connection's ``SSLObject`` at
+the newest context. ``reload()`` builds a complete new
 context first and swaps it in only if that succeeded, so a bad pair on disk
 is refused with the old one still in use. Connections already established
 keep their session; only new handshakes see the new certificate.
@@ -121,11 +122,11 @@ def certificate_not_after(cert: Path) -> datetime.datetime:
 
 
 class TlsCertificate:
-    """The server's certificate pair: the listening context and the current one.
+    """The server's certificate pair: the context handshakes start with, and the current one.
 
-    ``server_context`` is what the listening socket is created with; it never
-    changes. ``reload()`` reads the files again and, if the new pair loads,
-    makes it the one every later handshake uses.
+    ``server_context`` is what every handshake starts with; it never changes.
+    ``reload()`` reads the files again and, if the new pair loads, makes it
+    the one every later handshake uses.
     """
 
     def __init__(self, cert: Path, key: Path) -> None:
