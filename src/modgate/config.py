@@ -29,6 +29,7 @@ from modgate.store.redislease import check_url as check_redis_url
 from modgate.store.s3 import parse_url as parse_s3_url
 
 ENV_PREFIX = "MODGATE_"
+MIN_LEASE = 0.5
 AUTH_TABLE = "auth"
 DEFAULT_UPSTREAM = "https://proxy.golang.org,direct"
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -113,6 +114,8 @@ class ServeSettings:
     store_cache_bytes: int = 1 << 30
     """Local disk cache of an object store's artifacts (under ``store``)."""
     redis: str = ""
+    redis_lease: float = 30.0
+    """Seconds a fetch lease lives without being extended (a dead holder's ends by then)."""
     """Redis URL that coordinates replicas ("": locks are the store's own)."""
 
 
@@ -152,6 +155,7 @@ def _raw_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         "store_cache": "",
         "store_cache_size": "1GiB",
         "redis": "",
+        "redis_lease": "30",
     }
 
 
@@ -337,6 +341,7 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
             raw["store_cache_size"], lambda why: bad("store_cache_size", why)
         ),
         redis=redis,
+        redis_lease=_lease(raw["redis_lease"], lambda w: bad("redis_lease", w)),
     )
 
 
@@ -466,6 +471,13 @@ def parse_size(value: str, bad: Any) -> int:
             "(KiB, MiB, GiB are powers of 1024; KB, MB, GB powers of 1000)"
         )
     return int(m.group(1)) * SIZE_UNITS[m.group(2).upper()]
+
+
+def _lease(value: str, bad: Any) -> float:
+    seconds = _seconds(value, bad)
+    if seconds < MIN_LEASE:
+        raise bad(f"use at least {MIN_LEASE} seconds (the lease is extended every third of it)")
+    return seconds
 
 
 def _seconds(value: str, bad: Any) -> float:

@@ -8,6 +8,7 @@ static test proxy, which counts what it is asked.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from helpers.goenv import describe, go_env, json_stream, run_go
 from helpers.modules import SampleProject, download_problems
-from helpers.s3server import RedisServer, S3Server
+from helpers.s3server import RedisServer, S3Server, client
 from helpers.servers import (
     ModgateFactory,
     ModgateHandle,
@@ -31,6 +32,7 @@ LOG_NAME = "sumdb.replicas.test"
 COLD_REQUESTS = 50
 BUCKET = "modgate-replicas"
 READY_WAIT = 15.0
+WAIT = 20.0
 """Seconds /readyz may take to see Redis again (it is checked every few seconds)."""
 
 
@@ -232,3 +234,41 @@ def test_private_log_appended_through_three_replicas_verifies_through_each(
             proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
             problems = download_problems(json_stream(proc.stdout), sample.versions)
             assert not problems, f"verified by replica {i}'s log:\n" + "\n".join(problems)
+
+
+def test_a_replica_killed_mid_fetch_is_replaced_when_its_lease_ends(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    upstream.delay = 1.0
+    first, second = _replicas(
+        modgate, s3, tmp_path, "kill", "--upstream", upstream.url, "--redis", redis.url,
+        "--redis-lease", "1", count=2,
+    )  # fmt: skip
+    built = sample.versions[0]
+    path = built.url_path("zip")
+    pending = concurrent.futures.ThreadPoolExecutor(1)
+    doomed = pending.submit(http_get, first.url, path)
+    deadline = time.monotonic() + WAIT
+    while upstream.count(path) == 0:  # the first replica holds the zip's lease, mid-fetch
+        assert time.monotonic() < deadline, f"the first replica never fetched: {upstream.seen()}"
+        time.sleep(0.02)
+    first.kill()
+    with contextlib.suppress(OSError):
+        doomed.result(WAIT)
+    pending.shutdown()
+    started = time.monotonic()
+    answer = http_get(second.url, path)
+    took = time.monotonic() - started
+    assert (answer.status, answer.body == built.zip) == (200, True), f"second replica: {answer}"
+    assert upstream.count(path) == 2, f"zip fetches {upstream.count(path)}, want the cut one and 1"
+    assert took < WAIT, f"the second replica took {took:.1f} s to take over"
+    with (tmp_path / "check").open("wb") as out:
+        listed = client(s3.url).get_object(Bucket=BUCKET, Key=f"kill{path}")  # type: ignore[attr-defined]
+        out.write(listed["Body"].read())
+    assert (tmp_path / "check").read_bytes() == built.zip, "the bucket holds other bytes"

@@ -79,7 +79,8 @@ def open_store(settings: ServeSettings, metrics: Metrics) -> Store:
         return FilesystemStore(settings.store)
     locks: Locks | None = None
     if settings.redis:
-        locks = RedisLocks(settings.redis, f"modgate:{settings.store_url}", metrics)
+        namespace = f"modgate:{settings.store_url}"
+        locks = RedisLocks(settings.redis, namespace, metrics, lease_seconds=settings.redis_lease)
         reason = locks.ping()
         if reason is not None:
             log.warning("starting with per-process coordination: %s", reason)
@@ -225,6 +226,14 @@ Examples:
     "--store-cache-size",
     metavar="SIZE",
     help="With --store s3://: disk space for hot artifacts [1GiB].",
+)
+@click.option(
+    "--redis-lease",
+    metavar="SECONDS",
+    help=(
+        "With --redis: how long a fetch lease lives unless its holder extends it; a "
+        "replica killed mid-fetch is replaced after this [30]."
+    ),
 )
 @click.option(
     "--redis",
