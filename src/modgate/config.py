@@ -208,7 +208,7 @@ def resolve(
     for name, flag in flags.items():
         if flag is not None:
             raw[name], origin[name] = flag, "--" + name.replace("_", "-")
-    settings = _validate(raw, origin)
+    settings = _validate(raw, origin, environ)
     try:
         auth = auth_settings(
             load_auth_table(config_file) if config_file is not None else None,
@@ -243,7 +243,9 @@ def _fail(origin: str, value: str, why: str) -> ConfigError:
     return ConfigError(f"invalid {origin} value {value!r}: {why}")
 
 
-def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
+def _validate(
+    raw: dict[str, str], origin: dict[str, str], environ: Mapping[str, str] = os.environ
+) -> ServeSettings:
     def bad(name: str, why: str) -> ConfigError:
         return _fail(origin[name], raw[name], why)
 
@@ -274,7 +276,7 @@ def _validate(raw: dict[str, str], origin: dict[str, str]) -> ServeSettings:
         except ValueError as exc:
             raise bad("store", str(exc)) from exc
         store_url = f"s3://{bucket}/{prefix}".rstrip("/")
-        store = raw["store_cache"].strip() or str(default_s3_cache(bucket, prefix))
+        store = raw["store_cache"].strip() or str(default_s3_cache(bucket, prefix, environ))
     elif raw["store_cache"].strip():
         raise bad("store_cache", "only an object store (--store s3://...) has a local cache")
     redis = raw["redis"].strip()
