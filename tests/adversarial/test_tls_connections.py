@@ -13,6 +13,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -286,5 +287,59 @@ def test_a_request_sent_with_the_last_handshake_message_is_answered(ca: TestCA) 
                 f"{version.name}: {answer!r}"
             )
         await until(lambda: handle.state.admission.open == 0, "the connections released")
+
+    serve(ca, ServerSettings(), body)
+
+
+def test_connections_reset_before_or_during_their_handshake_free_their_slots(ca: TestCA) -> None:
+    count = 40
+
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        for index in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", handle.port)), IO_TIMEOUT)
+            if index % 2:
+                await loop.sock_sendall(sock, PARTIAL_CLIENT_HELLO)
+            # close with a reset, at once
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        # the handshake timeout is 30 s: only the resets can have freed the slots
+        await until(lambda: handle.state.admission.open == 0, "every reset connection released")
+        answer = await https_healthz(handle, context)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+
+    serve(ca, ServerSettings(header_timeout=30.0, max_connections=count), body)
+
+
+class _GoneTransport:
+    """A TCP transport whose client left before its handshake task ever ran."""
+
+    def __init__(self) -> None:
+        self.aborted = False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+
+def test_a_handshake_cancelled_before_it_starts_frees_its_slot(ca: TestCA) -> None:
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        acceptor = handle.tls_acceptor
+        assert acceptor is not None
+        transport = _GoneTransport()
+        task = acceptor.accepted(transport, [])  # type: ignore[arg-type]
+        assert task is not None and handle.state.admission.open == 1
+        task.cancel()  # what the plain protocol does when the client leaves this early
+        await asyncio.wait([task])
+        await asyncio.sleep(0)
+        assert handle.state.admission.open == 0, "a cancelled handshake kept its slot"
+        assert transport.aborted and not acceptor.handshakes
 
     serve(ca, ServerSettings(), body)

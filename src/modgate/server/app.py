@@ -124,7 +124,7 @@ class ServerHandle:
         self.server.close()
         state.closing = True
         if self.tls_acceptor is not None:
-            self.tls_acceptor.close()  # handshakes under way end now
+            await self.tls_acceptor.close()  # handshakes under way end now
         for conn in list(state.connections):
             conn.begin_shutdown()
         deadline = time.monotonic() + grace

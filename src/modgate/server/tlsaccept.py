@@ -55,20 +55,23 @@ class TlsAcceptor:
         self._context = context
         self._handshake_timeout = handshake_timeout
         self._shutdown_timeout = shutdown_timeout
-        self.handshakes: set[asyncio.Task[None]] = set()
+        self.handshakes: set[asyncio.Task[bool]] = set()
         """Handshakes under way (each holds an admission slot)."""
 
     def protocol(self) -> asyncio.Protocol:
         return _Accepted(self)
 
-    def close(self) -> None:
-        """Stop every handshake under way (the server is shutting down)."""
-        for task in list(self.handshakes):
+    async def close(self) -> None:
+        """Stop every handshake under way and free their slots (the server is stopping)."""
+        tasks = list(self.handshakes)
+        for task in tasks:
             task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     def accepted(
         self, transport: asyncio.Transport, early: list[bytes]
-    ) -> asyncio.Task[None] | None:
+    ) -> asyncio.Task[bool] | None:
         """A TCP connection: count it and start its handshake, or close it at once.
 
         ``early`` is where the plain protocol keeps bytes read before the handshake starts.
@@ -83,16 +86,22 @@ class TlsAcceptor:
         if state.closing or state.admission.admit(remote, state.now, per_client=per_client):
             transport.abort()
             return None
-        task = asyncio.get_running_loop().create_task(
-            self._handshake(transport, remote, per_client, early)
-        )
+        task = asyncio.get_running_loop().create_task(self._handshake(transport, early))
+
+        def finished(task: asyncio.Task[bool]) -> None:
+            # Whatever ended the task (even a cancel before its first step), a
+            # connection not handed over frees its slot here.
+            self.handshakes.discard(task)
+            if task.cancelled() or task.exception() is not None or not task.result():
+                transport.abort()
+                state.admission.release(remote, per_client=per_client)
+
         self.handshakes.add(task)
-        task.add_done_callback(self.handshakes.discard)
+        task.add_done_callback(finished)
         return task
 
-    async def _handshake(
-        self, transport: asyncio.Transport, remote: str, per_client: bool, early: list[bytes]
-    ) -> None:
+    async def _handshake(self, transport: asyncio.Transport, early: list[bytes]) -> bool:
+        """True once the connection is handed to its ``HttpConnection`` (which frees its slot)."""
         standin = _Handoff()
         loop = asyncio.get_running_loop()
         # Runs after start_tls made its TLS protocol the transport's, before reading resumes.
@@ -106,19 +115,13 @@ class TlsAcceptor:
                 ssl_handshake_timeout=self._handshake_timeout,
                 ssl_shutdown_timeout=self._shutdown_timeout,
             )
-        except BaseException as exc:  # the slot is freed whatever ended the handshake
-            self._state.admission.release(remote, per_client=per_client)
-            transport.abort()
-            if not isinstance(exc, Exception):
-                raise
-            log.debug("TLS handshake with %s failed: %r", remote, exc)
-            return
+        except Exception as exc:
+            log.debug("TLS handshake failed: %r", exc)
+            return False
         if tls_transport is None:  # a closed transport: not expected after a handshake
-            self._state.admission.release(remote, per_client=per_client)
-            transport.abort()
-            return
-        conn = self._make(True)
-        standin.hand_over(conn, tls_transport)
+            return False
+        standin.hand_over(self._make(True), tls_transport)
+        return True
 
 
 class _Accepted(asyncio.Protocol):
@@ -127,7 +130,7 @@ class _Accepted(asyncio.Protocol):
     def __init__(self, acceptor: TlsAcceptor) -> None:
         self._acceptor = acceptor
         self._transport: asyncio.Transport | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[bool] | None = None
         self._early: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
