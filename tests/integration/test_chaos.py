@@ -41,10 +41,13 @@ from helpers.servers import (
     ModgateFactory,
     ModgateHandle,
     StaticProxyFactory,
+    dead_port,
     metric_total,
     metric_values,
 )
 from helpers.storecheck import store_problems
+from modgate.diagnose.causes import CauseId
+from modgate.diagnose.gateway_answers import gateway_cause
 
 pytestmark = pytest.mark.go
 
@@ -186,6 +189,30 @@ def test_no_good_path_fails_in_one_line(
     assert str(built.mv) in body, f"{fault.value}: the error does not name the module: {body!r}"
     assert faulty.url in body, f"{fault.value}: the error does not name the upstream: {body!r}"
     _assert_store_clean(server.store, sample)
+
+
+def test_an_unreachable_proxy_is_named_not_the_upstream(
+    faulty: FaultProxy, sample: SampleProject, gocache: Path, tmp_path: Path,
+    modgate: ModgateFactory,
+) -> None:  # fmt: skip
+    """http_proxy names a dead port: the answer points at the proxy and the variable."""
+    proxy = f"http://ci:t0ken@127.0.0.1:{dead_port()}"
+    env = {"http_proxy": proxy, "NO_PROXY": "", "no_proxy": ""}
+    server = modgate("--upstream", faulty.url, "--upstream-retries", "0", env=env)
+    built = sample.version("example.com/liba", "v1.1.0")
+    go = go_env(tmp_path / "go", goproxy=server.url, gocache=gocache)
+    proc = run_go(["mod", "download", str(built.mv)], tmp_path, go, check=False)
+    assert proc.returncode != 0, f"the download succeeded\n{describe(proc)}"
+    answer = server.get(built.url_path("info"))
+    body = answer.body.decode(errors="replace")
+    assert answer.status == 502, answer
+    assert body.count("\n") <= 1, f"the error is not one line: {body!r}"
+    shown = proxy.replace("ci:t0ken", "xxxxx")
+    assert f"cannot connect to the proxy {shown} (from http_proxy)" in body, body
+    assert str(built.mv) in body and faulty.url in body, body
+    assert "t0ken" not in body + server.stderr_text(), "the proxy's password leaked"
+    assert gateway_cause(body) is CauseId.MODGATE_UPSTREAM_FAILED, "modgate diagnose misses it"
+    assert not faulty.log, f"a request reached the upstream without the proxy: {faulty.log}"
 
 
 def test_kill_9_during_cold_downloads(

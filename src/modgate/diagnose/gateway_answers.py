@@ -74,6 +74,8 @@ _PATTERNS: tuple[tuple[CauseId, tuple[str, ...]], ...] = (
         r"TLS certificate of .* rejected", r"TLS handshake with .* failed",
         r"cannot resolve the host of", r"cannot connect to \S+: ",
         r"the HTTP proxy failed the request to", r"redirected too many times",
+        r"cannot (?:connect to|resolve) the proxy \S+ \(from \S+\)",
+        r"the proxy \S+ \(from \S+\) failed the request to",
         r"the connection to .* broke during", r"redirected to an unsupported URL scheme",
         r"sent an answer modgate cannot read", r"answered without Content-Length",
         r"vanished from the mirror", r"bytes or more, over the limit",

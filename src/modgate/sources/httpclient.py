@@ -18,20 +18,58 @@ addresses the guard checked.
 
 from __future__ import annotations
 
+import os
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 
 import certifi
 import httpx
-from httpx._utils import get_environment_proxies  # the client's own reading of *_PROXY
+from httpx._utils import URLPattern, get_environment_proxies  # the client's reading of *_PROXY
 
 from modgate import __version__
+from modgate.protocol.goproxy import redact_url
 from modgate.sources.hostguard import HostGuard, PinnedTransport
 
 USER_AGENT = f"modgate/{__version__}"
 MAX_REDIRECTS = 10
 KEEPALIVE_EXPIRY = 30.0
 """Seconds an idle pooled connection is kept open."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyRoute:
+    """The HTTP(S) proxy that requests to one URL go through, fit to show (no credentials)."""
+
+    url: str
+    """The proxy's URL, its userinfo hidden."""
+    variable: str
+    """The variable that set it, spelt as set: ``HTTPS_PROXY``, ``http_proxy``, ..."""
+
+    def __str__(self) -> str:
+        return f"the proxy {self.url} (from {self.variable})"
+
+
+def proxy_for(url: str) -> ProxyRoute | None:
+    """The proxy the shared client sends requests to ``url`` through, or None (direct).
+
+    Chosen from the environment exactly as the client chooses: the most
+    specific matching pattern wins, and a ``NO_PROXY`` entry means no proxy.
+    """
+    target = httpx.URL(url)
+    mounts = ((URLPattern(key), proxy) for key, proxy in get_environment_proxies().items())
+    for pattern, proxy in sorted(mounts, key=lambda mount: mount[0]):
+        if pattern.matches(target):
+            if proxy is None:
+                return None
+            scheme = pattern.pattern.partition("://")[0]
+            return ProxyRoute(redact_url(proxy), _variable(f"{scheme}_proxy"))
+    return None
+
+
+def _variable(name: str) -> str:
+    """``name`` as it is spelt in the environment: lower case wins, as in urllib."""
+    return name if os.environ.get(name) else name.upper()
 
 
 def make_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:

@@ -6,7 +6,9 @@ Every httpx exception is translated here, once, into the error tree::
     404                      -> NotFoundError   (the chain may fall through)
     410                      -> GoneError       (the chain may fall through)
     any other status         -> UpstreamError   "<url> answered 503 Service Unavailable: ..."
-    DNS, refused, TLS, proxy -> UpstreamError   naming what failed and what to check
+    DNS, refused, TLS, proxy -> UpstreamError   naming what failed and what to check (a proxy
+                                                 from HTTPS_PROXY/HTTP_PROXY that cannot be
+                                                 reached is named, not the upstream)
     200 without framing      -> UpstreamError   (no Content-Length, not chunked: a cut
                                                  connection would look like a short body)
     connect/read timeouts    -> UpstreamTimeoutError (also a body under 1 KiB per read timeout)
@@ -51,6 +53,7 @@ from modgate.protocol.errors import (
 from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.goproxy import redact_url
 from modgate.protocol.module import ModuleVersion
+from modgate.sources.httpclient import ProxyRoute, proxy_for
 
 LIST_MAX_BYTES = 16 << 20
 INFO_MAX_BYTES = 64 << 10
@@ -130,6 +133,8 @@ class UpstreamProxy:
         self._retries = max(0, retries)
         self._backoff = backoff
         self._labels: Labels = (("upstream", self.name),)
+        self._proxy = proxy_for(self._base)
+        """The HTTP(S) proxy every request goes through, named when it cannot be reached."""
 
     # -- the Source port ------------------------------------------------
 
@@ -326,7 +331,13 @@ class UpstreamProxy:
         self, subject: str, shown: str, exc: httpx.TimeoutException
     ) -> UpstreamTimeoutError:
         timeout = self._client.timeout
-        if isinstance(exc, httpx.ConnectTimeout):
+        if isinstance(exc, httpx.ConnectTimeout) and self._proxy is not None:
+            what = (
+                f"{self._proxy} did not accept a connection within {timeout.connect}s "
+                f"(requests to {self.name} go through it)"
+            )
+            hint = f"check {self._proxy.variable}, NO_PROXY and the proxy"
+        elif isinstance(exc, httpx.ConnectTimeout):
             what = f"{self.name} did not accept a connection within {timeout.connect}s"
             hint = "check --upstream and the network, or raise --connect-timeout"
         elif isinstance(exc, httpx.PoolTimeout):
@@ -358,23 +369,29 @@ class UpstreamProxy:
                 if isinstance(cause, ssl.SSLError):
                     detail = cause.reason or type(cause).__name__
                     return "tls", f"TLS handshake with {self.name} failed: {detail}; {check}", False
+            proxy = self._proxy
             for cause in causes:
                 if isinstance(cause, socket.gaierror):
                     detail = cause.strerror or "no such host"
+                    if proxy is not None:
+                        return "proxy", self._proxy_unreachable(proxy, "resolve", detail), True
                     return "dns", f"cannot resolve the host of {self.name}: {detail}; {check}", True
             detail = "connection failed"
             for cause in causes:
                 if isinstance(cause, OSError) and cause.errno:
                     detail = os.strerror(cause.errno).lower()
                     break
+            if proxy is not None:
+                return "proxy", self._proxy_unreachable(proxy, "connect to", detail), True
             return "connect", f"cannot connect to {self.name}: {detail}; {check}", True
         if isinstance(exc, httpx.ProxyError):
-            return (
-                "proxy",
-                f"the HTTP proxy failed the request to {self.name}; check HTTPS_PROXY, "
-                "HTTP_PROXY and NO_PROXY",
-                False,
-            )
+            proxy = self._proxy
+            via = "the HTTP proxy" if proxy is None else str(proxy)
+            names = "HTTPS_PROXY, HTTP_PROXY" if proxy is None else proxy.variable
+            answer = self._scrub(str(exc))
+            answer = f" ({answer})" if answer else ""
+            reason = f"{via} failed the request to {self.name}{answer}; check {names} and NO_PROXY"
+            return "proxy", reason, False
         if isinstance(exc, httpx.TooManyRedirects):
             return "redirect", f"{shown} redirected too many times; check --upstream", False
         if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
@@ -385,6 +402,12 @@ class UpstreamProxy:
             "protocol",
             f"{shown} sent an answer modgate cannot read ({type(exc).__name__})",
             False,
+        )
+
+    def _proxy_unreachable(self, proxy: ProxyRoute, verb: str, detail: str) -> str:
+        return (
+            f"cannot {verb} {proxy}, which requests to {self.name} go through: {detail}; "
+            f"check {proxy.variable} and NO_PROXY, and that the proxy is up"
         )
 
 

@@ -25,6 +25,9 @@ from typing import Any, TypeVar
 
 import pytest
 
+from helpers.servers import dead_port
+from modgate.diagnose.causes import CauseId
+from modgate.diagnose.gateway_answers import gateway_cause
 from modgate.metrics import Metrics
 from modgate.protocol.errors import (
     GoneError,
@@ -505,6 +508,101 @@ def test_http_proxy_from_the_environment_is_used(
         relay.close()
     assert relay.seen == [server.url + MOD_PATH], "the request did not go through HTTP_PROXY"
     assert [h["user-agent"] for _, h in server.requests] == ["relay", USER_AGENT]
+
+
+PROXY_NAMES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _only_proxy(monkeypatch: pytest.MonkeyPatch, name: str, value: str, no_proxy: str) -> None:
+    for other in (*PROXY_NAMES, "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
+
+
+@pytest.mark.parametrize(
+    ("name", "scheme"),
+    [
+        ("HTTPS_PROXY", "https"),
+        ("https_proxy", "https"),
+        ("HTTP_PROXY", "http"),
+        ("ALL_PROXY", "http"),
+    ],
+)
+def test_an_unreachable_proxy_is_named_not_the_upstream(
+    monkeypatch: pytest.MonkeyPatch, name: str, scheme: str
+) -> None:
+    port = dead_port()
+    _only_proxy(monkeypatch, name, f"http://alice:s3cret@127.0.0.1:{port}", no_proxy="")
+    url = f"{scheme}://127.0.0.1:{dead_port()}"
+    metrics = Metrics()
+    with pytest.raises(UpstreamError) as info:
+        fetch(url, get_mod, metrics=metrics, retries=1)
+    message = str(info.value)
+    want = (
+        f"cannot connect to the proxy http://xxxxx@127.0.0.1:{port} (from {name}), "
+        f"which requests to {url} go through: connection refused; check {name} and NO_PROXY"
+    )
+    assert want in message, f"the error does not name the proxy and {name}: {message!r}"
+    assert "alice" not in message and "s3cret" not in message, f"credentials shown: {message!r}"
+    assert errors_by_kind(metrics, url) == {"proxy": 2}, "not counted (and retried) as proxy"
+    assert gateway_cause(message) is CauseId.MODGATE_UPSTREAM_FAILED, "diagnose misses it"
+
+
+def test_a_proxy_that_refuses_the_tunnel_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Refusing(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_CONNECT(self) -> None:
+            self.send_response(403, "Forbidden")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": POLL})
+    thread.start()
+    try:
+        proxy = f"http://bob:pw9@127.0.0.1:{httpd.server_address[1]}"
+        _only_proxy(monkeypatch, "HTTPS_PROXY", proxy, no_proxy="")
+        metrics = Metrics()
+        url = f"https://127.0.0.1:{dead_port()}"
+        with pytest.raises(UpstreamError) as info:
+            fetch(url, get_mod, metrics=metrics)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+    message = str(info.value)
+    shown = proxy.replace("bob:pw9", "xxxxx")
+    assert f"the proxy {shown} (from HTTPS_PROXY) failed the request to {url}" in message
+    assert "403" in message and "pw9" not in message, message
+    assert errors_by_kind(metrics, url) == {"proxy": 1}, "a refusal by the proxy was retried"
+    assert gateway_cause(message) is CauseId.MODGATE_UPSTREAM_FAILED, "diagnose misses it"
+
+
+def test_an_upstream_in_no_proxy_is_named_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    _only_proxy(monkeypatch, "HTTP_PROXY", f"http://127.0.0.1:{dead_port()}", "127.0.0.1")
+    url = f"http://127.0.0.1:{dead_port()}"
+    with pytest.raises(UpstreamError) as info:
+        fetch(url, get_mod, retries=0)
+    assert f"cannot connect to {url}: connection refused" in str(info.value)
+    assert "proxy http" not in str(info.value), str(info.value)
+
+
+def test_an_unresolvable_proxy_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_such_host(host: Any, *args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_host)
+    _only_proxy(monkeypatch, "HTTPS_PROXY", "http://proxy.corp.invalid:3128", no_proxy="")
+    with pytest.raises(UpstreamError) as info:
+        fetch("https://goproxy.invalid", get_mod, retries=0)
+    assert (
+        "cannot resolve the proxy http://proxy.corp.invalid:3128 (from HTTPS_PROXY), which "
+        "requests to https://goproxy.invalid go through: Name or service not known"
+    ) in str(info.value)
 
 
 @dataclass(frozen=True)
