@@ -17,9 +17,9 @@ from modgate.doctor.goimage import (
     parse_image,
     tag_version,
 )
-from modgate.formats.gosumdb import GoSumDBError, parse_gosumdb
 from modgate.doctor.noproxy import bypasses_proxy
 from modgate.doctor.report import Reporter
+from modgate.formats.gosumdb import GoSumDBError, parse_gosumdb
 
 # --------------------------------------------------------------------------- GOFLAGS
 
