@@ -28,10 +28,20 @@ class S3Server:
         from moto.server import ThreadedMotoServer  # noqa: PLC0415  (slow; only S3 tests need it)
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._make = ThreadedMotoServer
         self._server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
         self._server.start()
-        host, port = self._server.get_host_and_port()
-        self.url = f"http://{host}:{port}"
+        host, self.port = self._server.get_host_and_port()
+        self.url = f"http://{host}:{self.port}"
+
+    def stop(self) -> None:
+        """Stop answering (connections are refused); the objects stay, in this process."""
+        self._server.stop()
+
+    def start(self) -> None:
+        """Answer again on the same port, with the same objects."""
+        self._server = self._make(ip_address=LOOPBACK, port=self.port, verbose=False)
+        self._server.start()
 
     def env(self) -> dict[str, str]:
         return s3_env(self.url)

@@ -272,3 +272,39 @@ def test_a_replica_killed_mid_fetch_is_replaced_when_its_lease_ends(
         listed = client(s3.url).get_object(Bucket=BUCKET, Key=f"kill{path}")  # type: ignore[attr-defined]
         out.write(listed["Body"].read())
     assert (tmp_path / "check").read_bytes() == built.zip, "the bucket holds other bytes"
+
+
+def test_object_store_down_serves_the_cached_refuses_the_rest_and_recovers(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    redis: RedisServer,
+) -> None:
+    own = S3Server()  # stopped and started by this test only
+    try:
+        own.create_bucket(BUCKET)
+        upstream = static_proxy(sample.proxy_root)
+        (replica,) = _replicas(
+            modgate, own, tmp_path, "down", "--upstream", upstream.url, "--redis", redis.url,
+            count=1,
+        )  # fmt: skip
+        warm, cold = sample.versions[0], sample.versions[1]
+        assert http_get(replica.url, warm.url_path("zip")).body == warm.zip
+        own.stop()
+        again = http_get(replica.url, warm.url_path("zip"))
+        assert (again.status, again.body == warm.zip) == (200, True), f"cached zip: {again}"
+        refused = http_get(replica.url, cold.url_path("zip"))
+        assert refused.status >= 500, f"a cold zip with the object store down: {refused}"
+        assert f"s3://{BUCKET}/down/".encode() in refused.body, (
+            f"the error names no object: {refused}"
+        )
+        ready = http_get(replica.url, "/readyz")
+        assert ready.status == 503, f"/readyz with the object store down: {ready}"
+        own.start()
+        answer = http_get(replica.url, cold.url_path("zip"))
+        assert (answer.status, answer.body == cold.zip) == (200, True), f"after: {answer}"
+        stored = client(own.url).get_object(Bucket=BUCKET, Key=f"down{cold.url_path('zip')}")  # type: ignore[attr-defined]
+        assert stored["Body"].read() == cold.zip, "the bucket holds other bytes than published"
+    finally:
+        own.close()
