@@ -28,6 +28,9 @@ class Locks(Protocol):
     def health(self) -> str | None:
         """None when the locks work as configured, else what is degraded (for /readyz)."""
 
+    def check_fence(self, name: str) -> None:
+        """Raise StoreError when ``name`` lies under a lease that has ended (fencing)."""
+
 
 class ProcessLocks:
     """Exclusive between the threads of this process; entries exist only while used."""
@@ -68,6 +71,9 @@ class ProcessLocks:
 
     def health(self) -> str | None:
         return None
+
+    def check_fence(self, name: str) -> None:
+        return None  # in one process a lock cannot end while its holder runs
 
     def try_lock(self, name: str) -> Callable[[], None] | None:
         held = self._enter(name)

@@ -107,6 +107,8 @@ class RedisLocks:
         self.degraded: str | None = None
         self._next_try = 0.0
         self._held: dict[str, int] = {}
+        self._names: dict[str, tuple[str, int]] = {}
+        """Held leases by key: the lock's name and token (for fencing checks)."""
         self._renewer: threading.Thread | None = None
         self._stop = threading.Event()
 
@@ -118,6 +120,7 @@ class RedisLocks:
             key = self._key(name)
             token = self._acquire(key, wait=True)
             self._refuse_degraded(name, token)
+            self._name(key, name, token)
             try:
                 yield
             finally:
@@ -141,6 +144,7 @@ class RedisLocks:
         except StoreError:
             local()
             raise
+        self._name(key, name, token)
 
         def release() -> None:
             try:
@@ -158,6 +162,30 @@ class RedisLocks:
     def health(self) -> str | None:
         return self.ping()
 
+    def check_fence(self, name: str) -> None:
+        """Before a write under a strict lock: raise unless our lease on it is still in Redis.
+
+        ``name`` is what is written (``sumdb/<log>/tree``); the lease is the
+        strict lock it lies under (``sumdb/<log>``). A replica that was paused
+        past its lease's end finds another token there and does not write.
+        """
+        if not name.startswith(STRICT_PREFIXES):
+            return
+        with self._state:
+            held = [(n, k, t) for k, (n, t) in self._names.items() if _under(name, n)]
+        for lock_name, key, token in held:
+            try:
+                current = self.client.get(key)
+            except self._errors as exc:
+                self._degrade(exc)
+                raise StoreError(name, f"{self.degraded}; not written") from exc
+            if current is None or int(current) != token:
+                raise StoreError(
+                    name,
+                    f"the lease on {lock_name} ended before this write (fencing token {token}, "
+                    f"now {_text(current)}); not written, retry",
+                )
+
     def ping(self) -> str | None:
         """Ask Redis now; None when it answers, else why not (and the locks degrade)."""
         try:
@@ -172,6 +200,11 @@ class RedisLocks:
         self._stop.set()
 
     # -- leases -----------------------------------------------------------------
+
+    def _name(self, key: str, name: str, token: int | None) -> None:
+        if token:
+            with self._state:
+                self._names[key] = (name, token)
 
     def _refuse_degraded(self, name: str, token: int | None) -> None:
         if token is None and name.startswith(STRICT_PREFIXES):
@@ -213,6 +246,7 @@ class RedisLocks:
             return
         with self._state:
             self._held.pop(key, None)
+            self._names.pop(key, None)
         try:
             self.client.eval(_RELEASE, 1, key, token)
         except self._errors as exc:
@@ -273,3 +307,13 @@ class RedisLocks:
         )  # fmt: skip
         if self._metrics is not None:
             self._metrics.set(DEGRADED_METRIC, 0.0)
+
+
+def _under(name: str, lock_name: str) -> bool:
+    return name == lock_name or name.startswith(lock_name + "/")
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "none"
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)

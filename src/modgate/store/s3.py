@@ -232,7 +232,9 @@ class S3Store:
         return self._read(meta_relpath(name), name)
 
     def put_meta(self, name: str, data: bytes) -> None:
-        self._replace(meta_relpath(name), name, data)
+        rel = meta_relpath(name)
+        self.locks.check_fence(name)  # the private log's records: only while its lease holds
+        self._replace(rel, name, data)
 
     # -- locks ------------------------------------------------------------
 

@@ -163,3 +163,23 @@ def test_parse_url_refuses(url: str) -> None:
 def test_redis_url_password_is_redacted() -> None:
     assert redacted("redis://user:s3cret@h:6379/0") == "redis://user:***@h:6379/0"
     assert "s3cret" not in redacted("rediss://:s3cret@h/0")
+
+
+def test_a_log_write_after_the_lease_ended_is_fenced_off(tmp_path: Path) -> None:
+    bucket = _bucket(tmp_path)
+    s3 = _client(os.environ["AWS_ENDPOINT_URL"])
+    paused = RedisLocks(os.environ[REDIS_VAR], f"fence:{bucket}", lease_seconds=0.5)
+    store = S3Store(bucket, "", tmp_path / "a", client=s3, locks=paused)
+    successor = RedisLocks(os.environ[REDIS_VAR], f"fence:{bucket}", lease_seconds=5)
+    other = S3Store(bucket, "", tmp_path / "b", client=s3, locks=successor)
+    with store.lock("sumdb/log"):
+        store.put_meta("sumdb/log/tree", b"tree 1")
+        paused.close()  # this replica stops (a long GC pause, a frozen VM): no more renewals
+        with other.lock("sumdb/log"):  # waits for the lease to end, then appends
+            other.put_meta("sumdb/log/tree", b"tree 2")
+        with pytest.raises(StoreError) as caught:
+            store.put_meta("sumdb/log/tree", b"tree 1 again")  # the late writer
+    assert "fencing token" in str(caught.value), caught.value
+    found = other.get_meta("sumdb/log/tree")
+    assert found is not None and found.data == b"tree 2", "a late writer clobbered the log"
+    store.put_meta("readyz", b"x")  # writes outside the log are not fenced
