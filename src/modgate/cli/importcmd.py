@@ -116,6 +116,11 @@ def import_command(  # noqa: PLR0917 - one parameter per option, as click passes
             f"({', '.join(keyed) or 'none'})",
             param_hint="--verify-sumdb",
         )
+    if str(root).startswith("s3:"):
+        raise click.UsageError(
+            "modgate import writes to a filesystem store; import into a directory, then copy "
+            "it into the bucket (aws s3 sync DIR s3://BUCKET/PREFIX): the layout is the same"
+        )
     try:
         target = FilesystemStore(root)
     except StoreError as exc:

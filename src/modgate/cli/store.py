@@ -47,6 +47,11 @@ STORE_OPTION = click.option(
 
 def _open(store: Path | None) -> FilesystemStore:
     root = store or default_store()
+    if str(root).startswith("s3:"):
+        raise click.UsageError(
+            "modgate store works on a filesystem store; back up an s3:// store with the "
+            "object store's own tools (bucket versioning, replication, aws s3 sync)"
+        )
     try:
         return FilesystemStore(root)
     except StoreError as exc:
