@@ -14,6 +14,11 @@ import re
 from yaml.nodes import Node
 
 from modgate.doctor import buildimage, goenv, goimage, yamlnodes
+from modgate.doctor.catalog import (
+    GM035_SETUP_GO_UNPINNED,
+    GM036_DUPLICATE_MODULE_CACHE,
+    GM037_JOB_WITHOUT_TIMEOUT,
+)
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Setting
 from modgate.doctor.shell import check_script
@@ -143,7 +148,7 @@ def _check_job(
     if setup_go_cache is not None:
         for line in caches:
             ctx.report.emit(
-                "GM036",
+                GM036_DUPLICATE_MODULE_CACHE,
                 file,
                 line,
                 f"this cache step stores the Go module/build cache that {setup_go_cache[1]} "
@@ -152,7 +157,7 @@ def _check_job(
             )
     if fetch_line and not step_timeouts and yamlnodes.get(job, "timeout-minutes") is None:
         ctx.report.emit(
-            "GM037",
+            GM037_JOB_WITHOUT_TIMEOUT,
             file,
             yamlnodes.line(job_key),
             f"job '{job_name}' downloads modules (line {fetch_line}) without timeout-minutes: "
@@ -175,7 +180,7 @@ def _check_setup_go(
     version_file = yamlnodes.get_scalar(with_node, "go-version-file")
     if not version and not version_file:
         ctx.report.emit(
-            "GM035",
+            GM035_SETUP_GO_UNPINNED,
             file,
             line,
             "actions/setup-go has neither go-version nor go-version-file: the Go version is "

@@ -14,6 +14,13 @@ from __future__ import annotations
 import re
 
 from modgate.doctor import dockergo, goenv, goimage
+from modgate.doctor.catalog import (
+    GM021_DOWNLOAD_WITHOUT_GOSUM,
+    GM022_FLOATING_GOLANG_TAG,
+    GM026_RUN_PLATFORM_FLAG,
+    GM031_GO_GET_OUTSIDE_MODULE,
+    GM046_MOD_INIT_IN_IMAGE,
+)
 from modgate.doctor.context import GolangImage, RepoContext
 from modgate.doctor.dockerparse import (
     Instruction,
@@ -188,7 +195,7 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
     ctx, file = walk.ctx, walk.file
     if "platform" in ins.flags:
         ctx.report.emit(
-            "GM026",
+            GM026_RUN_PLATFORM_FLAG,
             file,
             ins.line,
             f"RUN --platform={ins.flag('platform')}: RUN accepts --mount, --network and "
@@ -242,7 +249,7 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
             stage.builds_module = True
         if call.subcommand == "get" and not gomod and not initialised and not stage.sources_unknown:
             ctx.report.emit(
-                "GM031",
+                GM031_GO_GET_OUTSIDE_MODULE,
                 file,
                 call.line,
                 "go get runs before go.mod is in this stage: 'go: go.mod file not found ... "
@@ -250,7 +257,7 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
             )
         if call.subcommand in ("mod tidy", "get") and initialised and not gomod:
             ctx.report.emit(
-                "GM046",
+                GM046_MOD_INIT_IN_IMAGE,
                 file,
                 call.line,
                 f"go mod init, then go {call.subcommand}: the image resolves whatever versions "
@@ -258,7 +265,7 @@ def _run(ins: Instruction, stage: Stage, walk: Walk) -> None:
             )
         if call.subcommand == "mod download" and gomod and not gosum:
             ctx.report.emit(
-                "GM021",
+                GM021_DOWNLOAD_WITHOUT_GOSUM,
                 file,
                 call.line,
                 f"go mod download runs after go.mod is copied (line "
@@ -286,7 +293,7 @@ def _finish(stage: Stage, walk: Walk) -> None:
     if goimage.is_floating(image) and not stage.go_replaced:
         reference = f"{image.repository}:{image.tag}" if image.tag else image.repository
         walk.ctx.report.emit(
-            "GM022",
+            GM022_FLOATING_GOLANG_TAG,
             walk.file,
             stage.image_line,
             f"FROM {reference}: the tag does not pin a Go minor version, so the Go version "

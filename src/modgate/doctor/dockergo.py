@@ -10,6 +10,13 @@ one is not built FROM, ``$NAME`` of an ARG declared elsewhere).
 from __future__ import annotations
 
 from modgate.doctor import goenv, goimage
+from modgate.doctor.catalog import (
+    GM024_USER_AFTER_ROOT_CACHE,
+    GM025_CACHE_MOUNT_NOT_ON_BUILD,
+    GM027_DIRECT_FETCH_WITHOUT_GIT,
+    GM028_CGO_WITHOUT_COMPILER,
+    GM029_VARIABLE_NOT_IN_STAGE,
+)
 from modgate.doctor.dockerparse import Instruction, referenced_names
 from modgate.doctor.dockerstage import Stage, Walk, label, modcache, once
 from modgate.doctor.goenv import Scope
@@ -73,7 +80,7 @@ def fetch_rules(
         target, line = stage.download_mounts[0]
         stage.reported_mount = True
         ctx.report.emit(
-            "GM025",
+            GM025_CACHE_MOUNT_NOT_ON_BUILD,
             file,
             call.line,
             f"go {call.subcommand} runs without the cache mount at {target} that line {line} "
@@ -89,7 +96,7 @@ def fetch_rules(
             and (_downloads_new(call) or not stage.root_filled_all)
         ):
             ctx.report.emit(
-                "GM024",
+                GM024_USER_AFTER_ROOT_CACHE,
                 file,
                 call.line,
                 f"go {call.subcommand} runs as USER (line {stage.user_line}) but root filled "
@@ -103,10 +110,10 @@ def fetch_rules(
         and goimage.has_git(image) is False
         and "git" not in stage.packages
         and _fetches_direct(scope)
-        and once(stage, "GM027")
+        and once(stage, GM027_DIRECT_FETCH_WITHOUT_GIT)
     ):
         ctx.report.emit(
-            "GM027",
+            GM027_DIRECT_FETCH_WITHOUT_GIT,
             file,
             call.line,
             f"go {call.subcommand} fetches some modules directly (GOPROXY direct or "
@@ -123,7 +130,7 @@ def fetch_rules(
         and not stage.packages & _COMPILERS
     ):
         ctx.report.emit(
-            "GM028",
+            GM028_CGO_WITHOUT_COMPILER,
             cgo.file,
             cgo.line,
             f"CGO_ENABLED=1 but {image.repository}:{image.tag or 'latest'} has no C compiler: "
@@ -144,7 +151,7 @@ def _check_missing_settings(call: GoCall, scope: Scope, stage: Stage, walk: Walk
         ):
             walk.reported_globals.add(name)
             ctx.report.emit(
-                "GM029",
+                GM029_VARIABLE_NOT_IN_STAGE,
                 file,
                 line,
                 f"ARG {name} before the first FROM does not reach go {call.subcommand} "
@@ -155,11 +162,11 @@ def _check_missing_settings(call: GoCall, scope: Scope, stage: Stage, walk: Walk
         for name, (origin, setting) in walk.env_origins.items()
         if name in _FETCH_VARIABLES and origin is not stage and name not in scope.settings
     ]
-    if missing and once(stage, "GM029"):
+    if missing and once(stage, GM029_VARIABLE_NOT_IN_STAGE):
         names = ", ".join(name for name, _, _ in missing)
         _, origin, setting = missing[0]
         ctx.report.emit(
-            "GM029",
+            GM029_VARIABLE_NOT_IN_STAGE,
             file,
             call.line,
             f"{names} set in stage {label(origin)} (line {setting.line}) do not reach stage "
@@ -179,7 +186,7 @@ def check_references(ins: Instruction, stage: Stage, walk: Walk) -> None:
             if name in _PREDEFINED_PROXY_ARGS:
                 continue
             walk.ctx.report.emit(
-                "GM029",
+                GM029_VARIABLE_NOT_IN_STAGE,
                 walk.file,
                 ins.line,
                 f"${name} is declared with ARG outside stage {label(stage)}, so it is empty "

@@ -14,6 +14,9 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from modgate.doctor.catalog import (
+    GM030_DOCKERIGNORE_EXCLUDES_GOMOD,
+)
 from modgate.doctor.context import RepoContext
 
 _GO_FILES = ("go.mod", "go.sum")
@@ -108,7 +111,6 @@ def _sends(source: str, relative: str, *, nested: bool) -> bool:
     if "$" in source:
         return False
     return fnmatch.fnmatchcase(relative, source) or relative.startswith(source.rstrip("/") + "/")
-    return False
 
 
 def _used(
@@ -158,7 +160,7 @@ def check_dockerignore(
         rule = excluded_by(rules, relative)
         if rule is not None:
             ctx.report.emit(
-                "GM030",
+                GM030_DOCKERIGNORE_EXCLUDES_GOMOD,
                 file,
                 rule.line,
                 f"'{rule.pattern}' keeps {relative} out of the build context: COPY of it fails "

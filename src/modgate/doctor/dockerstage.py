@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from modgate.doctor import goenv, goimage
+from modgate.doctor.catalog import Rule
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Scope, Setting
 
@@ -50,7 +51,7 @@ class Stage:
     sources_unknown: bool = False
     """Files arrived in a way doctor does not follow (git clone, COPY --from, ADD URL)."""
     reported_mount: bool = False
-    reported: set[str] = field(default_factory=set)
+    reported: set[Rule] = field(default_factory=set)
     """Rules already reported once for this stage."""
 
     def child(self, index: int, name: str | None, line: int) -> Stage:
@@ -108,9 +109,9 @@ def modcache(stage: Stage) -> str:
     return MODCACHE_TARGETS[0] if stage.official_golang else MODCACHE_TARGETS[1]
 
 
-def once(stage: Stage, rule_id: str) -> bool:
-    """True the first time ``rule_id`` is reported for ``stage``."""
-    if rule_id in stage.reported:
+def once(stage: Stage, rule: Rule) -> bool:
+    """True the first time ``rule`` is reported for ``stage``."""
+    if rule in stage.reported:
         return False
-    stage.reported.add(rule_id)
+    stage.reported.add(rule)
     return True

@@ -31,6 +31,18 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from modgate.doctor import goenv
+from modgate.doctor.catalog import (
+    GM101_ENV_DIR_NOT_WRITABLE,
+    GM102_ENV_PROXY_FAILS,
+    GM103_ENV_PROXY_SKIPPED,
+    GM104_ENV_PROXY_HUNG,
+    GM105_ENV_TLS_UNTRUSTED,
+    GM106_ENV_SUMDB_FAILS,
+    GM107_ENV_PRIVATE_NOT_COVERED,
+    GM108_ENV_DIRECT_WITHOUT_GIT,
+    GM109_ENV_PRIVATE_SENT_TO_PROXY,
+    Rule,
+)
 from modgate.doctor.effective import GoEnv, effective
 from modgate.doctor.findings import ENVIRONMENT
 from modgate.doctor.goenv import ModuleRef, Setting
@@ -92,7 +104,7 @@ def check_environment(options: EnvOptions, modules: Sequence[ModuleRef], report:
     return env
 
 
-def _emit(report: Reporter, rule: str, message: str) -> None:
+def _emit(report: Reporter, rule: Rule, message: str) -> None:
     report.emit(rule, ENVIRONMENT, 0, message)
 
 
@@ -132,17 +144,17 @@ def _check_dirs(env: GoEnv, environ: Mapping[str, str], report: Reporter) -> Non
     for name in _CHECKED_DIRS:
         value = values[name]
         if not value:
-            _emit(report, "GM101", missing[name])
+            _emit(report, GM101_ENV_DIR_NOT_WRITABLE, missing[name])
         elif name == "GOCACHE" and value == _OFF:
             _emit(
                 report,
-                "GM101",
+                GM101_ENV_DIR_NOT_WRITABLE,
                 "GOCACHE=off: the build cache is disabled, but go build requires it",
             )
         elif not _writable(Path(value)):
             _emit(
                 report,
-                "GM101",
+                GM101_ENV_DIR_NOT_WRITABLE,
                 f"{name}={value} is not writable by this user: go fails with "
                 "'permission denied' or 'read-only file system'",
             )
@@ -151,7 +163,7 @@ def _check_dirs(env: GoEnv, environ: Mapping[str, str], report: Reporter) -> Non
             if download.exists() and not _writable(download):
                 _emit(
                     report,
-                    "GM101",
+                    GM101_ENV_DIR_NOT_WRITABLE,
                     f"{download} is not writable by this user: new downloads "
                     "fail with 'permission denied'",
                 )
@@ -189,7 +201,7 @@ def _check_proxies(
             if not has_git:
                 _emit(
                     report,
-                    "GM108",
+                    GM108_ENV_DIRECT_WITHOUT_GIT,
                     "GOPROXY reaches 'direct' but git is not on PATH: direct "
                     "fetches fail with 'exec: \"git\": executable file not found in $PATH'",
                 )
@@ -205,7 +217,7 @@ def _check_proxies(
     if env.get("GONOPROXY") and not has_git and env.get("GOPROXY") != "direct":
         _emit(
             report,
-            "GM108",
+            GM108_ENV_DIRECT_WITHOUT_GIT,
             f"GONOPROXY={env.get('GONOPROXY')} sends those modules direct, but git is not on PATH",
         )
     return proxies
@@ -215,7 +227,11 @@ def _check_file_proxy(entry: ProxyEntry, nxt: str | None, report: Reporter) -> N
     directory = Path(urlsplit(entry.url or "").path)
     if directory.is_dir() and os.access(directory, os.R_OK | os.X_OK):
         return
-    rule = "GM103" if entry.fall_through_on_any_error and nxt else "GM102"
+    rule = (
+        GM103_ENV_PROXY_SKIPPED
+        if entry.fall_through_on_any_error and nxt
+        else GM102_ENV_PROXY_FAILS
+    )
     _emit(report, rule, f"GOPROXY entry {entry.redacted()} is not a readable directory")
 
 
@@ -233,19 +249,19 @@ def _judge(
     if result.outcome is Outcome.HUNG:
         _emit(
             report,
-            "GM104",
+            GM104_ENV_PROXY_HUNG,
             f"{what} {entry.redacted()} accepted the connection but did not "
             f"answer {result.url}: the go command has no timeout and would wait forever",
         )
     elif result.outcome.is_tls:
         _emit(
             report,
-            "GM105",
+            GM105_ENV_TLS_UNTRUSTED,
             f"{what} {entry.redacted()}: x509: {result.describe()}; "
             f"{consequence}. GOINSECURE does not apply to proxies",
         )
     else:
-        rule = "GM103" if falls else "GM102"
+        rule = GM103_ENV_PROXY_SKIPPED if falls else GM102_ENV_PROXY_FAILS
         _emit(
             report,
             rule,
@@ -284,15 +300,15 @@ def _sumdb_result(result: ProbeResult, what: str, report: Reporter) -> None:
     if result.outcome is Outcome.HUNG:
         _emit(
             report,
-            "GM104",
+            GM104_ENV_PROXY_HUNG,
             f"{what}: connected but no answer from {result.url}; the go command would wait forever",
         )
     elif result.outcome.is_tls:
-        _emit(report, "GM105", f"{what}: x509: {result.describe()} ({result.url})")
+        _emit(report, GM105_ENV_TLS_UNTRUSTED, f"{what}: x509: {result.describe()} ({result.url})")
     else:
         _emit(
             report,
-            "GM106",
+            GM106_ENV_SUMDB_FAILS,
             f"{what}: {result.describe()} for {result.url}: every module not "
             "in go.sum fails verification",
         )
@@ -325,7 +341,7 @@ def _check_private(
         seen.add(module.path)
         if not sumdb_off and not (nosumdb and match_prefix_patterns(nosumdb, module.path)):
             report.emit(
-                "GM107",
+                GM107_ENV_PRIVATE_NOT_COVERED,
                 module.file,
                 module.line,
                 f"{module.path} looks private but GONOSUMDB/GOPRIVATE do not cover it: go looks "
@@ -334,7 +350,7 @@ def _check_private(
             )
         if public_first and not (noproxy and match_prefix_patterns(noproxy, module.path)):
             report.emit(
-                "GM109",
+                GM109_ENV_PRIVATE_SENT_TO_PROXY,
                 module.file,
                 module.line,
                 f"{module.path} looks private but is asked of {public_first} first: its path "

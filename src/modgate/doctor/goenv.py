@@ -18,6 +18,28 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from modgate.doctor import goflags
+from modgate.doctor.catalog import (
+    GM001_INSECURE_FLAG_REMOVED,
+    GM002_GOPROXY_INVALID,
+    GM003_GOPROXY_IGNORED_ENTRIES,
+    GM004_GOPROXY_COMMA_FAILOVER,
+    GM005_GOPROXY_NO_FALLBACK,
+    GM006_GOPROXY_CREDENTIALS_HTTP,
+    GM007_CREDENTIALS_IN_FILE,
+    GM008_PATTERN_NEVER_MATCHES,
+    GM009_WILDCARD_MISSES_BARE_DOMAIN,
+    GM010_PATTERN_MATCHES_EVERYTHING,
+    GM011_GOPRIVATE_BYPASSES_PROXY,
+    GM012_GOSUMDB_MALFORMED,
+    GM013_GOSUMDB_OFF_TOOLCHAIN,
+    GM014_GOINSECURE_FOR_PROXY,
+    GM015_MOD_MOD_IN_CI,
+    GM016_GOFLAGS_INVALID,
+    GM017_GO111MODULE_OFF,
+    GM018_PROXY_WITHOUT_NO_PROXY,
+    GM019_GIT_TERMINAL_PROMPT,
+    GM020_GOVERSION_READONLY,
+)
 from modgate.doctor.noproxy import bypasses_proxy, never_proxied, proxy_variable
 from modgate.doctor.report import Reporter
 from modgate.formats import gosumdb
@@ -140,7 +162,7 @@ def check_setting(s: Setting, modules: Sequence[ModuleRef], report: Reporter) ->
         try:
             gosumdb.parse_gosumdb(s.value)
         except gosumdb.GoSumDBError as exc:
-            report.emit("GM012", s.file, s.line, f"GOSUMDB={s.value!r}: {exc}")
+            report.emit(GM012_GOSUMDB_MALFORMED, s.file, s.line, f"GOSUMDB={s.value!r}: {exc}")
     elif s.name == "GOFLAGS":
         check_goflags(s, report)
     elif s.name == "GO111MODULE" and s.value not in GO111MODULE_VALUES:
@@ -149,10 +171,10 @@ def check_setting(s: Setting, modules: Sequence[ModuleRef], report: Reporter) ->
             if s.value == "off"
             else "is not a value the go command accepts (on, off, auto or empty)"
         )
-        report.emit("GM017", s.file, s.line, f"GO111MODULE={s.value} {why}")
+        report.emit(GM017_GO111MODULE_OFF, s.file, s.line, f"GO111MODULE={s.value} {why}")
     elif s.name == "GIT_TERMINAL_PROMPT" and s.value.strip().lower() in _TRUE_WORDS:
         report.emit(
-            "GM019",
+            GM019_GIT_TERMINAL_PROMPT,
             s.file,
             s.line,
             "GIT_TERMINAL_PROMPT=1: with no terminal git fails anyway ('could not read "
@@ -160,7 +182,7 @@ def check_setting(s: Setting, modules: Sequence[ModuleRef], report: Reporter) ->
         )
     elif s.name == "GOVERSION":
         report.emit(
-            "GM020",
+            GM020_GOVERSION_READONLY,
             s.file,
             s.line,
             f"GOVERSION={s.value} has no effect: the go command reports its own version there",
@@ -170,12 +192,14 @@ def check_setting(s: Setting, modules: Sequence[ModuleRef], report: Reporter) ->
 def _check_goproxy(s: Setting, report: Reporter) -> None:
     proxies = _parsed_goproxy(s.value)
     if not isinstance(proxies, ProxyList):
-        report.emit("GM002", s.file, s.line, f"GOPROXY={redact_url(s.value)!r}: {proxies}")
+        report.emit(
+            GM002_GOPROXY_INVALID, s.file, s.line, f"GOPROXY={redact_url(s.value)!r}: {proxies}"
+        )
         return
     if proxies.ignored:
         end = proxies.entries[-1].kind.value
         report.emit(
-            "GM003",
+            GM003_GOPROXY_IGNORED_ENTRIES,
             s.file,
             s.line,
             f"GOPROXY entries after '{end}' are ignored: {', '.join(proxies.ignored)}",
@@ -187,7 +211,7 @@ def _check_goproxy(s: Setting, report: Reporter) -> None:
             continue
         if parts.scheme == "http":
             report.emit(
-                "GM006",
+                GM006_GOPROXY_CREDENTIALS_HTTP,
                 s.file,
                 s.line,
                 f"GOPROXY entry {entry.redacted()} sends credentials over plain http: the go "
@@ -195,7 +219,7 @@ def _check_goproxy(s: Setting, report: Reporter) -> None:
             )
         else:
             report.emit(
-                "GM007",
+                GM007_CREDENTIALS_IN_FILE,
                 s.file,
                 s.line,
                 f"GOPROXY entry {entry.redacted()} has its credentials written into this file",
@@ -205,7 +229,7 @@ def _check_goproxy(s: Setting, report: Reporter) -> None:
         if first.kind is EntryKind.URL and second.kind is EntryKind.URL:
             if not first.fall_through_on_any_error:
                 report.emit(
-                    "GM004",
+                    GM004_GOPROXY_COMMA_FAILOVER,
                     s.file,
                     s.line,
                     f"GOPROXY tries {second.redacted()} only when {first.redacted()} answers "
@@ -214,7 +238,7 @@ def _check_goproxy(s: Setting, report: Reporter) -> None:
             break
     if len(proxies.entries) == 1 and len(urls) == 1 and not proxies.ignored:
         report.emit(
-            "GM005",
+            GM005_GOPROXY_NO_FALLBACK,
             s.file,
             s.line,
             f"GOPROXY={urls[0].redacted()} has no fallback: any module it cannot serve fails",
@@ -228,17 +252,24 @@ def _check_patterns(s: Setting, modules: Sequence[ModuleRef], report: Reporter) 
             continue
         why = _never_matches(raw, pattern)
         if why is not None:
-            report.emit("GM008", s.file, s.line, f"{s.name} entry {raw!r} {why}")
+            report.emit(
+                GM008_PATTERN_NEVER_MATCHES, s.file, s.line, f"{s.name} entry {raw!r} {why}"
+            )
             continue
         if pattern == "*":
-            report.emit("GM010", s.file, s.line, f"{s.name}=* {_EVERYTHING[s.name]}")
+            report.emit(
+                GM010_PATTERN_MATCHES_EVERYTHING,
+                s.file,
+                s.line,
+                f"{s.name}=* {_EVERYTHING[s.name]}",
+            )
     misses = list(_bare_domain_misses(s.value, modules))
     if misses:
         first = misses[0]
         more = f" and {len(misses) - 1} more" if len(misses) > 1 else ""
         bare = first.path.split("/", 1)[0]
         report.emit(
-            "GM009",
+            GM009_WILDCARD_MISSES_BARE_DOMAIN,
             s.file,
             s.line,
             f"{s.name}={s.value} does not match {first.path} ({first.file}:{first.line}){more}: "
@@ -294,17 +325,19 @@ def check_goflags(s: Setting, report: Reporter) -> None:
         words = s.value.split()
         if any(w in ("-insecure", "--insecure") for w in words):
             _insecure(s, report)
-        report.emit("GM016", s.file, s.line, f"GOFLAGS={s.value!r}: go: {exc}")
+        report.emit(GM016_GOFLAGS_INVALID, s.file, s.line, f"GOFLAGS={s.value!r}: go: {exc}")
         return
     for flag in flags:
         if flag.name == "insecure":
             _insecure(s, report)
         problem = goflags.mod_value_problem(flag)
         if problem is not None:
-            report.emit("GM016", s.file, s.line, f"GOFLAGS={s.value!r}: go: {problem}")
+            report.emit(
+                GM016_GOFLAGS_INVALID, s.file, s.line, f"GOFLAGS={s.value!r}: go: {problem}"
+            )
         elif flag.name == "mod" and flag.value == "mod":
             report.emit(
-                "GM015",
+                GM015_MOD_MOD_IN_CI,
                 s.file,
                 s.line,
                 "GOFLAGS=-mod=mod lets go build and go test change go.mod and go.sum "
@@ -314,7 +347,7 @@ def check_goflags(s: Setting, report: Reporter) -> None:
 
 def _insecure(s: Setting, report: Reporter) -> None:
     report.emit(
-        "GM001",
+        GM001_INSECURE_FLAG_REMOVED,
         s.file,
         s.line,
         f"{s.name}={s.value!r}: -insecure was removed in Go 1.17; go get fails with it and "
@@ -340,7 +373,7 @@ def check_scope(scope: Scope, report: Reporter) -> None:
     private = settings.get("GOPRIVATE")
     if private is not None and private.value.strip() and internal and "GONOPROXY" not in settings:
         report.emit(
-            "GM011",
+            GM011_GOPRIVATE_BYPASSES_PROXY,
             private.file,
             private.line,
             f"GOPRIVATE={private.value} also means GONOPROXY: those modules skip the internal "
@@ -354,7 +387,7 @@ def check_scope(scope: Scope, report: Reporter) -> None:
         and toolchain_download_possible(scope)
     ):
         report.emit(
-            "GM013",
+            GM013_GOSUMDB_OFF_TOOLCHAIN,
             sumdb.file,
             sumdb.line,
             "GOSUMDB=off while GOTOOLCHAIN may download a toolchain: that download always needs "
@@ -366,7 +399,7 @@ def check_scope(scope: Scope, report: Reporter) -> None:
             host = urlsplit(entry.url).hostname if entry.url else None
             if host and match_prefix_patterns(insecure.value, host):
                 report.emit(
-                    "GM014",
+                    GM014_GOINSECURE_FOR_PROXY,
                     insecure.file,
                     insecure.line,
                     f"GOINSECURE={insecure.value} matches the proxy host {host}, but GOINSECURE "
@@ -390,7 +423,7 @@ def _check_no_proxy(scope: Scope, internal: list[tuple[str, str, str]], report: 
         if proxy is None or bypasses_proxy(no_proxy_value, host, port):
             continue
         report.emit(
-            "GM018",
+            GM018_PROXY_WITHOUT_NO_PROXY,
             proxy.file,
             proxy.line,
             f"{proxy.name} is set and NO_PROXY does not cover {host}: requests to the internal "

@@ -19,6 +19,11 @@ import re
 from dataclasses import dataclass, field
 
 from modgate.doctor import goimage
+from modgate.doctor.catalog import (
+    GM023_GO_LINE_NEWER_THAN_IMAGE,
+    GM040_GOMOD_BAD_VERSION_LINE,
+    GM041_GOMOD_WITHOUT_GOSUM,
+)
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import ModuleRef
 from modgate.formats.gomod import GO_VERSION_RE
@@ -100,7 +105,7 @@ def check_gomod(
     ctx.add_modules(facts.others)
     if facts.go is not None and not GO_VERSION_RE.fullmatch(facts.go[0]):
         ctx.report.emit(
-            "GM040",
+            GM040_GOMOD_BAD_VERSION_LINE,
             file,
             facts.go[1],
             f"invalid go version '{facts.go[0]}': must match format 1.23.0",
@@ -112,7 +117,7 @@ def check_gomod(
         and not _TOOLCHAIN_RE.fullmatch(toolchain[0])
     ):
         ctx.report.emit(
-            "GM040",
+            GM040_GOMOD_BAD_VERSION_LINE,
             file,
             toolchain[1],
             f"invalid toolchain version '{toolchain[0]}': must match format go1.23.0",
@@ -120,7 +125,7 @@ def check_gomod(
     if facts.requires and not has_gosum and not has_vendor:
         first = facts.requires[0]
         ctx.report.emit(
-            "GM041",
+            GM041_GOMOD_WITHOUT_GOSUM,
             file,
             first.line,
             f"go.mod requires {len(facts.requires)} module(s) and there is no go.sum beside it: "
@@ -152,7 +157,7 @@ def check_images(gomods: dict[str, GoModFacts], ctx: RepoContext) -> None:
         if needed is None or newest is None or needed <= newest:
             continue
         ctx.report.emit(
-            "GM023",
+            GM023_GO_LINE_NEWER_THAN_IMAGE,
             facts.file,
             facts.go[1],
             f"go {facts.go[0]} is newer than {image.reference} ({image.file}:{image.line}), "

@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 from yaml.nodes import Node
 
 from modgate.doctor import buildimage, goenv, goimage, yamlnodes
+from modgate.doctor.catalog import (
+    GM037_JOB_WITHOUT_TIMEOUT,
+    GM038_READONLY_ROOTFS_CACHE,
+    GM039_NONROOT_NO_CACHE_HOME,
+)
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Scope, Setting
 from modgate.doctor.shell import ScriptRun, check_script
@@ -99,7 +104,7 @@ def check_manifest(file: str, text: str, maps: ConfigMaps, ctx: RepoContext) -> 
                 )
                 if yamlnodes.get(job_spec, "activeDeadlineSeconds") is None:
                     ctx.report.emit(
-                        "GM037",
+                        GM037_JOB_WITHOUT_TIMEOUT,
                         file,
                         yamlnodes.key_line(obj, "kind"),
                         f"{kind} downloads Go modules without activeDeadlineSeconds: "
@@ -185,7 +190,7 @@ def _check_container(
         unwritable = [p for p in (gomodcache, gocache) if not _writable(p, mounts)]
         if unwritable:
             ctx.report.emit(
-                "GM038",
+                GM038_READONLY_ROOTFS_CACHE,
                 file,
                 yamlnodes.line(readonly),
                 f"readOnlyRootFilesystem: {' and '.join(unwritable)} are not on a writable "
@@ -197,7 +202,7 @@ def _check_container(
         and not any(n in scope.settings for n in ("GOCACHE", "XDG_CACHE_HOME", "HOME"))
     ):
         ctx.report.emit(
-            "GM039",
+            GM039_NONROOT_NO_CACHE_HOME,
             file,
             user[1],
             f"runAsUser {user[0]} without HOME or GOCACHE: HOME is / for a UID with no passwd "

@@ -25,6 +25,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from modgate.doctor.catalog import (
+    GM042_NETRC_MACHINE_WITHOUT_PORT,
+    GM043_CREDENTIALS_FOR_HTTP_PROXY,
+)
 from modgate.doctor.report import Reporter
 
 _MACHINE_RE = re.compile(r"(?<![\w.-])machine\s+([^\s\"'\\;|&)]+)")
@@ -138,7 +142,7 @@ def check(texts: dict[str, str], netrc_files: set[str], report: Reporter) -> Non
             if same_host and not any(e.port == url.port for e in same_host):
                 for entry in (e for e in same_host if e.port is None):
                     report.emit(
-                        "GM042",
+                        GM042_NETRC_MACHINE_WITHOUT_PORT,
                         entry.file,
                         entry.line,
                         f"netrc 'machine {entry.host}' has no port, but GOPROXY uses "
@@ -150,7 +154,7 @@ def check(texts: dict[str, str], netrc_files: set[str], report: Reporter) -> Non
         elif url.scheme == "http":
             for entry in same_host:
                 report.emit(
-                    "GM043",
+                    GM043_CREDENTIALS_FOR_HTTP_PROXY,
                     entry.file,
                     entry.line,
                     f"netrc credentials for {entry.host} are meant for GOPROXY {url.origin} "
@@ -160,7 +164,7 @@ def check(texts: dict[str, str], netrc_files: set[str], report: Reporter) -> Non
                 )
             for value, file, line in goauth:
                 report.emit(
-                    "GM043",
+                    GM043_CREDENTIALS_FOR_HTTP_PROXY,
                     file,
                     line,
                     f"GOAUTH={value} provides credentials, but GOPROXY {url.origin} "

@@ -1,6 +1,6 @@
 """Collects findings from the analyzers and applies configuration and suppressions.
 
-Analyzers call :meth:`Reporter.emit` with a rule ID, a place and a message;
+Analyzers call :meth:`Reporter.emit` with a rule (a catalog constant), a place and a message;
 the reporter fills in the severity (the rule's default or the configured
 one) and the rule's usual fix, drops disabled rules and findings silenced
 by a ``modgate-ignore`` comment in that file, and removes duplicates (the
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from modgate.doctor.catalog import RULES
+from modgate.doctor.catalog import Rule
 from modgate.doctor.config import DoctorConfig, is_suppressed, suppressions
 from modgate.doctor.findings import Finding
 
@@ -29,10 +29,9 @@ class Reporter:
         if found:
             self._ignores[file] = found
 
-    def emit(
-        self, rule_id: str, file: str, line: int, message: str, fix: str | None = None
-    ) -> None:
-        rule = RULES[rule_id]  # KeyError for a typo in an analyzer: a bug, not input
+    def emit(self, rule: Rule, file: str, line: int, message: str, fix: str | None = None) -> None:
+        """Report ``rule`` (a constant of :mod:`modgate.doctor.catalog`) at ``file:line``."""
+        rule_id = rule.id
         if rule_id in self.config.disable:
             return
         key = (file, line, rule_id, message)

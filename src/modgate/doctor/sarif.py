@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from modgate import __version__
-from modgate.doctor.catalog import DOCS_BASE_URI, DOCS_PATH, RULES, help_uri
+from modgate.doctor.catalog import DOCS_BASE_URI, RULES, help_uri
 from modgate.doctor.findings import ENVIRONMENT, Finding
 from modgate.formats.sarif import SarifResult, SarifRule, render, sarif_log
 
@@ -29,7 +29,7 @@ def _rules(docs_base: str) -> list[SarifRule]:
     out: list[SarifRule] = []
     for rule in RULES.values():
         uri = help_uri(rule.id, docs_base)
-        page = uri or f"{DOCS_PATH}/{rule.id}.md in the modgate repository"
+        page = uri or f"{rule.doc_page} in the modgate repository"
         out.append(
             SarifRule(
                 id=rule.id,

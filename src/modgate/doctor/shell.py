@@ -18,6 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from modgate.doctor import buildimage, goenv, goimage
+from modgate.doctor.catalog import (
+    GM001_INSECURE_FLAG_REMOVED,
+    GM015_MOD_MOD_IN_CI,
+    GM032_RM_MODULE_CACHE,
+    GM033_INSTEADOF_WITHOUT_CREDENTIALS,
+    GM034_SOURCED_ENV_WITHOUT_EXPORT,
+    GM044_INSTALL_LATEST_LOCAL_TOOLCHAIN,
+    GM045_MOD_VENDOR_WITHOUT_VENDOR,
+    Rule,
+)
 from modgate.doctor.context import RepoContext
 from modgate.doctor.goenv import Scope, Setting
 from modgate.doctor.shellparse import (
@@ -97,7 +107,7 @@ def check_script(
     pending: dict[str, Setting] = {}
     # -mod=vendor is judged against the repository only when the script builds it
     vendor_known = module_known and not _ELSEWHERE_RE.search(text)
-    reported: set[str] = set()
+    reported: set[Rule] = set()
     for cmd in commands:
         toggled = sets_allexport(cmd)
         if toggled is not None:
@@ -163,7 +173,7 @@ def _check_go_call(call: GoCall, file: str, ctx: RepoContext) -> None:
     for arg in call.args:
         if arg.text in ("-insecure", "--insecure"):
             ctx.report.emit(
-                "GM001",
+                GM001_INSECURE_FLAG_REMOVED,
                 file,
                 arg.line,
                 f"go {call.subcommand} -insecure: the flag was removed in Go 1.17 "
@@ -173,7 +183,7 @@ def _check_go_call(call: GoCall, file: str, ctx: RepoContext) -> None:
             "@" in a.text for a in call.args if not a.text.startswith("-")
         ):  # go list -m x@v1 and go install x@v1 read no go.mod of the repository
             ctx.report.emit(
-                "GM015",
+                GM015_MOD_MOD_IN_CI,
                 file,
                 arg.line,
                 f"go {call.subcommand} -mod=mod may rewrite go.mod and go.sum instead of failing "
@@ -188,7 +198,7 @@ def _check_go_call_in_scope(
     scope: Scope,
     *,
     vendor_known: bool,
-    reported: set[str],
+    reported: set[Rule],
 ) -> None:
     """Rules that depend on the settings in force and on the repository (vendor/).
 
@@ -203,11 +213,11 @@ def _check_go_call_in_scope(
             scope.known("GOTOOLCHAIN") == "local"
             or ("GOTOOLCHAIN" not in scope.settings and scope.toolchain_local)
         )
-        and "GM044" not in reported
+        and GM044_INSTALL_LATEST_LOCAL_TOOLCHAIN not in reported
     ):
-        reported.add("GM044")
+        reported.add(GM044_INSTALL_LATEST_LOCAL_TOOLCHAIN)
         ctx.report.emit(
-            "GM044",
+            GM044_INSTALL_LATEST_LOCAL_TOOLCHAIN,
             file,
             latest.line,
             f"go {call.subcommand} {latest.text} with GOTOOLCHAIN=local: the newest release "
@@ -229,7 +239,7 @@ def _check_go_call_in_scope(
     ):
         return
     ctx.report.emit(
-        "GM045",
+        GM045_MOD_VENDOR_WITHOUT_VENDOR,
         file,
         vendor_flag.line if vendor_flag is not None else call.line,
         f"go {call.subcommand} -mod=vendor, but {gomod} requires modules and there is no "
@@ -273,7 +283,7 @@ def _check_rm(words: list[Word], file: str, ctx: RepoContext) -> None:
         target = word.text.strip('"')
         if not word.text.startswith("-") and _MODCACHE_RE.match(target):
             ctx.report.emit(
-                "GM032",
+                GM032_RM_MODULE_CACHE,
                 file,
                 word.line,
                 f"rm -r {target}: module directories are read-only, so this fails with "
@@ -298,7 +308,7 @@ def _check_git_config(words: list[Word], file: str, ctx: RepoContext) -> None:
     if "@" in base.split("/", 3)[2]:
         return
     ctx.report.emit(
-        "GM033",
+        GM033_INSTEADOF_WITHOUT_CREDENTIALS,
         file,
         rest[0].line,
         f"git rewrites {rest[1].text} to {base} but no credentials are configured in this "
@@ -356,7 +366,7 @@ def _check_sourced(
     if missing:
         name, word = missing[0]
         ctx.report.emit(
-            "GM034",
+            GM034_SOURCED_ENV_WITHOUT_EXPORT,
             file,
             cmd.line,
             f"sources {target}, whose {name}= (line {word.line}) is not exported: "

@@ -1,5 +1,10 @@
 """Every rule against its fixtures: ``tests/data/doctor/rules/<ID>/{bad,good}/``.
 
+Each rule is linked from its catalog entry: the constant that the analyzers
+report it with (:attr:`Rule.constant`), its page (:attr:`Rule.doc_page`) and
+its fixtures (:attr:`Rule.fixtures`); the tests below check that all exist
+and that no analyzer names a rule by a bare string.
+
 A ``bad`` tree must produce the rule exactly at the places listed in its
 ``expected.txt`` (``file:line`` per line); a ``good`` tree must not produce
 it at all. Rules about the live environment (GM1xx) take their environment
@@ -10,6 +15,7 @@ port so that nothing can leave the machine.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 from pathlib import Path
@@ -17,12 +23,15 @@ from pathlib import Path
 import pytest
 from doctor_servers import fill, serving
 
-from modgate.doctor.catalog import RULES
+from modgate.doctor import catalog
+from modgate.doctor.catalog import RULES, Rule
 from modgate.doctor.envcheck import EnvOptions
 from modgate.doctor.scan import ScanResult, scan
 
-DATA = Path(__file__).resolve().parents[2] / "data" / "doctor" / "rules"
-DOCS = Path(__file__).resolve().parents[3] / "docs" / "rules"
+ROOT = Path(__file__).resolve().parents[3]
+DATA = ROOT / catalog.FIXTURES_PATH
+DOCS = ROOT / catalog.DOCS_PATH
+DOCTOR_SRC = ROOT / "src" / "modgate" / "doctor"
 PROBE_TIMEOUT = 0.5
 FILE_RULES = sorted(r for r in RULES if r < "GM100")
 ENV_RULES = sorted(r for r in RULES if r >= "GM100")
@@ -73,10 +82,17 @@ def test_good_fixture_does_not_trigger_the_rule(rule_id: str, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("rule_id", sorted(RULES))
-def test_every_rule_has_fixtures_and_a_docs_page(rule_id: str) -> None:
+def test_every_rule_has_a_constant_fixtures_and_a_docs_page(rule_id: str) -> None:
+    rule = RULES[rule_id]
+    assert getattr(catalog, rule.constant, None) is rule, (
+        f"{rule_id} has no constant catalog.{rule.constant} (named <ID>_<NAME>)"
+    )
+    fixtures = ROOT / rule.fixtures
+    assert fixtures == DATA / rule_id, f"{rule_id}: fixtures at {rule.fixtures}"
     for kind in ("bad", "good"):
-        assert (DATA / rule_id / kind).is_dir(), f"{rule_id} has no {kind} fixture"
-    page = DOCS / f"{rule_id}.md"
+        assert (fixtures / kind).is_dir(), f"{rule_id} has no {kind} fixture in {rule.fixtures}"
+    page = ROOT / rule.doc_page
+    assert page == DOCS / f"{rule_id}.md", f"{rule_id}: page at {rule.doc_page}"
     assert page.is_file(), f"{rule_id} has no page {page}"
     text = page.read_text()
     for heading in ("## What breaks", "## Why", "## Fix", "## Go versions"):
@@ -86,3 +102,27 @@ def test_every_rule_has_fixtures_and_a_docs_page(rule_id: str) -> None:
 
 def test_no_fixture_without_a_rule() -> None:
     assert sorted(p.name for p in DATA.iterdir()) == sorted(RULES)
+
+
+def test_catalog_constants_are_the_rules_in_id_order() -> None:
+    constants = {name: v for name, v in vars(catalog).items() if isinstance(v, Rule)}
+    assert [r.constant for r in RULES.values()] == list(constants), "a constant per rule"
+    misnamed = [name for name, rule in constants.items() if name != rule.constant]
+    assert misnamed == [], f"constants not named <ID>_<NAME>: {misnamed}"
+    assert list(RULES) == sorted(RULES), "rules are defined in ID order"
+
+
+def _rule_id_literals(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        f"{path.name}:{node.lineno}: {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in RULES
+    ]
+
+
+def test_doctor_code_names_rules_by_constant_not_by_string() -> None:
+    sources = sorted(p for p in DOCTOR_SRC.rglob("*.py") if p.name != "catalog.py")
+    assert len(sources) > 10, f"no doctor sources under {DOCTOR_SRC}"
+    literals = [hit for path in sources for hit in _rule_id_literals(path)]
+    assert literals == [], f"rule IDs written as strings (use the catalog constant): {literals}"
