@@ -299,11 +299,18 @@ def test_object_store_down_serves_the_cached_refuses_the_rest_and_recovers(
         assert f"s3://{BUCKET}/down/".encode() in refused.body, (
             f"the error names no object: {refused}"
         )
+        started = time.monotonic()
+        again = http_get(replica.url, cold.url_path("info"))
+        took = time.monotonic() - started
+        assert again.status >= 500 and took < 1.0, f"a second miss took {took:.2f} s: {again}"
         ready = http_get(replica.url, "/readyz")
         assert ready.status == 503, f"/readyz with the object store down: {ready}"
         own.start()
-        answer = http_get(replica.url, cold.url_path("zip"))
-        assert (answer.status, answer.body == cold.zip) == (200, True), f"after: {answer}"
+        deadline = time.monotonic() + WAIT  # calls fail at once for 2 s after a failure
+        while (answer := http_get(replica.url, cold.url_path("zip"))).status != 200:
+            assert time.monotonic() < deadline, f"still failing after the restart: {answer}"
+            time.sleep(0.5)
+        assert answer.body == cold.zip, "the zip served after the restart is not the published one"
         stored = client(own.url).get_object(Bucket=BUCKET, Key=f"down{cold.url_path('zip')}")  # type: ignore[attr-defined]
         assert stored["Body"].read() == cold.zip, "the bucket holds other bytes than published"
     finally:

@@ -58,6 +58,12 @@ WRITTEN_META = "written"
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _EXISTS = frozenset({"412", "PreconditionFailed"})
 _CONFLICT = frozenset({"409", "ConditionalRequestConflict", "OperationAborted"})
+_UNREACHABLE = frozenset(
+    {"EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError", "ReadTimeoutError"}
+)
+UNREACHABLE_BACKOFF = 2.0
+"""Seconds after the object store did not answer during which calls fail at once: reads of
+artifacts not in the disk cache run on the serving thread, which must not wait on every one."""
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -81,7 +87,7 @@ def make_client() -> Any:
     from botocore.config import Config  # noqa: PLC0415
 
     config = Config(
-        connect_timeout=5,
+        connect_timeout=2,
         read_timeout=60,
         retries={"max_attempts": 3, "mode": "standard"},
         max_pool_connections=64,
@@ -116,7 +122,7 @@ class S3Store:
     ) -> None:
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.url = f"{SCHEME}{bucket}/{self.prefix}" if self.prefix else f"{SCHEME}{bucket}"
-        self.client = client if client is not None else make_client()
+        self.client = _Guarded(client if client is not None else make_client())
         self.locks: Locks = locks if locks is not None else ProcessLocks()
         try:
             Path(local_dir).mkdir(parents=True, exist_ok=True)
@@ -341,6 +347,41 @@ class S3Store:
             f"cannot {action} {self._where(key)}: {detail}; check the object store's endpoint, "
             "credentials and the bucket's permissions",
         )
+
+
+class Unreachable(Exception):
+    """The object store did not answer a moment ago: failed at once, without a request."""
+
+    def __init__(self, ago: float) -> None:
+        super().__init__("object store unreachable")
+        message = f"the object store did not answer {ago:.1f} s ago; retry in a moment"
+        self.response = {"Error": {"Code": "Unreachable", "Message": message}}
+
+
+class _Guarded:
+    """The S3 client, failing at once for UNREACHABLE_BACKOFF seconds after it could not connect."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._failed_at = -UNREACHABLE_BACKOFF
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if not callable(attr) or name == "get_paginator":
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            ago = time.monotonic() - self._failed_at
+            if ago < UNREACHABLE_BACKOFF:
+                raise Unreachable(ago)
+            try:
+                return attr(*args, **kwargs)
+            except Exception as exc:
+                if type(exc).__name__ in _UNREACHABLE:
+                    self._failed_at = time.monotonic()
+                raise
+
+        return call
 
 
 def _code(exc: Exception) -> str:

@@ -9,11 +9,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from contract.store_contract import MV, StoreContract
 from helpers.s3server import RedisServer, S3Server, client
@@ -183,3 +187,26 @@ def test_a_log_write_after_the_lease_ended_is_fenced_off(tmp_path: Path) -> None
     found = other.get_meta("sumdb/log/tree")
     assert found is not None and found.data == b"tree 2", "a late writer clobbered the log"
     store.put_meta("readyz", b"x")  # writes outside the log are not fenced
+
+
+def test_an_object_store_that_does_not_answer_fails_the_next_calls_at_once(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        config = Config(connect_timeout=0.5, read_timeout=0.5, retries={"max_attempts": 1})
+        s3 = boto3.session.Session().client("s3", endpoint_url=url, config=config)
+        store = S3Store("bucket", "", tmp_path / "local", client=s3, locks=ProcessLocks())
+        started = time.monotonic()
+        with pytest.raises(StoreError):
+            store.size(MV, Kind.ZIP)
+        first = time.monotonic() - started
+        started = time.monotonic()
+        with pytest.raises(StoreError) as caught:
+            store.get(MV, Kind.INFO)
+        second = time.monotonic() - started
+    assert first >= 0.4, f"the first call gave up after {first:.2f} s, before its timeout"
+    assert second < 0.1, f"the next call waited {second:.2f} s on an object store that is down"
+    assert "did not answer" in str(caught.value), caught.value
