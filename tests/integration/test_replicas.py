@@ -31,7 +31,7 @@ REPLICAS = 3
 LOG_NAME = "sumdb.replicas.test"
 COLD_REQUESTS = 50
 BUCKET = "modgate-replicas"
-READY_WAIT = 15.0
+READY_WAIT = 30.0
 WAIT = 20.0
 """Seconds /readyz may take to see Redis again (it is checked every few seconds)."""
 
