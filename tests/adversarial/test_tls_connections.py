@@ -23,6 +23,7 @@ import uvloop
 
 from helpers.tlscerts import TestCA
 from modgate.metrics import Metrics
+from modgate.server.admission import REFUSAL_LINGER_MAX
 from modgate.server.app import ServerHandle, start_server
 from modgate.server.forwarded import TrustedProxies
 from modgate.server.settings import ServerSettings
@@ -100,11 +101,18 @@ async def https_healthz(
         return f"handshake failed: {exc!r}".encode()
     try:
         writer.write(HEALTHZ)
-        return await asyncio.wait_for(reader.readuntil(b"ok\n"), IO_TIMEOUT)
-    except (OSError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IO_TIMEOUT)
+        length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+        return head + await asyncio.wait_for(reader.readexactly(length), IO_TIMEOUT)
+    except (OSError, ssl.SSLError, asyncio.IncompleteReadError, IndexError) as exc:
         return f"no answer: {exc!r}".encode()
     finally:
         writer.close()
+
+
+def assert_503(answer: bytes) -> None:
+    assert answer.startswith(b"HTTP/1.1 503 "), f"expected a 503 answer, got {answer[:300]!r}"
+    assert b"\r\nRetry-After: 1\r\n" in answer, f"no Retry-After in {answer[:300]!r}"
 
 
 async def until(check: Callable[[], bool], what: str, within: float = IO_TIMEOUT) -> None:
@@ -115,7 +123,7 @@ async def until(check: Callable[[], bool], what: str, within: float = IO_TIMEOUT
         await asyncio.sleep(0.02)
 
 
-def test_connections_without_a_client_hello_count_and_new_ones_past_the_limit_are_closed(
+def test_connections_without_a_client_hello_count_and_new_ones_past_the_limit_get_503(
     ca: TestCA,
 ) -> None:
     limit = 12
@@ -125,8 +133,8 @@ def test_connections_without_a_client_hello_count_and_new_ones_past_the_limit_ar
         silent = [await raw(handle) for _ in range(limit)]
         await until(lambda: admission.open == limit, f"{limit} silent connections counted")
         answer = await https_healthz(handle, context)
-        assert not answer.startswith(b"HTTP/1.1 200"), f"served past the limit: {answer!r}"
-        assert answer.startswith(b"handshake failed"), answer
+        assert_503(answer)
+        assert b"12 connections open" in answer, answer
         assert admission.refused["max-connections"] >= 1, admission.refused
         assert admission.open == limit, "a refused connection was counted"
         silent.pop().close()
@@ -148,7 +156,8 @@ def test_one_address_cannot_hold_every_handshake(ca: TestCA) -> None:
         silent = [await raw(handle, "127.0.0.1") for _ in range(per_client)]
         await until(lambda: admission.open == per_client, "silent connections counted")
         answer = await https_healthz(handle, context, "127.0.0.1")
-        assert answer.startswith(b"handshake failed"), answer
+        assert_503(answer)
+        assert b"too many connections from this address" in answer, answer
         assert admission.refused["per-client"] >= 1, admission.refused
         other = await https_healthz(handle, context, "127.0.0.2")
         assert other.startswith(b"HTTP/1.1 200"), f"another address was refused: {other!r}"
@@ -343,3 +352,25 @@ def test_a_handshake_cancelled_before_it_starts_frees_its_slot(ca: TestCA) -> No
         assert transport.aborted and not acceptor.handshakes
 
     serve(ca, ServerSettings(), body)
+
+
+def test_past_the_refusal_budget_refused_connections_are_closed_before_a_handshake(
+    ca: TestCA,
+) -> None:
+    async def body(handle: ServerHandle, context: ssl.SSLContext) -> None:
+        admission = handle.state.admission
+        admitted = [await raw(handle)]
+        await until(lambda: admission.open == 1, "the admitted connection counted")
+        # refused, and silent in their handshake: each holds one of the refusal budget
+        refused = [await raw(handle) for _ in range(REFUSAL_LINGER_MAX)]
+        await until(lambda: admission.lingering == REFUSAL_LINGER_MAX, "the budget used up")
+        answer = await https_healthz(handle, context)
+        assert answer.startswith(b"handshake failed"), f"answered past the budget: {answer!r}"
+        assert admission.lingering == REFUSAL_LINGER_MAX, admission.lingering
+        # the silent ones are dropped after the refusal's handshake timeout (2 s)
+        await until(lambda: admission.lingering == 0, "the refusal budget freed", 4.0)
+        assert_503(await https_healthz(handle, context))
+        for writer in admitted + refused:
+            writer.close()
+
+    serve(ca, ServerSettings(max_connections=1, header_timeout=30.0), body)

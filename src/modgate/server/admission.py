@@ -7,9 +7,8 @@ only while fewer than ``max_connections`` are open and fewer than
 same IPv6 /64 network (one host usually holds a whole /64, so single IPv6
 addresses would be no limit at all). A connection past either
 limit is answered ``503 Service Unavailable`` with ``Retry-After`` and
-closed, so clients see why instead of a silent reset (over HTTPS it is
-closed before its handshake, when no answer can be sent yet: see
-``modgate.server.tlsaccept``); the refusal is
+closed, so clients see why instead of a silent reset (over HTTPS after a
+handshake of at most 2 s: see ``modgate.server.tlsaccept``); the refusal is
 counted in ``modgate_connections_refused_total{reason}`` and logged (at
 most one line per second, with the number refused since the last line).
 
@@ -155,8 +154,8 @@ class Admission:
             self._logged_at = now
             counts, self._unlogged = self._unlogged, dict.fromkeys(REASONS, 0)
             log.warning(
-                "connection limit reached; new connections refused (503, or over HTTPS "
-                "closed before the handshake)",
+                "connection limit reached; new connections answered 503 (over HTTPS "
+                "closed unanswered while 64 refused ones are still open)",
                 extra={
                     "event": "connections_refused",
                     "reason": reason,

@@ -184,8 +184,8 @@ async def start_server(
     router = RequestRouter(gateway, state)
     loop = asyncio.get_running_loop()
 
-    def connection(admitted: bool = False) -> HttpConnection:
-        return HttpConnection(state, router, admitted)
+    def connection(admitted: bool = False, refused: str | None = None) -> HttpConnection:
+        return HttpConnection(state, router, admitted, refused)
 
     factory: Callable[[], asyncio.Protocol] = connection
     acceptor = None

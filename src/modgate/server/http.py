@@ -65,7 +65,13 @@ HEAD_SLACK = 64 * 1024
 
 
 class HttpConnection(asyncio.Protocol):
-    def __init__(self, state: ServerState, router: RequestRouter, admitted: bool = False) -> None:
+    def __init__(
+        self,
+        state: ServerState,
+        router: RequestRouter,
+        admitted: bool = False,
+        refused: str | None = None,
+    ) -> None:
         settings = state.settings
         self._state = state
         self._router = router
@@ -96,6 +102,7 @@ class HttpConnection(asyncio.Protocol):
         # Counted by the server's admission (released when lost); ``admitted`` says the
         # TLS acceptor counted it already, before its handshake (modgate.server.tlsaccept).
         self._admitted = admitted
+        self._refused = refused  # refused already (by the TLS acceptor): answer 503
         self._refused_lingering = False
         # The request being parsed.
         self._url = b""
@@ -157,7 +164,9 @@ class HttpConnection(asyncio.Protocol):
         """Count the connection, or answer 503 and close it when a limit is reached."""
         state = self._state
         admission = state.admission
-        refused = admission.admit(self._remote, state.now, per_client=not self._via_proxy)
+        refused = self._refused or admission.admit(
+            self._remote, state.now, per_client=not self._via_proxy
+        )
         if refused is None:
             self._admitted = True
             return True

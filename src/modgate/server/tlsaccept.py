@@ -10,10 +10,13 @@ before a byte of TLS is read, then upgraded with ``loop.start_tls`` under the
 handshake timeout. The slot is released when the handshake fails, times out
 or the server stops, and otherwise when the connection closes.
 
-A connection past a limit is closed at once, before its handshake: a 503
-could be sent only after a complete handshake, which costs the memory and
-CPU the limit is there to bound. The refusal is counted and logged as for
-plain HTTP (``modgate_connections_refused_total{reason}``).
+A connection past a limit can be told so only after a handshake: it gets
+one, within 2 s, then the same ``503`` with ``Retry-After`` as over plain
+HTTP. Those handshakes share the budget of refused connections kept open
+(``REFUSAL_LINGER_MAX``, 64): past it, a refused connection is closed at
+once, before its handshake, so a flood past the limit costs at most 64
+handshakes' memory for 2 s. Refusals are counted and logged as for plain
+HTTP (``modgate_connections_refused_total{reason}``).
 
 Two hand-overs need care. The ClientHello can be read before the handshake
 task first runs (uvloop starts reading as soon as the connection is made):
@@ -32,10 +35,14 @@ import ssl
 from collections.abc import Callable
 from typing import cast
 
+from modgate.server.admission import REFUSAL_LINGER_MAX
 from modgate.server.http import HttpConnection
 from modgate.server.state import ServerState
 
 log = logging.getLogger("modgate.server")
+
+REFUSAL_HANDSHAKE_TIMEOUT = 2.0
+"""Seconds a connection past a limit may take over its handshake before it is dropped."""
 
 
 class TlsAcceptor:
@@ -44,7 +51,7 @@ class TlsAcceptor:
     def __init__(
         self,
         state: ServerState,
-        make_connection: Callable[[bool], HttpConnection],
+        make_connection: Callable[[bool, str | None], HttpConnection],
         context: ssl.SSLContext,
         *,
         handshake_timeout: float,
@@ -72,35 +79,51 @@ class TlsAcceptor:
     def accepted(
         self, transport: asyncio.Transport, early: list[bytes]
     ) -> asyncio.Task[bool] | None:
-        """A TCP connection: count it and start its handshake, or close it at once.
+        """A TCP connection: count it and start its handshake, or refuse it.
 
         ``early`` is where the plain protocol keeps bytes read before the handshake starts.
         """
         state = self._state
+        admission = state.admission
         remote = "-"
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             remote = str(peer[0])
         proxies = state.settings.trusted_proxies
         per_client = proxies is None or not proxies.trusts(remote)
-        if state.closing or state.admission.admit(remote, state.now, per_client=per_client):
+        if state.closing:
             transport.abort()
             return None
-        task = asyncio.get_running_loop().create_task(self._handshake(transport, early))
+        refused = admission.admit(remote, state.now, per_client=per_client)
+        timeout = self._handshake_timeout
+        if refused is not None:
+            if admission.lingering >= REFUSAL_LINGER_MAX:
+                transport.abort()  # too many refusals under way to answer this one
+                return None
+            admission.lingering += 1
+            timeout = min(timeout, REFUSAL_HANDSHAKE_TIMEOUT)
+        task = asyncio.get_running_loop().create_task(
+            self._handshake(transport, early, refused, timeout)
+        )
 
         def finished(task: asyncio.Task[bool]) -> None:
             # Whatever ended the task (even a cancel before its first step), a
-            # connection not handed over frees its slot here.
+            # connection not handed over gives its slot back here.
             self.handshakes.discard(task)
             if task.cancelled() or task.exception() is not None or not task.result():
                 transport.abort()
-                state.admission.release(remote, per_client=per_client)
+                if refused is not None:
+                    admission.lingering -= 1
+                else:
+                    admission.release(remote, per_client=per_client)
 
         self.handshakes.add(task)
         task.add_done_callback(finished)
         return task
 
-    async def _handshake(self, transport: asyncio.Transport, early: list[bytes]) -> bool:
+    async def _handshake(
+        self, transport: asyncio.Transport, early: list[bytes], refused: str | None, timeout: float
+    ) -> bool:
         """True once the connection is handed to its ``HttpConnection`` (which frees its slot)."""
         standin = _Handoff()
         loop = asyncio.get_running_loop()
@@ -112,7 +135,7 @@ class TlsAcceptor:
                 standin,
                 self._context,
                 server_side=True,
-                ssl_handshake_timeout=self._handshake_timeout,
+                ssl_handshake_timeout=timeout,
                 ssl_shutdown_timeout=self._shutdown_timeout,
             )
         except Exception as exc:
@@ -120,7 +143,13 @@ class TlsAcceptor:
             return False
         if tls_transport is None:  # a closed transport: not expected after a handshake
             return False
-        standin.hand_over(self._make(True), tls_transport)
+        if refused is not None:
+            # The connection answers 503 and lingers on its own account from here.
+            self._state.admission.lingering -= 1
+            conn = self._make(False, refused)
+        else:
+            conn = self._make(True, None)
+        standin.hand_over(conn, tls_transport)
         return True
 
 
