@@ -63,10 +63,3 @@ pytestmark
 # Static checks that a store class satisfies the Store protocol: defined under
 # TYPE_CHECKING for mypy, never called (store/filesystem.py and the other stores).
 _conforms
-
-
-# Dead code in doctor, still to be deleted: remove these lines together with it.
-#   doctor/dockerstage.py: Stage.runs_go is written (doctor/dockergo.py), never read.
-#   tests/unit/doctor/test_doctor_rules.py: FILE_RULES is never used.
-_.runs_go
-FILE_RULES

@@ -26,7 +26,7 @@ import yaml
 from helpers.servers import start_modgate
 from helpers.tlscerts import TestCA
 from modgate.config import resolve
-from modgate.doctor.dockerparse import key_values, parse_dockerfile
+from modgate.doctor.parsers.dockerparse import key_values, parse_dockerfile
 from modgate.server.settings import DEFAULT_SHUTDOWN_GRACE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,8 @@ import pytest
 from helpers.goenv import describe, go_binary, go_env, run_go
 from helpers.modules import SampleProject
 from helpers.servers import StaticProxyFactory, dead_port
-from modgate.doctor.envcheck import EnvOptions, check_environment
-from modgate.doctor.goenv import ModuleRef
+from modgate.doctor.analyzers.goenv import ModuleRef
+from modgate.doctor.env.envcheck import EnvOptions, check_environment
 from modgate.doctor.report import Reporter
 
 pytestmark = pytest.mark.go

@@ -18,7 +18,7 @@ import pytest
 from helpers.goenv import describe, go_env, run_go
 from helpers.modules import SampleProject
 from helpers.servers import StaticProxyFactory, dead_port
-from modgate.doctor.goflags import KNOWN_FLAGS
+from modgate.doctor.parsers.goflags import KNOWN_FLAGS
 from modgate.doctor.scan import scan
 
 pytestmark = pytest.mark.go

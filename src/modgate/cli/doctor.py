@@ -10,10 +10,10 @@ import click
 
 from modgate.doctor.catalog import DOCS_BASE_URI, RULES
 from modgate.doctor.config import ConfigError, DoctorConfig, find_config, load_config
-from modgate.doctor.envcheck import EnvOptions
+from modgate.doctor.env.envcheck import EnvOptions
 from modgate.doctor.findings import Finding, Severity
-from modgate.doctor.output import render_json, render_text
-from modgate.doctor.sarif import render_sarif
+from modgate.doctor.output.render import render_json, render_text
+from modgate.doctor.output.sarif import render_sarif
 from modgate.doctor.scan import ScanResult, scan
 
 FORMATS = ("text", "json", "sarif")

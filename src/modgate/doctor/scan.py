@@ -24,28 +24,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modgate.doctor import (
+from modgate.doctor.analyzers import (
     ci,
     dockerfile,
     dockerignore,
     gitlab,
     goenv,
     gomod,
-    helm,
     jenkins,
     kube,
     makefile,
     netrc,
 )
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.shell import check_script, setting_of
 from modgate.doctor.config import DoctorConfig
-from modgate.doctor.context import RepoContext
-from modgate.doctor.effective import GoEnv
-from modgate.doctor.envcheck import EnvOptions, check_environment
+from modgate.doctor.env.effective import GoEnv
+from modgate.doctor.env.envcheck import EnvOptions, check_environment
 from modgate.doctor.findings import Finding
+from modgate.doctor.parsers import helm
+from modgate.doctor.parsers.shellparse import parse_script
+from modgate.doctor.parsers.yamlnodes import YamlError
 from modgate.doctor.report import Reporter
-from modgate.doctor.shell import check_script, setting_of
-from modgate.doctor.shellparse import parse_script
-from modgate.doctor.yamlnodes import YamlError
 
 SKIPPED_DIRECTORIES = frozenset(
     {

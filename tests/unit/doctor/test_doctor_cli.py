@@ -15,8 +15,8 @@ from modgate.cli import cli
 from modgate.cli.doctor import _use_color
 from modgate.doctor.catalog import RULES
 from modgate.doctor.findings import ENVIRONMENT, Finding, Severity
-from modgate.doctor.output import render_text
-from modgate.doctor.sarif import doctor_sarif_log
+from modgate.doctor.output.render import render_text
+from modgate.doctor.output.sarif import doctor_sarif_log
 
 SARIF_LEVELS = {"error", "warning", "note", "none"}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modgate.doctor.dockerparse import key_values, parse_dockerfile, split_words, substitute
-from modgate.doctor.shellparse import parse_script
+from modgate.doctor.parsers.dockerparse import key_values, parse_dockerfile, split_words, substitute
+from modgate.doctor.parsers.shellparse import parse_script
 
 
 def test_instructions_lines_flags_and_rest() -> None:

@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from doctor_servers import serving
 
 from modgate.cli import cli
-from modgate.doctor.effective import SOURCE_COMPUTED, compute
-from modgate.doctor.envcheck import EnvOptions, check_environment, is_private
+from modgate.doctor.analyzers.goenv import ModuleRef
+from modgate.doctor.env.effective import SOURCE_COMPUTED, compute
+from modgate.doctor.env.envcheck import EnvOptions, check_environment, is_private
+from modgate.doctor.env.probe import Outcome, Prober
 from modgate.doctor.findings import ENVIRONMENT
-from modgate.doctor.goenv import ModuleRef
-from modgate.doctor.probe import Outcome, Prober
 from modgate.doctor.report import Reporter
 
 TIMEOUT = 0.5

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modgate.doctor import helm, netrc
-from modgate.doctor.context import RepoContext
-from modgate.doctor.dockerfile import check_dockerfile
-from modgate.doctor.makefile import _logical_lines
+from modgate.doctor.analyzers import netrc
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.dockerfile import check_dockerfile
+from modgate.doctor.analyzers.makefile import _logical_lines
+from modgate.doctor.parsers import helm
 from modgate.doctor.report import Reporter
 
 TEMPLATE_TEXT = st.text(alphabet=st.sampled_from(list("ab: -\n{}%.$\"'")), max_size=200)

@@ -25,7 +25,7 @@ from doctor_servers import fill, serving
 
 from modgate.doctor import catalog
 from modgate.doctor.catalog import RULES, Rule
-from modgate.doctor.envcheck import EnvOptions
+from modgate.doctor.env.envcheck import EnvOptions
 from modgate.doctor.scan import ScanResult, scan
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,7 +33,6 @@ DATA = ROOT / catalog.FIXTURES_PATH
 DOCS = ROOT / catalog.DOCS_PATH
 DOCTOR_SRC = ROOT / "src" / "modgate" / "doctor"
 PROBE_TIMEOUT = 0.5
-FILE_RULES = sorted(r for r in RULES if r < "GM100")
 ENV_RULES = sorted(r for r in RULES if r >= "GM100")
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 

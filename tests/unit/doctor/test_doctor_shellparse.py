@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modgate.doctor.shellparse import (
+from modgate.doctor.parsers.shellparse import (
     exported_assignments,
     github_env_writes,
     go_call,

@@ -7,17 +7,17 @@ import hashlib
 
 import pytest
 
-from modgate.doctor import goenv
-from modgate.doctor.goenv import ModuleRef, Setting
-from modgate.doctor.goflags import GoFlagsError, parse_goflags, split_goflags
-from modgate.doctor.goimage import (
+from modgate.doctor.analyzers import goenv
+from modgate.doctor.analyzers.goenv import ModuleRef, Setting
+from modgate.doctor.parsers.goflags import GoFlagsError, parse_goflags, split_goflags
+from modgate.doctor.parsers.goimage import (
     go_version_key,
     is_floating,
     newest_in_tag,
     parse_image,
     tag_version,
 )
-from modgate.doctor.noproxy import bypasses_proxy
+from modgate.doctor.parsers.noproxy import bypasses_proxy
 from modgate.doctor.report import Reporter
 from modgate.formats.gosumdb import GoSumDBError, parse_gosumdb
 

@@ -7,17 +7,18 @@ official golang image runs the Go of its tag, with GOTOOLCHAIN=local from Go
 ``go install pkg@version``, ``go run pkg@version``, ``go env`` and ``go
 version``; or a build tool such as make), go.mod's go line must not be newer
 than that Go. :func:`record` adds such an image to the context, and
-:func:`modgate.doctor.gomod.check_images` compares them all at the end.
+:func:`modgate.doctor.analyzers.gomod.check_images` compares them all at the end.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from modgate.doctor import goenv, goimage
-from modgate.doctor.context import GolangImage, RepoContext
-from modgate.doctor.goenv import Scope
-from modgate.doctor.shellparse import GoCall
+from modgate.doctor.analyzers import goenv
+from modgate.doctor.analyzers.context import GolangImage, RepoContext
+from modgate.doctor.analyzers.goenv import Scope
+from modgate.doctor.parsers import goimage
+from modgate.doctor.parsers.shellparse import GoCall
 
 _OUTSIDE_MODULE = frozenset({"env", "version", "help", "telemetry"})
 _BUILD_TOOLS = frozenset({"make", "gmake", "mage", "task", "goreleaser"})

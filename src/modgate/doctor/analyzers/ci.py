@@ -13,16 +13,17 @@ import re
 
 from yaml.nodes import Node
 
-from modgate.doctor import buildimage, goenv, goimage, yamlnodes
+from modgate.doctor.analyzers import buildimage, goenv
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import Setting
+from modgate.doctor.analyzers.shell import check_script
 from modgate.doctor.catalog import (
     GM035_SETUP_GO_UNPINNED,
     GM036_DUPLICATE_MODULE_CACHE,
     GM037_JOB_WITHOUT_TIMEOUT,
 )
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import Setting
-from modgate.doctor.shell import check_script
-from modgate.doctor.shellparse import GoCall
+from modgate.doctor.parsers import goimage, yamlnodes
+from modgate.doctor.parsers.shellparse import GoCall
 
 _EXPRESSION = "${{"
 _SETUP_GO = "actions/setup-go"

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modgate.doctor.goenv import ModuleRef
+from modgate.doctor.analyzers.goenv import ModuleRef
 from modgate.doctor.report import Reporter
 
 MAX_SOURCED_BYTES = 1 << 20

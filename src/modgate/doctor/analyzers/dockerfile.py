@@ -6,14 +6,18 @@ inherits that stage's ENV, user, installed packages and copied files;
 reach RUN (a global ARG only reaches FROM lines). Official golang images
 set GOTOOLCHAIN=local and GOPATH=/go; Debian variants ship git and gcc,
 Alpine ones neither. The rules about the go commands a stage runs are in
-:mod:`modgate.doctor.dockergo`.
+:mod:`modgate.doctor.analyzers.dockergo`.
 """
 
 from __future__ import annotations
 
 import re
 
-from modgate.doctor import dockergo, goenv, goimage
+from modgate.doctor.analyzers import dockergo, goenv
+from modgate.doctor.analyzers.context import GolangImage, RepoContext
+from modgate.doctor.analyzers.dockerstage import MODCACHE_TARGETS, Stage, Walk, modcache
+from modgate.doctor.analyzers.goenv import Setting
+from modgate.doctor.analyzers.shell import check_script
 from modgate.doctor.catalog import (
     GM021_DOWNLOAD_WITHOUT_GOSUM,
     GM022_FLOATING_GOLANG_TAG,
@@ -21,17 +25,14 @@ from modgate.doctor.catalog import (
     GM031_GO_GET_OUTSIDE_MODULE,
     GM046_MOD_INIT_IN_IMAGE,
 )
-from modgate.doctor.context import GolangImage, RepoContext
-from modgate.doctor.dockerparse import (
+from modgate.doctor.parsers import goimage
+from modgate.doctor.parsers.dockerparse import (
     Instruction,
     key_values,
     parse_dockerfile,
     referenced_names,
     split_words,
 )
-from modgate.doctor.dockerstage import MODCACHE_TARGETS, Stage, Walk, modcache
-from modgate.doctor.goenv import Setting
-from modgate.doctor.shell import check_script
 
 _ROOT_USERS = frozenset({"root", "0"})
 _GO_REPLACED_RE = re.compile(

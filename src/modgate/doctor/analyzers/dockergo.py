@@ -9,7 +9,9 @@ one is not built FROM, ``$NAME`` of an ARG declared elsewhere).
 
 from __future__ import annotations
 
-from modgate.doctor import goenv, goimage
+from modgate.doctor.analyzers import goenv
+from modgate.doctor.analyzers.dockerstage import Stage, Walk, label, modcache, once
+from modgate.doctor.analyzers.goenv import Scope
 from modgate.doctor.catalog import (
     GM024_USER_AFTER_ROOT_CACHE,
     GM025_CACHE_MOUNT_NOT_ON_BUILD,
@@ -17,10 +19,9 @@ from modgate.doctor.catalog import (
     GM028_CGO_WITHOUT_COMPILER,
     GM029_VARIABLE_NOT_IN_STAGE,
 )
-from modgate.doctor.dockerparse import Instruction, referenced_names
-from modgate.doctor.dockerstage import Stage, Walk, label, modcache, once
-from modgate.doctor.goenv import Scope
-from modgate.doctor.shellparse import GoCall
+from modgate.doctor.parsers import goimage
+from modgate.doctor.parsers.dockerparse import Instruction, referenced_names
+from modgate.doctor.parsers.shellparse import GoCall
 
 _COMPILERS = frozenset({"gcc", "build-base", "clang", "g++", "build-essential"})
 _DIRECT_OFF = ("", "none")

@@ -14,10 +14,10 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+from modgate.doctor.analyzers.context import RepoContext
 from modgate.doctor.catalog import (
     GM030_DOCKERIGNORE_EXCLUDES_GOMOD,
 )
-from modgate.doctor.context import RepoContext
 
 _GO_FILES = ("go.mod", "go.sum")
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from modgate.doctor import goenv, goimage
+from modgate.doctor.analyzers import goenv
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import Scope, Setting
 from modgate.doctor.catalog import Rule
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import Scope, Setting
+from modgate.doctor.parsers import goimage
 
 MODCACHE_TARGETS = ("/go/pkg/mod", "/root/go/pkg/mod")
 

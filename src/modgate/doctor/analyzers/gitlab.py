@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from yaml.nodes import Node
 
-from modgate.doctor import buildimage, goenv, goimage, yamlnodes
-from modgate.doctor.ci import env_settings
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import Setting
-from modgate.doctor.shell import check_script
-from modgate.doctor.shellparse import GoCall
+from modgate.doctor.analyzers import buildimage, goenv
+from modgate.doctor.analyzers.ci import env_settings
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import Setting
+from modgate.doctor.analyzers.shell import check_script
+from modgate.doctor.parsers import goimage, yamlnodes
+from modgate.doctor.parsers.shellparse import GoCall
 
 _NOT_JOBS = frozenset(
     {

@@ -17,7 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from modgate.doctor import goflags
 from modgate.doctor.catalog import (
     GM001_INSECURE_FLAG_REMOVED,
     GM002_GOPROXY_INVALID,
@@ -40,7 +39,8 @@ from modgate.doctor.catalog import (
     GM019_GIT_TERMINAL_PROMPT,
     GM020_GOVERSION_READONLY,
 )
-from modgate.doctor.noproxy import bypasses_proxy, never_proxied, proxy_variable
+from modgate.doctor.parsers import goflags
+from modgate.doctor.parsers.noproxy import bypasses_proxy, never_proxied, proxy_variable
 from modgate.doctor.report import Reporter
 from modgate.formats import gosumdb
 from modgate.protocol.goproxy import EntryKind, ProxyList, parse_goproxy, redact_url

@@ -18,14 +18,14 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from modgate.doctor import goimage
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import ModuleRef
 from modgate.doctor.catalog import (
     GM023_GO_LINE_NEWER_THAN_IMAGE,
     GM040_GOMOD_BAD_VERSION_LINE,
     GM041_GOMOD_WITHOUT_GOSUM,
 )
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import ModuleRef
+from modgate.doctor.parsers import goimage
 from modgate.formats.gomod import GO_VERSION_RE
 from modgate.formats.gomod_syntax import Block, GoModError, Line, parse_string, parse_syntax
 

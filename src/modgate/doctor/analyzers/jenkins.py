@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from modgate.doctor import buildimage, goenv
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import Setting
-from modgate.doctor.shell import check_script
-from modgate.doctor.shellparse import GoCall, Word, split_assignment
+from modgate.doctor.analyzers import buildimage, goenv
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import Setting
+from modgate.doctor.analyzers.shell import check_script
+from modgate.doctor.parsers.shellparse import GoCall, Word, split_assignment
 
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _QUOTES = ("'''", '"""', "'", '"')

@@ -18,16 +18,17 @@ from dataclasses import dataclass, field
 
 from yaml.nodes import Node
 
-from modgate.doctor import buildimage, goenv, goimage, yamlnodes
+from modgate.doctor.analyzers import buildimage, goenv
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import Scope, Setting
+from modgate.doctor.analyzers.shell import ScriptRun, check_script
 from modgate.doctor.catalog import (
     GM037_JOB_WITHOUT_TIMEOUT,
     GM038_READONLY_ROOTFS_CACHE,
     GM039_NONROOT_NO_CACHE_HOME,
 )
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import Scope, Setting
-from modgate.doctor.shell import ScriptRun, check_script
-from modgate.doctor.shellparse import FETCHING
+from modgate.doctor.parsers import goimage, yamlnodes
+from modgate.doctor.parsers.shellparse import FETCHING
 
 _POD_TEMPLATE_PATHS = {
     "Pod": (),

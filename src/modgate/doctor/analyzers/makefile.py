@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import re
 
-from modgate.doctor import goenv
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import Scope, Setting
-from modgate.doctor.shell import check_script
+from modgate.doctor.analyzers import goenv
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import Scope, Setting
+from modgate.doctor.analyzers.shell import check_script
 
 _ASSIGN_RE = re.compile(
     r"^(?P<export>export\s+|override\s+)*(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*"

@@ -1,7 +1,7 @@
 """Checks of shell scripts: ``*.sh`` files and the scripts inside Dockerfiles and CI files.
 
 :func:`check_script` walks the commands of one script with the settings in
-force before it (a :class:`~modgate.doctor.goenv.Scope`), records every
+force before it (a :class:`~modgate.doctor.analyzers.goenv.Scope`), records every
 assignment that persists (``export``, ``go env -w``, ``>> $GITHUB_ENV``),
 judges each Go setting, and reports go commands with ``-insecure`` or
 ``-mod=mod``, ``rm -rf`` of the module cache, git ``insteadOf`` rewrites
@@ -17,7 +17,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from modgate.doctor import buildimage, goenv, goimage
+from modgate.doctor.analyzers import buildimage, goenv
+from modgate.doctor.analyzers.context import RepoContext
+from modgate.doctor.analyzers.goenv import Scope, Setting
 from modgate.doctor.catalog import (
     GM001_INSECURE_FLAG_REMOVED,
     GM015_MOD_MOD_IN_CI,
@@ -28,9 +30,8 @@ from modgate.doctor.catalog import (
     GM045_MOD_VENDOR_WITHOUT_VENDOR,
     Rule,
 )
-from modgate.doctor.context import RepoContext
-from modgate.doctor.goenv import Scope, Setting
-from modgate.doctor.shellparse import (
+from modgate.doctor.parsers import goimage
+from modgate.doctor.parsers.shellparse import (
     Command,
     GoCall,
     Word,

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from modgate.doctor import goenv
+from modgate.doctor.analyzers import goenv
+from modgate.doctor.analyzers.goenv import ModuleRef, Setting
 from modgate.doctor.catalog import (
     GM101_ENV_DIR_NOT_WRITABLE,
     GM102_ENV_PROXY_FAILS,
@@ -43,10 +44,9 @@ from modgate.doctor.catalog import (
     GM109_ENV_PRIVATE_SENT_TO_PROXY,
     Rule,
 )
-from modgate.doctor.effective import GoEnv, effective
+from modgate.doctor.env.effective import GoEnv, effective
+from modgate.doctor.env.probe import DEFAULT_TIMEOUT, Outcome, Prober, ProbeResult
 from modgate.doctor.findings import ENVIRONMENT
-from modgate.doctor.goenv import ModuleRef, Setting
-from modgate.doctor.probe import DEFAULT_TIMEOUT, Outcome, Prober, ProbeResult
 from modgate.doctor.report import Reporter
 from modgate.formats import gosumdb
 from modgate.protocol.escape import escape_path

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from modgate.doctor.noproxy import bypasses_proxy
+from modgate.doctor.parsers.noproxy import bypasses_proxy
 from modgate.protocol.goproxy import redact_url
 
 DEFAULT_TIMEOUT = 5.0
