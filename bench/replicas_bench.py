@@ -2,7 +2,10 @@
 
 One command: ``.venv/bin/python bench/replicas_bench.py [--duration S] [--rounds N]``.
 
-Part 1, cached small zip: one store tree (the go download-cache layout) is
+Part 1, cached small zip, twice: with modgate's in-memory hot set (the
+default; neither store is touched per request) and with ``--hot-cache 0``
+(every answer opens the store's local file: the filesystem store's, or the
+S3 store's disk cache). One store tree (the go download-cache layout) is
 written to a directory and uploaded to a bucket of moto's S3 server (on
 127.0.0.1, in this process). Two modgate servers run with ``--upstream
 off``: one on the directory (the filesystem store), one on ``s3://`` with
@@ -42,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from helpers.modules import zip_h1  # noqa: E402
 from helpers.s3server import RedisServer, S3Server, client  # noqa: E402
 from helpers.staticproxy import StaticProxy  # noqa: E402
 from modgate.protocol.escape import escape_path  # noqa: E402
@@ -97,15 +101,21 @@ def upload(tree: Path, s3_url: str, prefix: str) -> None:
             s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())  # type: ignore[attr-defined]
 
 
-def cached_zip(work: Path, s3: S3Server, duration: int, rounds: int) -> None:
+def cached_zip(work: Path, s3: S3Server, duration: int, rounds: int, hot_set: bool) -> None:
     tree = work / "tree"
-    write_version(tree, MODULE, "v1.0.0", make_zip(MODULE, "v1.0.0", SMALL_ZIP, 1))
-    upload(tree, s3.url, "hot")
+    if not tree.exists():
+        zip_bytes = make_zip(MODULE, "v1.0.0", SMALL_ZIP, 1)
+        write_version(tree, MODULE, "v1.0.0", zip_bytes)
+        # a store modgate filled always has the .ziphash (the zip's answer carries it)
+        ziphash = tree / escape_path(MODULE) / "@v" / "v1.0.0.ziphash"
+        ziphash.write_text(zip_h1(zip_bytes) + "\n")
+        upload(tree, s3.url, "hot")
     env = server_env(s3)
-    s3_args = ["--store", f"s3://{BUCKET}/hot", "--store-cache", str(work / "cache")]
+    s3_args = ["--store", f"s3://{BUCKET}/hot", "--store-cache", str(work / f"cache-{hot_set}")]
+    common = ["--upstream", "off"] + ([] if hot_set else ["--hot-cache", "0"])
     servers = {
-        "filesystem": start(["--store", str(tree), "--upstream", "off"], env, work / "fs.log"),
-        "s3+cache": start([*s3_args, "--upstream", "off"], env, work / "s3.log"),
+        "filesystem": start(["--store", str(tree), *common], env, work / "fs.log"),
+        "s3+cache": start([*s3_args, *common], env, work / "s3.log"),
     }
     path = f"/{escape_path(MODULE)}/@v/v1.0.0.zip"
     for name, (_, port) in servers.items():
@@ -123,9 +133,9 @@ def cached_zip(work: Path, s3: S3Server, duration: int, rounds: int) -> None:
         stop(proc)
     rps = {n: statistics.median(r.rps for r in rs) for n, rs in runs.items()}
     cpu = {n: statistics.median(r.cpu / r.rps * 1e6 for r in rs) for n, rs in runs.items()}
-    print(
-        f"cached {SMALL_ZIP // 1024} KiB zip, wrk 32 connections, {rounds} rounds of {duration} s:"
-    )
+    where = "in-memory hot set on" if hot_set else "hot set off (--hot-cache 0): the store's file"
+    print(f"cached {SMALL_ZIP // 1024} KiB zip, {where}; wrk 32 connections, "
+          f"{rounds} rounds of {duration} s:")  # fmt: skip
     for name in servers:
         p50 = statistics.median(r.p50_ms for r in runs[name])
         print(
@@ -183,7 +193,8 @@ def main() -> None:
     s3.create_bucket(BUCKET)
     with tempfile.TemporaryDirectory(prefix="modgate-replicas-bench-") as tmp:
         work = Path(tmp)
-        cached_zip(work, s3, args.duration, args.rounds)
+        cached_zip(work, s3, args.duration, args.rounds, hot_set=True)
+        cached_zip(work, s3, args.duration, args.rounds, hot_set=False)
         cold_load(work, s3, with_redis=True)
         cold_load(work, s3, with_redis=False)
     s3.close()
