@@ -315,3 +315,13 @@ def test_object_store_down_serves_the_cached_refuses_the_rest_and_recovers(
         assert stored["Body"].read() == cold.zip, "the bucket holds other bytes than published"
     finally:
         own.close()
+
+
+def test_a_missing_bucket_stops_the_start_naming_it(tmp_path: Path, s3: S3Server) -> None:
+    ran = run_modgate(
+        "serve", "--listen", "127.0.0.1:0", "--store", "s3://no-such-bucket/mirror",
+        "--store-cache", str(tmp_path / "cache"), "--upstream", "off", env=s3.env(),
+    )  # fmt: skip
+    assert ran.returncode == 2, f"exit {ran.returncode}: {ran.stderr[-500:]}"
+    assert "s3://no-such-bucket" in ran.stderr, ran.stderr[-500:]
+    assert s3.env()["AWS_SECRET_ACCESS_KEY"] not in ran.stderr, "the secret key was printed"

@@ -62,9 +62,9 @@ from modgate.store.s3 import parse_url as parse_s3_url
 log = logging.getLogger("modgate.serve")
 MAX_UPSTREAM_CONNECTIONS = 100
 GIT_MIRRORS_DIR = "git"
+"""Folder of the direct source's git mirrors, under the store's state folder."""
 CACHE_DIR = "cache"
 """Folder of an object store's local disk cache, under its local directory."""
-"""Folder of the direct source's git mirrors, under the store's state folder."""
 
 
 def open_store(settings: ServeSettings, metrics: Metrics) -> Store:
@@ -86,6 +86,9 @@ def open_store(settings: ServeSettings, metrics: Metrics) -> Store:
             log.warning("starting with per-process coordination: %s", reason)
     bucket, prefix = parse_s3_url(settings.store_url)
     remote = S3Store(bucket, prefix, settings.store, locks=locks or ProcessLocks())
+    unreachable = remote.check()  # a missing bucket or refused credentials stop the start
+    if unreachable is not None:
+        log.warning("starting without the object store: %s", unreachable)
     return CachedStore(remote, remote.root / CACHE_DIR, settings.store_cache_bytes)
 
 
@@ -439,7 +442,8 @@ def serve_command(
     try:
         gateway = build_gateway(settings, metrics)
     except StoreError as exc:
-        raise click.UsageError(f"cannot use --store {str(settings.store)!r}: {exc.reason}") from exc
+        where = settings.store_url or str(settings.store)
+        raise click.UsageError(f"cannot use --store {where!r}: {exc.reason}") from exc
     tls = None
     if settings.tls_cert is not None and settings.tls_key is not None:
         try:

@@ -242,6 +242,22 @@ class S3Store:
         self.locks.check_fence(name)  # the private log's records: only while its lease holds
         self._replace(rel, name, data)
 
+    def check(self) -> str | None:
+        """Ask for the bucket: None when it answers, why not when it cannot be reached.
+
+        Raises StoreError when the object store answers no (no such bucket,
+        credentials refused): a configuration to fix, not an outage to wait out.
+        """
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:
+            failure = self._failure(self.url, "open", "", exc)
+            code = _code(exc)
+            if code and code not in ("Unreachable",) and not code.startswith("5"):
+                raise failure from exc
+            return failure.reason
+        return None
+
     # -- locks ------------------------------------------------------------
 
     def lock(self, name: str) -> AbstractContextManager[None]:
