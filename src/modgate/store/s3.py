@@ -25,6 +25,7 @@ keys, ``AWS_PROFILE``, web identity...).
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -86,6 +87,9 @@ def make_client() -> Any:
     import boto3  # noqa: PLC0415
     from botocore.config import Config  # noqa: PLC0415
 
+    # boto3 logs where it found credentials and endpoints at info level: noise in modgate's log
+    for name in ("boto3", "botocore", "s3transfer", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     config = Config(
         connect_timeout=2,
         read_timeout=60,
@@ -253,6 +257,9 @@ class S3Store:
         except Exception as exc:
             failure = self._failure(self.url, "open", "", exc)
             code = _code(exc)
+            if code in ("404", "NoSuchBucket"):
+                reason = f"the object store has no bucket {self.bucket!r}: create it or fix --store"
+                raise StoreError(self.url, reason) from exc
             if code and code not in ("Unreachable",) and not code.startswith("5"):
                 raise failure from exc
             return failure.reason
