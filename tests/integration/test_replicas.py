@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from helpers.goenv import describe, go_env, json_stream, run_go
-from helpers.modules import SampleProject, download_problems
+from helpers.modules import BuiltVersion, SampleProject, download_problems
 from helpers.s3server import RedisServer, S3Server, client
 from helpers.servers import (
     ModgateFactory,
@@ -325,3 +325,49 @@ def test_a_missing_bucket_stops_the_start_naming_it(tmp_path: Path, s3: S3Server
     assert ran.returncode == 2, f"exit {ran.returncode}: {ran.stderr[-500:]}"
     assert "s3://no-such-bucket" in ran.stderr, ran.stderr[-500:]
     assert s3.env()["AWS_SECRET_ACCESS_KEY"] not in ran.stderr, "the secret key was printed"
+
+
+@pytest.mark.go
+def test_redis_restarted_mid_load_leaves_every_artifact_whole(
+    tmp_path: Path,
+    sample: SampleProject,
+    gocache: Path,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    upstream.delay = 0.3
+    replicas = _replicas(
+        modgate, s3, tmp_path, "restart", "--upstream", upstream.url, "--redis", redis.url
+    )
+    asks = [(r, b) for b in sample.versions for r in range(REPLICAS) for _ in range(3)]
+
+    def ask(item: tuple[int, BuiltVersion]) -> tuple[str, int, bool]:
+        replica, built = item
+        answer = http_get(replicas[replica].url, built.url_path("zip"))
+        return str(built.mv), answer.status, answer.body == built.zip
+
+    with concurrent.futures.ThreadPoolExecutor(len(asks)) as pool:
+        futures = [pool.submit(ask, item) for item in asks]
+        time.sleep(0.2)  # the first fetches hold their leases
+        redis.stop()
+        time.sleep(0.5)
+        redis.start()
+        results = [f.result() for f in futures]
+    wrong = [(mv, status) for mv, status, same in results if status != 200 or not same]
+    assert not wrong, f"answers that are not the published zip: {wrong}"
+    for built in sample.versions:
+        fetched = upstream.count(built.url_path("zip"))
+        assert 1 <= fetched <= REPLICAS, f"{built.mv}: {fetched} upstream zip fetches"
+    offline = modgate(
+        "--store", f"s3://{BUCKET}/restart", "--store-cache", str(tmp_path / "cache-off"),
+        "--upstream", "off", env=s3.env(),
+    )  # fmt: skip
+    workdir = tmp_path / "verify"
+    workdir.mkdir()
+    env = go_env(workdir, goproxy=offline.url, gocache=gocache)
+    proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
+    problems = download_problems(json_stream(proc.stdout), sample.versions)
+    assert not problems, "after the Redis restart:\n" + "\n".join(problems)
