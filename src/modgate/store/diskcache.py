@@ -10,8 +10,11 @@ Layout: ``<directory>/<escaped module>/@v/<escaped version>.<kind>``, the
 store's own layout. A copy is written to a temp file and renamed into place,
 so the cache holds only complete artifacts. The cache holds at most
 ``max_bytes``: the least recently used files are removed beyond that (a
-reader that has the file open keeps reading it). A cache directory left by a
-previous run is taken over (its files count against the bound).
+reader that has the file open keeps reading it; a file handed out in the
+last ``EVICT_GRACE`` seconds stays while the cache holds less than twice its
+bound, so that a path is not removed between ``local_path`` and the open).
+A cache directory left by a previous run is taken over (its files count
+against the bound).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
@@ -34,6 +38,9 @@ if TYPE_CHECKING:
     from modgate.store.base import Store
 
 TEMP_SUFFIX = ".part"
+EVICT_GRACE = 10.0
+"""Seconds a file just handed out is kept although the cache is over its bound (up to twice
+the bound): the server opens the path after ``local_path`` returned it."""
 
 
 class Remote(Protocol):
@@ -61,12 +68,16 @@ class Remote(Protocol):
 class CachedStore:
     """The Store port: ``remote`` with its hot artifacts kept under ``directory``."""
 
-    def __init__(self, remote: Remote, directory: Path, max_bytes: int) -> None:
+    def __init__(
+        self, remote: Remote, directory: Path, max_bytes: int, *, grace: float = EVICT_GRACE
+    ) -> None:
         self.remote = remote
         self.root = remote.root
         self.max_bytes = max_bytes
         self._guard = threading.Lock()
         self._used: OrderedDict[Path, int] = OrderedDict()
+        self._last: dict[Path, float] = {}
+        self.grace = grace
         self._total = 0
         self.hits = self.misses = 0
         try:
@@ -164,18 +175,28 @@ class CachedStore:
             size = self._used.get(path)
             if size is not None:
                 self._used.move_to_end(path)
+                self._last[path] = time.monotonic()
                 return size
         return None
 
-    def _add(self, path: Path, size: int) -> None:
+    def _add(self, path: Path, size: int, *, handed_out: bool = True) -> None:
         evict: list[Path] = []
         with self._guard:
             if path in self._used:
                 return
             self._used[path] = size
+            now = time.monotonic()
+            self._last[path] = now if handed_out else 0.0
             self._total += size
             while self._total > self.max_bytes and len(self._used) > 1:
-                old, old_size = self._used.popitem(last=False)
+                old, old_size = next(iter(self._used.items()))
+                if (
+                    now - self._last.get(old, 0.0) < self.grace
+                    and self._total <= 2 * self.max_bytes
+                ):
+                    break  # just handed out: its reader may not have opened it yet
+                del self._used[old]
+                self._last.pop(old, None)
                 self._total -= old_size
                 evict.append(old)
         for old in evict:
@@ -195,7 +216,7 @@ class CachedStore:
                     info = path.lstat()
                     found.append((info.st_mtime, path, info.st_size))
         for _, path, size in sorted(found):
-            self._add(path, size)
+            self._add(path, size, handed_out=False)
 
 
 if TYPE_CHECKING:

@@ -105,7 +105,7 @@ def test_layout_is_the_go_download_cache(tmp_path: Path) -> None:
 
 def test_cache_serves_local_files_and_stays_bounded(tmp_path: Path) -> None:
     remote = _s3(tmp_path)
-    cache = CachedStore(remote, tmp_path / "cache", max_bytes=3000)
+    cache = CachedStore(remote, tmp_path / "cache", max_bytes=3000, grace=0)
     versions = [ModuleVersion("example.com/mod", f"v1.0.{i}") for i in range(5)]
     for i, mv in enumerate(versions):
         remote.put(mv, Kind.ZIP, bytes([i]) * 1000)
@@ -120,7 +120,7 @@ def test_cache_serves_local_files_and_stays_bounded(tmp_path: Path) -> None:
     assert cache.hits == 1, f"the most recent artifact was not a hit ({cache.hits} hits)"
     # an evicted artifact comes back from the object store
     assert cache.get(versions[0], Kind.ZIP) == bytes([0]) * 1000
-    again = CachedStore(remote, tmp_path / "cache", max_bytes=3000)
+    again = CachedStore(remote, tmp_path / "cache", max_bytes=3000, grace=0)
     assert again.cached_bytes() == cache.cached_bytes(), "a restart lost the cache's files"
 
 
@@ -210,3 +210,17 @@ def test_an_object_store_that_does_not_answer_fails_the_next_calls_at_once(
     assert first >= 0.4, f"the first call gave up after {first:.2f} s, before its timeout"
     assert second < 0.1, f"the next call waited {second:.2f} s on an object store that is down"
     assert "did not answer" in str(caught.value), caught.value
+
+
+def test_a_file_just_handed_out_is_not_evicted_before_twice_the_bound(tmp_path: Path) -> None:
+    remote = _s3(tmp_path)
+    cache = CachedStore(remote, tmp_path / "cache", max_bytes=2000, grace=60)
+    versions = [ModuleVersion("example.com/mod", f"v1.0.{i}") for i in range(6)]
+    for mv in versions:
+        remote.put(mv, Kind.ZIP, b"z" * 1000)
+    paths = [cache.local_path(mv, Kind.ZIP) for mv in versions[:4]]
+    assert all(p is not None and p.exists() for p in paths), "a path handed out was removed"
+    assert cache.cached_bytes() == 4000, f"{cache.cached_bytes()} bytes cached, want 4000"
+    for mv in versions[4:]:
+        assert cache.local_path(mv, Kind.ZIP) is not None
+    assert cache.cached_bytes() <= 4000, f"{cache.cached_bytes()} bytes: over twice the bound"
