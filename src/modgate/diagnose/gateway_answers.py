@@ -56,6 +56,12 @@ _PATTERNS: tuple[tuple[CauseId, tuple[str, ...]], ...] = (
         r"is missing from the log", r"is signed with the key", r"^(?:\S+: )?internal error$",
         r"<store>", r"which the store refuses", r"check the store's permissions",
         r"invalid meta name", r"leads outside the store",
+        # the S3 store, its local disk cache and coordination through Redis
+        r"local disk cache \(--store-cache\)", r"the S3 store's local folder",
+        r"a temp file for the S3 store", r"a fetched artifact's temp file",
+        r"the object store has no bucket", r"concurrent writes conflict",
+        r"check the object store's endpoint", r"ended before this write \(fencing token",
+        r"not appended to without Redis", r"coordination through Redis is down",
     )),
     (CauseId.MODGATE_INVALID_MODULE, (
         r"\.info (?:is|has|Version|Time|Origin)\b", r"serves a broken \.info",

@@ -84,7 +84,11 @@ class CachedStore:
             directory.mkdir(parents=True, exist_ok=True)
             self.directory = directory.resolve(strict=True)
         except OSError as exc:
-            raise StoreError(str(directory), f"cannot create the cache: {exc.strerror}") from exc
+            raise StoreError(
+                str(directory),
+                f"cannot create the local disk cache (--store-cache): {exc.strerror}; "
+                "check its permissions and free space",
+            ) from exc
         self._adopt()
 
     # -- cached reads ---------------------------------------------------------
@@ -117,7 +121,11 @@ class CachedStore:
             temp.replace(path)
             size = path.stat().st_size
         except OSError as exc:
-            raise StoreError(str(mv), f"cannot cache {path}: {exc.strerror}") from exc
+            raise StoreError(
+                str(mv),
+                f"cannot write the local disk cache (--store-cache): {exc.strerror}; "
+                "check its disk",
+            ) from exc
         finally:
             with suppress(OSError):
                 temp.unlink(missing_ok=True)

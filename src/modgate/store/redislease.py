@@ -178,7 +178,11 @@ class RedisLocks:
                 current = self.client.get(key)
             except self._errors as exc:
                 self._degrade(exc)
-                raise StoreError(name, f"{self.degraded}; not written") from exc
+                raise StoreError(
+                    name,
+                    f"coordination through Redis is down ({self.degraded}); "
+                    "not written: retry when Redis is back",
+                ) from exc
             if current is None or int(current) != token:
                 raise StoreError(
                     name,

@@ -134,7 +134,10 @@ class S3Store:
             self._tmp = self.root / TEMP_DIR
             self._tmp.mkdir(exist_ok=True)
         except OSError as exc:
-            raise StoreError(str(local_dir), f"cannot create the local directory: {exc}") from exc
+            raise StoreError(
+                str(local_dir),
+                f"cannot create the S3 store's local folder: {exc.strerror}; check its permissions",
+            ) from exc
 
     def _key(self, rel: str) -> str:
         return f"{self.prefix}/{rel}" if self.prefix else rel
@@ -189,7 +192,9 @@ class S3Store:
             with src.open("rb") as body:
                 self._create(rel, subject, lambda: body)
         except OSError as exc:
-            raise StoreError(subject, f"cannot read {src}: {exc.strerror}") from exc
+            raise StoreError(
+                subject, f"cannot read a fetched artifact's temp file: {exc.strerror}"
+            ) from exc
         finally:
             if ours:
                 with suppress(OSError):
@@ -201,7 +206,9 @@ class S3Store:
         try:
             path.touch(exist_ok=False)
         except OSError as exc:
-            raise StoreError(str(path), f"cannot create a temp file: {exc.strerror}") from exc
+            raise StoreError(
+                str(path), f"cannot create a temp file for the S3 store: {exc.strerror}"
+            ) from exc
         try:
             yield path
         finally:
