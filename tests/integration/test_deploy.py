@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
 RENDERED = {
     "overlays/single": KUBE / "overlays" / "single",
+    "overlays/ha": KUBE / "overlays" / "ha",
     "admission": KUBE / "admission",
 }
 KUBERNETES_VERSION = "1.32.0"
@@ -198,8 +199,27 @@ def test_the_gateway_deployment_matches_what_modgate_does(rendered):
     assert {"Service", "PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor"} <= kinds, kinds
 
 
-def test_the_configmap_is_a_config_modgate_accepts(rendered, tmp_path: Path):
-    (config_map,) = [d for d in rendered["overlays/single"] if d["kind"] == "ConfigMap"]
+def test_the_ha_overlay_runs_three_replicas_on_the_bucket_with_redis(rendered):
+    docs = rendered["overlays/ha"]
+    deployment = _deployment(docs, "modgate")
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes["store"], "the store is the bucket; the pod keeps a cache"
+    redis = _deployment(docs, "modgate-redis")
+    assert redis["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    policy = next(
+        d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == "modgate"
+    )
+    assert any(
+        rule.get("ports", [{}])[0].get("port") == 6379 for rule in policy["spec"]["egress"]
+    ), "modgate's pods cannot reach Redis"
+
+
+@pytest.mark.parametrize("overlay", ["overlays/single", "overlays/ha"])
+def test_the_configmap_is_a_config_modgate_accepts(rendered, overlay: str, tmp_path: Path):
+    (config_map,) = [d for d in rendered[overlay] if d["kind"] == "ConfigMap"]
     text = config_map["data"]["modgate.toml"]
     ca = TestCA(tmp_path / "ca")
     pair = ca.issue("modgate")
@@ -218,7 +238,12 @@ def test_the_configmap_is_a_config_modgate_accepts(rendered, tmp_path: Path):
     path.write_text(text)
     settings = resolve({}, {}, path)
     assert (settings.host, settings.port) == ("0.0.0.0", 8443)
-    assert settings.store == tmp_path / "var" / "store"
+    if overlay == "overlays/ha":
+        assert settings.store_url == "s3://modgate-store"
+        assert settings.redis.startswith("redis://modgate-redis:")
+        assert settings.store == tmp_path / "var" / "cache"
+    else:
+        assert settings.store == tmp_path / "var" / "store"
     assert settings.tls_cert == pair.cert and settings.tls_key == pair.key
     assert settings.auth is not None, "the base turns authentication on"
 
