@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -52,19 +51,9 @@ from modgate.server.state import ServerState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve_bench import (
-    SMALL_ZIP_BYTES,
-    WRK,
-    Run,
-    cpu_seconds,
-    make_zip,
-    parse_wrk,
-    stop,
-    wait_ready,
-    write_version,
-)
+from benchlib import HOST, WRK, cpu_seconds, launch_modgate, stop
+from serve_bench import SMALL_ZIP_BYTES, Run, make_zip, parse_wrk, write_version
 
-HOST = "127.0.0.1"
 CONNECTIONS = 32
 MODULE = "corp.example.com/bench/small"
 
@@ -129,25 +118,9 @@ def in_process(auth: bool, header: bool) -> float:
 
 
 def start(root: Path, work: Path, name: str, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
-    cmd = [
-        sys.executable, "-m", "modgate", "serve",
-        "--listen", "127.0.0.1:0", "--store", str(root), "--upstream", "off",
-        "--access-log", "off", *extra,
-    ]  # fmt: skip
+    args = ["--store", str(root), "--upstream", "off", "--access-log", "off", *extra]
     log = (work / f"{name}.log").open("w+b")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    port = None
-    while port is None:
-        line = proc.stderr.readline()
-        if not line:
-            sys.exit(f"modgate ({name}) exited before listening (exit code {proc.wait()})")
-        record = json.loads(line)
-        if record.get("event") == "listening":
-            port = int(record["url"].rsplit(":", 1)[1])
-    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, log), daemon=True).start()
-    wait_ready(port, proc, "modgate")
-    return proc, port
+    return launch_modgate(args, log, what=f"modgate ({name})")
 
 
 def wrk(port: int, pid: int, path: str, duration: int, header: str | None) -> Run:

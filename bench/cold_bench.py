@@ -37,8 +37,6 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,12 +48,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchlib import HOST, NGINX, READY_TIMEOUT, cpu_seconds, launch_modgate, launch_nginx, stop
 from modgate.protocol.escape import escape_path
 
-HOST = "127.0.0.1"
-READY_TIMEOUT = 15.0
 GO_TIMEOUT = 300.0
-NGINX = "/usr/sbin/nginx"
 VERSION_TIME = "2024-03-01T10:00:00Z"
 
 NGINX_CONF = """\
@@ -282,75 +278,14 @@ class DelayProxy:
 # ---- the servers ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with status {proc.returncode} before it was ready")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not listen on {HOST}:{port} within {READY_TIMEOUT} s")
-
-
 def start_nginx(root: Path, prefix: Path) -> tuple[subprocess.Popen[bytes], int]:
-    prefix.mkdir()
-    port = free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(prefix=prefix, host=HOST, port=port, root=root))
-    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
-    wait_ready(port, proc, "nginx")
-    return proc, port
+    return launch_nginx(prefix, NGINX_CONF, root=root)
 
 
 def start_modgate(store: Path, upstream: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    cmd = [
-        sys.executable, "-m", "modgate", "serve",
-        "--listen", f"{HOST}:0",
-        "--store", str(store),
-        "--upstream", upstream,
-        "--verify-sumdb", "off",
-        "--access-log", str(log),
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    port = None
-    said: list[str] = []
-    while port is None:
-        line = proc.stderr.readline()
-        if not line:
-            code = proc.wait()
-            sys.exit(f"modgate exited before listening (exit code {code}):\n" + "".join(said))
-        try:
-            record = json.loads(line)
-        except ValueError:
-            said.append(line.decode(errors="replace"))
-            continue
-        if record.get("event") == "listening":
-            port = int(record["url"].rsplit(":", 1)[1])
-    stderr = proc.stderr
-    threading.Thread(target=lambda: shutil.copyfileobj(stderr, sys.stderr.buffer),
-                     daemon=True).start()  # fmt: skip
-    wait_ready(port, proc, "modgate")
-    return proc, port
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    args = ["--store", str(store), "--upstream", upstream, "--verify-sumdb", "off",
+            "--access-log", str(log)]  # fmt: skip
+    return launch_modgate(args, sys.stderr.buffer)
 
 
 # ---- the go command ---------------------------------------------------------------------------
@@ -411,12 +346,6 @@ def check_cache(modcache: Path, upstream_root: Path, mods: list[Module]) -> None
         want = upstream_root / rel
         if _digest(got) != _digest(want):
             sys.exit(f"{mod.path}@{mod.version}: the downloaded zip differs from the upstream's")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _digest(path: Path) -> str:

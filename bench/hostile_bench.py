@@ -28,7 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from serve_bench import HOST, MODGATE, rss_kib, start_modgate, start_nginx, stop
+from benchlib import HOST, stop
+from serve_bench import MODGATE, rss_kib, start_modgate, start_nginx
 
 PIPELINE_BATCH = 200
 PER_CONNECTION = 800

@@ -30,26 +30,24 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import http.client
-import json
 import logging
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from benchlib import HOST, launch_modgate, stop  # noqa: E402
 from helpers.modules import zip_h1  # noqa: E402
 from helpers.s3server import RedisServer, S3Server, client  # noqa: E402
 from helpers.staticproxy import StaticProxy  # noqa: E402
 from modgate.protocol.escape import escape_path  # noqa: E402
-from serve_bench import HOST, Run, make_zip, stop, wait_ready, write_version, wrk  # noqa: E402
+from serve_bench import Run, make_zip, write_version, wrk  # noqa: E402
 
 BUCKET = "modgate-bench"
 MODULE = "example.com/bench/small"
@@ -59,22 +57,8 @@ REPLICAS = 3
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    cmd = [sys.executable, "-m", "modgate", "serve", "--listen", f"{HOST}:0",
-           "--access-log", "off", "--verify-sumdb", "off", *args]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    assert proc.stderr is not None
-    port = None
-    while port is None:
-        line = proc.stderr.readline()
-        if not line:
-            sys.exit(f"modgate exited before listening (exit code {proc.wait()}): {cmd}")
-        record = json.loads(line)
-        if record.get("event") == "listening":
-            port = int(record["url"].rsplit(":", 1)[1])
-    sink = log.open("wb")
-    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, sink), daemon=True).start()
-    wait_ready(port, proc, "modgate")
-    return proc, port
+    args = ["--access-log", "off", "--verify-sumdb", "off", *args]
+    return launch_modgate(args, log.open("wb"), env=env)
 
 
 def server_env(s3: S3Server) -> dict[str, str]:

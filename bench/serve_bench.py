@@ -28,34 +28,34 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
-import json
-import os
 import random
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchlib import (
+    HOST,
+    NGINX,
+    WRK,
+    cpu_seconds,
+    launch_modgate,
+    launch_nginx,
+    stop,
+)
 from modgate.protocol.escape import escape_path
 
-HOST = "127.0.0.1"
 CONNECTIONS = 32
 SMALL_ZIP_BYTES = 20_000
 LARGE_ZIP_BYTES = 5_000_000
 DISTINCT_MODULES = 10_000
 DISTINCT_ZIP_BYTES = 8_000
-READY_TIMEOUT = 15.0
-WRK = "wrk"
-NGINX = "/usr/sbin/nginx"
 
 NGINX_CONF = """\
 worker_processes 1;
@@ -143,78 +143,15 @@ def distinct_module(i: int) -> str:
 # ---- the servers --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with status {proc.returncode} before it was ready")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not listen on {HOST}:{port} within {READY_TIMEOUT} s")
-
-
 def start_nginx(root: Path, work: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
-    prefix = work / name
-    prefix.mkdir()
-    port = free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        NGINX_CONF.format(
-            prefix=prefix,
-            host=HOST,
-            port=port,
-            root=root,
-            tuning=NGINX_CONFIGS[name],
-        )
-    )
-    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
-    wait_ready(port, proc, "nginx")
-    return proc, port
+    return launch_nginx(work / name, NGINX_CONF, root=root, tuning=NGINX_CONFIGS[name])
 
 
 def start_modgate(root: Path, access_log: bool) -> tuple[subprocess.Popen[bytes], int]:
     """``modgate serve`` on ``root`` with fetching off: every answer comes from the store."""
-    cmd = [
-        sys.executable, "-m", "modgate", "serve",
-        "--listen", "127.0.0.1:0",
-        "--store", str(root),
-        "--upstream", "off",
-        "--access-log", "-" if access_log else "off",
-    ]  # fmt: skip
+    args = ["--store", str(root), "--upstream", "off", "--access-log", "-" if access_log else "off"]
     log = open(root.parent / "modgate.log", "w+b")  # noqa: SIM115 - kept for the server's life
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    port = None
-    while port is None:
-        line = proc.stderr.readline()
-        if not line:
-            sys.exit(f"modgate exited before listening (exit code {proc.wait()})")
-        record = json.loads(line)
-        if record.get("event") == "listening":
-            port = int(record["url"].rsplit(":", 1)[1])
-    # keep draining stderr (the access log, when on) so the pipe never fills
-    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, log), daemon=True).start()
-    wait_ready(port, proc, "modgate")
-    return proc, port
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return launch_modgate(args, log)
 
 
 def rss_kib(pid: int) -> int:
@@ -233,23 +170,6 @@ class Run:
     p50_ms: float
     p99_ms: float
     cpu: float = 0.0  # the server's CPU seconds per wall second during the run
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` and its children that are alive (nginx's worker)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 class BenchError(Exception):

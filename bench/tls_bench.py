@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import ipaddress
-import json
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,22 +34,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from serve_bench import (
-    CONNECTIONS,
-    HOST,
-    NGINX,
-    WRK,
-    Artifact,
-    BenchError,
-    Run,
-    build_store,
-    cpu_seconds,
-    fmt_ms,
-    free_port,
-    parse_wrk,
-    stop,
-    wait_ready,
-)
+from benchlib import HOST, NGINX, WRK, cpu_seconds, launch_modgate, launch_nginx, stop
+from serve_bench import CONNECTIONS, Artifact, BenchError, Run, build_store, fmt_ms, parse_wrk
 
 NGINX_TLS_CONF = """\
 worker_processes 1;
@@ -140,24 +124,11 @@ def make_pair(folder: Path) -> Pair:
 
 
 def start_nginx(root: Path, work: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
-    prefix = work / "nginx"
-    prefix.mkdir()
-    port = free_port()
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        NGINX_TLS_CONF.format(
-            prefix=prefix, host=HOST, port=port, root=root, cert=pair.cert, key=pair.key
-        )
-    )
-    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
-    wait_ready(port, proc, "nginx")
-    return proc, port
+    return launch_nginx(work / "nginx", NGINX_TLS_CONF, root=root, cert=pair.cert, key=pair.key)
 
 
 def start_modgate(root: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
-    cmd = [
-        sys.executable, "-m", "modgate", "serve",
-        "--listen", "127.0.0.1:0",
+    args = [
         "--store", str(root),
         "--upstream", "off",
         "--verify-sumdb", "off",
@@ -165,20 +136,8 @@ def start_modgate(root: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]
         "--tls-cert", str(pair.cert),
         "--tls-key", str(pair.key),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    port = None
-    while port is None:
-        line = proc.stderr.readline()
-        if not line:
-            sys.exit(f"modgate exited before listening (exit code {proc.wait()})")
-        record = json.loads(line)
-        if record.get("event") == "listening":
-            port = int(record["url"].rsplit(":", 1)[1])
     sink = open(root.parent / "modgate.log", "w+b")  # noqa: SIM115 - kept for the server's life
-    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, sink), daemon=True).start()
-    wait_ready(port, proc, "modgate")
-    return proc, port
+    return launch_modgate(args, sink)
 
 
 def wrk_https(port: int, pid: int, path: str, duration: int, mode: str) -> Run:

@@ -1,0 +1,116 @@
+"""What the benchmarks share: ports, starting and stopping nginx and modgate, CPU time.
+
+Every server runs on 127.0.0.1; nginx always gets its own prefix and a generated
+configuration, never the system one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+HOST = "127.0.0.1"
+READY_TIMEOUT = 15.0
+NGINX = "/usr/sbin/nginx"
+WRK = "wrk"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited with status {proc.returncode} before it was ready")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"{what} did not listen on {HOST}:{port} within {READY_TIMEOUT} s")
+
+
+def launch_nginx(
+    prefix: Path, template: str, **fields: object
+) -> tuple[subprocess.Popen[bytes], int]:
+    """nginx with ``template`` (formatted with ``prefix``, ``host``, ``port`` and ``fields``)."""
+    prefix.mkdir()
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(template.format(prefix=prefix, host=HOST, port=port, **fields))
+    proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
+    wait_ready(port, proc, "nginx")
+    return proc, port
+
+
+def launch_modgate(
+    args: list[str],
+    sink: IO[bytes],
+    env: dict[str, str] | None = None,
+    what: str = "modgate",
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``modgate serve --listen 127.0.0.1:0 args...``, once it listens.
+
+    Its port is read from the ``listening`` log record; the rest of its stderr
+    is copied to ``sink`` for the server's life so the pipe never fills.
+    """
+    cmd = [sys.executable, "-m", "modgate", "serve", "--listen", f"{HOST}:0", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    assert proc.stderr is not None
+    port = None
+    said: list[str] = []
+    while port is None:
+        line = proc.stderr.readline()
+        if not line:
+            code = proc.wait()
+            sys.exit(f"{what} exited before listening (exit code {code}):\n" + "".join(said))
+        try:
+            record = json.loads(line)
+        except ValueError:
+            said.append(line.decode(errors="replace"))
+            continue
+        if record.get("event") == "listening":
+            port = int(record["url"].rsplit(":", 1)[1])
+    threading.Thread(target=shutil.copyfileobj, args=(proc.stderr, sink), daemon=True).start()
+    wait_ready(port, proc, what)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its children that are alive (nginx's worker)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
