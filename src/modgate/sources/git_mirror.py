@@ -183,32 +183,8 @@ class Mirror:
             if self.exists():
                 return False
             self._create()
-            try:
-                self.runner.run(
-                    [
-                        "fetch",
-                        "-q",
-                        "-f",
-                        "--depth=1",
-                        "--no-tags",
-                        "--no-write-fetch-head",
-                        "--no-auto-maintenance",
-                        "--end-of-options",
-                        REMOTE,
-                        f"+{ref}:{ref}",
-                    ],
-                    git_dir=self.dir,
-                    action=f"fetch {tag} from {self.runner.scrub(self.url)}",
-                    remote=True,
-                )
-            except GitMissingRefError:
-                return False  # the repository exists; a full fetch will tell more
-            except BaseException:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                raise
-            self._refs_changed()
-            self.fetches += 1
-            return True
+            # a missing tag leaves the mirror empty: a full fetch will tell more
+            return self._fetch_depth1([f"+{ref}:{ref}"], tag, created=True)
 
     def fetch_shallow(self, refspecs: list[str], what: str, since: float | None = None) -> bool:
         """Fetch just ``refspecs`` at depth 1, creating the mirror if needed.
@@ -226,33 +202,40 @@ class Mirror:
             created = not self.exists()
             if created:
                 self._create()
-            try:
-                self.runner.run(
-                    [
-                        "fetch",
-                        "-q",
-                        "-f",
-                        "--depth=1",
-                        "--no-tags",
-                        "--no-write-fetch-head",
-                        "--no-auto-maintenance",
-                        "--end-of-options",
-                        REMOTE,
-                        *refspecs,
-                    ],
-                    git_dir=self.dir,
-                    action=f"fetch {what} from {self.runner.scrub(self.url)}",
-                    remote=True,
-                )
-            except GitMissingRefError:
-                return False
-            except BaseException:
-                if created:
-                    shutil.rmtree(self.dir, ignore_errors=True)
-                raise
-            self._refs_changed()
-            self.fetches += 1
-            return True
+            return self._fetch_depth1(refspecs, what, created=created)
+
+    def _fetch_depth1(self, refspecs: list[str], what: str, *, created: bool) -> bool:
+        """Fetch ``refspecs`` at depth 1 (the lock held); False when the remote lacks a ref.
+
+        Any other failure removes the mirror again when the caller ``created`` it.
+        """
+        try:
+            self.runner.run(
+                [
+                    "fetch",
+                    "-q",
+                    "-f",
+                    "--depth=1",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--no-auto-maintenance",
+                    "--end-of-options",
+                    REMOTE,
+                    *refspecs,
+                ],
+                git_dir=self.dir,
+                action=f"fetch {what} from {self.runner.scrub(self.url)}",
+                remote=True,
+            )
+        except GitMissingRefError:
+            return False
+        except BaseException:
+            if created:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+        self._refs_changed()
+        self.fetches += 1
+        return True
 
     def remote_refs(self) -> dict[str, str]:
         """The remote's refs as ``git ls-remote`` lists them (name to object id), unpeeled."""
