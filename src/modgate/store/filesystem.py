@@ -79,6 +79,19 @@ def list_relpath(module: str) -> str:
     return f"{escape_path(module)}/{VERSIONS_DIR}/{LIST_FILE}"
 
 
+def meta_elements(name: str) -> list[str]:
+    """The '/'-separated elements of a meta name; raises StoreError for a name that escapes."""
+    elements = name.split("/")
+    for element in elements:
+        if element in ("", ".", "..") or "\x00" in element or element.startswith("@"):
+            reason = (
+                f"invalid meta name {name!r}: use relative '/'-separated names without "
+                "empty, '.', '..' or '@'-prefixed elements"
+            )
+            raise StoreError(name, reason)
+    return elements
+
+
 def is_confined(root: Path, path: Path) -> bool:
     """Whether ``path``'s directory, symlinks resolved, is ``root`` (resolved) or below it."""
     return Path(os.path.realpath(path.parent)).is_relative_to(root)
@@ -251,15 +264,7 @@ class FilesystemStore:
         return self._confined(self.root / artifact_relpath(mv, kind))
 
     def _meta_path(self, name: str) -> Path:
-        elements = name.split("/")
-        for element in elements:
-            if element in ("", ".", "..") or "\x00" in element or element.startswith("@"):
-                reason = (
-                    f"invalid meta name {name!r}: use relative '/'-separated names without "
-                    "empty, '.', '..' or '@'-prefixed elements"
-                )
-                raise StoreError(name, reason)
-        return self._confined(self._meta.joinpath(*elements, META_FILE))
+        return self._confined(self._meta.joinpath(*meta_elements(name), META_FILE))
 
     def _confined(self, path: Path) -> Path:
         if not is_confined(self.root, path):

@@ -47,6 +47,7 @@ from modgate.store.filesystem import (
     VERSIONS_DIR,
     artifact_relpath,
     list_relpath,
+    meta_elements,
 )
 from modgate.store.locking import Locks, ProcessLocks
 
@@ -101,15 +102,7 @@ def make_client() -> Any:
 
 def meta_relpath(name: str) -> str:
     """``_modgate/meta/<name>/@meta``; raises StoreError for a name that escapes."""
-    elements = name.split("/")
-    for element in elements:
-        if element in ("", ".", "..") or "\x00" in element or element.startswith("@"):
-            reason = (
-                f"invalid meta name {name!r}: use relative '/'-separated names without "
-                "empty, '.', '..' or '@'-prefixed elements"
-            )
-            raise StoreError(name, reason)
-    return f"{STATE_DIR}/{META_DIR}/{name}/{META_FILE}"
+    return "/".join((STATE_DIR, META_DIR, *meta_elements(name), META_FILE))
 
 
 class S3Store:
