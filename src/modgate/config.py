@@ -162,7 +162,7 @@ def _raw_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
 SETTING_NAMES = tuple(_raw_defaults())
 
 
-def load_toml(path: Path) -> dict[str, str]:
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
@@ -170,6 +170,11 @@ def load_toml(path: Path) -> dict[str, str]:
         raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+    return data
+
+
+def load_toml(path: Path) -> dict[str, str]:
+    data = _read_toml(path)
     table: Any = data.get("serve", data)
     if not isinstance(table, dict):
         raise ConfigError(f"config file {str(path)!r}: [serve] must be a table")
@@ -224,13 +229,7 @@ def resolve(
 
 def load_auth_table(path: Path) -> dict[str, object] | None:
     """The ``[auth]`` table of a TOML file (None when it has none)."""
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {str(path)!r}: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
+    data = _read_toml(path)
     table = data.get(AUTH_TABLE)
     if table is None:
         return None
