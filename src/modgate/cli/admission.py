@@ -10,9 +10,9 @@ import click
 
 from modgate.admission.review import Policy
 from modgate.admission.webhook import AdmissionServer
+from modgate.cli.doctor import load_doctor_config
 from modgate.cli.jsonlog import setup as setup_logging
 from modgate.config import parse_listen
-from modgate.doctor.config import ConfigError, DoctorConfig, load_config
 from modgate.doctor.findings import Severity
 from modgate.server.tls import TlsCertificate, TlsError
 
@@ -96,12 +96,7 @@ def admission_command(  # noqa: PLR0917 - one parameter per option, as click pas
     host, port = parse_listen(
         listen, lambda why: click.BadParameter(f"{listen!r}: {why}", param_hint="--listen")
     )
-    config = DoctorConfig()
-    if config_file is not None:
-        try:
-            config = load_config(config_file)
-        except ConfigError as exc:
-            raise click.UsageError(str(exc)) from exc
+    config = load_doctor_config(config_file)
     deny, warn = Severity.parse(deny_on), Severity.parse(warn_on)
     if warn > deny:
         raise click.UsageError(f"--warn-on {warn_on} is above --deny-on {deny_on}")

@@ -43,7 +43,11 @@ Exit codes: 0 no findings at or above --fail-on, 1 findings at or above
 
 
 def _config(root: Path, config_file: Path | None) -> DoctorConfig:
-    path = config_file or find_config(root if root.is_dir() else root.parent)
+    return load_doctor_config(config_file or find_config(root if root.is_dir() else root.parent))
+
+
+def load_doctor_config(path: Path | None) -> DoctorConfig:
+    """The rule configuration in ``path`` (the defaults for None); a bad file is a usage error."""
     if path is None:
         return DoctorConfig()
     try:
