@@ -66,6 +66,30 @@ def _replicas(
     return handles
 
 
+def _offline(
+    modgate: ModgateFactory, s3: S3Server, tmp_path: Path, prefix: str, *args: str
+) -> ModgateHandle:
+    """A replica on ``prefix`` that never asks the upstream, with a cache of its own."""
+    store = ("--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(tmp_path / "cache-off"))
+    return modgate(*store, "--upstream", "off", *args, env=s3.env())
+
+
+def _assert_go_downloads_all(
+    sample: SampleProject,
+    workdir: Path,
+    gocache: Path,
+    goproxy: str,
+    what: str,
+    gosumdb: str = "off",
+) -> None:
+    """``go mod download`` of every sample version through ``goproxy`` gets the published ones."""
+    workdir.mkdir()
+    env = go_env(workdir, goproxy=goproxy, gosumdb=gosumdb, gocache=gocache)
+    proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
+    problems = download_problems(json_stream(proc.stdout), sample.versions)
+    assert not problems, f"{what}:\n" + "\n".join(problems)
+
+
 def test_concurrent_cold_requests_over_replicas_fetch_once(
     tmp_path: Path,
     sample: SampleProject,
@@ -171,17 +195,10 @@ def test_go_downloads_through_one_replica_then_another_offline(
     (online,) = _replicas(
         modgate, s3, tmp_path, "go", "--upstream", upstream.url, "--redis", redis.url, count=1
     )
-    offline = modgate(
-        "--store", f"s3://{BUCKET}/go", "--store-cache", str(tmp_path / "cache-off"),
-        "--upstream", "off", "--redis", redis.url, env=s3.env(),
-    )  # fmt: skip
+    offline = _offline(modgate, s3, tmp_path, "go", "--redis", redis.url)
     for name, server in (("online", online), ("offline", offline)):
-        workdir = tmp_path / name
-        workdir.mkdir()
-        env = go_env(workdir, goproxy=server.url, gocache=gocache)
-        proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
-        problems = download_problems(json_stream(proc.stdout), sample.versions)
-        assert not problems, f"through the {name} replica:\n" + "\n".join(problems)
+        what = f"through the {name} replica"
+        _assert_go_downloads_all(sample, tmp_path / name, gocache, server.url, what)
 
 
 @pytest.mark.go
@@ -226,14 +243,11 @@ def test_private_log_appended_through_three_replicas_verifies_through_each(
             f"log size {size!r}, want one per version"
         )
         for i, server in enumerate(replicas):
-            workdir = tmp_path / f"all{i}"
-            workdir.mkdir()
             gosumdb = f"{vkey} {server.url}/sumdb/{LOG_NAME}"
-            env = go_env(workdir, goproxy=replicas[(i + 1) % REPLICAS].url, gosumdb=gosumdb,
-                         gocache=gocache)  # fmt: skip
-            proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
-            problems = download_problems(json_stream(proc.stdout), sample.versions)
-            assert not problems, f"verified by replica {i}'s log:\n" + "\n".join(problems)
+            _assert_go_downloads_all(
+                sample, tmp_path / f"all{i}", gocache, replicas[(i + 1) % REPLICAS].url,
+                f"verified by replica {i}'s log", gosumdb,
+            )  # fmt: skip
 
 
 def test_a_replica_killed_mid_fetch_is_replaced_when_its_lease_ends(
@@ -361,13 +375,7 @@ def test_redis_restarted_mid_load_leaves_every_artifact_whole(
     for built in sample.versions:
         fetched = upstream.count(built.url_path("zip"))
         assert 1 <= fetched <= REPLICAS, f"{built.mv}: {fetched} upstream zip fetches"
-    offline = modgate(
-        "--store", f"s3://{BUCKET}/restart", "--store-cache", str(tmp_path / "cache-off"),
-        "--upstream", "off", env=s3.env(),
-    )  # fmt: skip
-    workdir = tmp_path / "verify"
-    workdir.mkdir()
-    env = go_env(workdir, goproxy=offline.url, gocache=gocache)
-    proc = run_go(["mod", "download", "-json", *sample.download_args()], workdir, env)
-    problems = download_problems(json_stream(proc.stdout), sample.versions)
-    assert not problems, "after the Redis restart:\n" + "\n".join(problems)
+    offline = _offline(modgate, s3, tmp_path, "restart")
+    _assert_go_downloads_all(
+        sample, tmp_path / "verify", gocache, offline.url, "after the Redis restart"
+    )
