@@ -37,13 +37,13 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers.gitfixtures import MODULE_PREFIX, build_all, write_gitconfig  # noqa: E402
+from helpers.githttp import GitHTTPServer  # noqa: E402
 
 GO = Path(sys.prefix) / "bin" / "go"
 DEAD_PROXY = "http://127.0.0.1:9"
@@ -144,92 +144,6 @@ def build_big(path: Path, megabytes: int, files: int) -> None:
 
 def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-# --------------------------------------------------------------------------- a remote with latency
-
-
-class GitHTTPServer:
-    """Smart-HTTP git (``git http-backend``) over ``repos``, each answer delayed by ``rtt``.
-
-    With it both sides pay a round trip per HTTP request, as they would
-    against a real hosting site; over ``file://`` fetching costs nearly nothing.
-    """
-
-    def __init__(self, repos: Path, rtt: float) -> None:
-        backend = subprocess.run(
-            ["git", "--exec-path"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        root, delay = str(repos), rtt
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-            def do_GET(self) -> None:
-                self._cgi(b"")
-
-            def do_POST(self) -> None:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    body = bytearray()
-                    while (size := int(self.rfile.readline().strip() or b"0", 16)) > 0:
-                        body += self.rfile.read(size)
-                        self.rfile.readline()
-                    self.rfile.readline()
-                else:
-                    body = bytearray(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                self._cgi(bytes(body))
-
-            def _cgi(self, body: bytes) -> None:
-                path, _, query = self.path.partition("?")
-                env = {
-                    "PATH": os.environ["PATH"],
-                    "GIT_PROJECT_ROOT": root,
-                    "GIT_HTTP_EXPORT_ALL": "1",
-                    "GIT_CONFIG_GLOBAL": os.devnull,
-                    "PATH_INFO": path,
-                    "QUERY_STRING": query,
-                    "REQUEST_METHOD": self.command,
-                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                    "CONTENT_LENGTH": str(len(body)),
-                    "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-                    "REMOTE_ADDR": "127.0.0.1",
-                }
-                out = subprocess.run(
-                    [f"{backend}/git-http-backend"],
-                    input=body,
-                    env=env,
-                    capture_output=True,
-                    check=False,
-                ).stdout
-                head, _, payload = out.partition(b"\r\n\r\n")
-                status = 200
-                headers = []
-                for line in head.decode("latin-1").split("\r\n"):
-                    name, _, value = line.partition(":")
-                    if name.lower() == "status":
-                        status = int(value.split()[0])
-                    elif name:
-                        headers.append((name, value.strip()))
-                time.sleep(delay)
-                self.send_response(status)
-                for name, value in headers:
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # --------------------------------------------------------------------------- go

@@ -8,6 +8,8 @@ Depth-1 fetches, which are what the go command makes for one version, are
 served whole. ``stall_full_fetches`` delays the answer to those fetches
 instead, like a history too large to send within the client's timeout.
 ``full_fetches`` counts the fetches that asked for whole history.
+``rtt`` delays every answer, so both sides pay a round trip per HTTP request
+as they would against a real hosting site.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ _DEPTH_ONE = re.compile(rb"000cdeepen 1|000ddeepen 1\n")
 
 
 class GitHTTPServer:
-    def __init__(self, repos: Path) -> None:
+    def __init__(self, repos: Path, rtt: float = 0.0) -> None:
         backend = subprocess.run(
             ["git", "--exec-path"], capture_output=True, text=True, check=True
         ).stdout.strip()
@@ -35,6 +37,7 @@ class GitHTTPServer:
         """Seconds to wait before answering a full fetch (to run past --git-timeout)."""
         self.full_fetches = 0
         self.cut = 0
+        self.rtt = rtt
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -99,6 +102,7 @@ class GitHTTPServer:
                     server.full_fetches += 1
                     cut = server.cut_full_fetches_at
                     time.sleep(server.stall_full_fetches)
+                time.sleep(server.rtt)
                 self.send_response(status)
                 for name, value in headers:
                     self.send_header(name, value)
