@@ -23,6 +23,34 @@ READY_TIMEOUT = 15.0
 NGINX = "/usr/sbin/nginx"
 WRK = "wrk"
 
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    keepalive_timeout 65;
+    {tuning}
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{ application/json info; text/plain mod; application/zip zip; }}
+    default_type text/plain;
+    server {{
+        listen {host}:{port}{listen};
+        {server}
+        root {root};
+        location / {{ }}
+    }}
+}}
+"""
+"""nginx serving ``root`` with 1 worker, sendfile on, keep-alive and no access log."""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -44,13 +72,20 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
 
 
 def launch_nginx(
-    prefix: Path, template: str, **fields: object
+    prefix: Path, root: Path, tuning: str = "", listen: str = "", server: str = ""
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """nginx with ``template`` (formatted with ``prefix``, ``host``, ``port`` and ``fields``)."""
+    """nginx on ``root`` with NGINX_CONF in its own ``prefix``, on a free port.
+
+    ``tuning`` adds directives to the http block, ``listen`` parameters to the
+    listen directive (`` ssl``) and ``server`` directives to the server block.
+    """
     prefix.mkdir()
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(template.format(prefix=prefix, host=HOST, port=port, **fields))
+    text = NGINX_CONF.format(
+        prefix=prefix, host=HOST, port=port, root=root, tuning=tuning, listen=listen, server=server
+    )
+    conf.write_text(text)
     proc = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)])
     wait_ready(port, proc, "nginx")
     return proc, port

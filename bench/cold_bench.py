@@ -54,31 +54,6 @@ from modgate.protocol.escape import escape_path
 GO_TIMEOUT = 300.0
 VERSION_TIME = "2024-03-01T10:00:00Z"
 
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    keepalive_timeout 65;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    types {{ application/json info; text/plain mod; application/zip zip; }}
-    default_type text/plain;
-    server {{
-        listen {host}:{port};
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""
-
 # (module path, version, files, uncompressed bytes): file counts and sizes of the
 # zips of popular public modules, rounded.
 MODULES: tuple[tuple[str, str, int, int], ...] = (
@@ -279,7 +254,7 @@ class DelayProxy:
 
 
 def start_nginx(root: Path, prefix: Path) -> tuple[subprocess.Popen[bytes], int]:
-    return launch_nginx(prefix, NGINX_CONF, root=root)
+    return launch_nginx(prefix, root)
 
 
 def start_modgate(store: Path, upstream: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:

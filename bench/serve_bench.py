@@ -57,31 +57,6 @@ LARGE_ZIP_BYTES = 5_000_000
 DISTINCT_MODULES = 10_000
 DISTINCT_ZIP_BYTES = 8_000
 
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    keepalive_timeout 65;
-    {tuning}
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    types {{ application/json info; text/plain mod; application/zip zip; }}
-    default_type text/plain;
-    server {{
-        listen {host}:{port};
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""
 TUNED = (
     "open_file_cache max=10000 inactive=60s; open_file_cache_valid 60s; "
     "keepalive_requests 100000; tcp_nopush on;"
@@ -144,7 +119,7 @@ def distinct_module(i: int) -> str:
 
 
 def start_nginx(root: Path, work: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
-    return launch_nginx(work / name, NGINX_CONF, root=root, tuning=NGINX_CONFIGS[name])
+    return launch_nginx(work / name, root, tuning=NGINX_CONFIGS[name])
 
 
 def start_modgate(root: Path, access_log: bool) -> tuple[subprocess.Popen[bytes], int]:

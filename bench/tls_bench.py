@@ -37,36 +37,10 @@ from cryptography.x509.oid import NameOID
 from benchlib import HOST, NGINX, WRK, cpu_seconds, launch_modgate, launch_nginx, stop
 from serve_bench import CONNECTIONS, Artifact, BenchError, Run, build_store, fmt_ms, parse_wrk
 
-NGINX_TLS_CONF = """\
-worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_timeout 65;
-    keepalive_requests 100000;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    types {{ application/json info; text/plain mod; application/zip zip; }}
-    default_type text/plain;
-    server {{
-        listen {host}:{port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_session_tickets off;
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""
+TUNED = "tcp_nopush on; keepalive_requests 100000;"
+"""nginx at its best for this load (as serve_bench's nginx-tuned, without open_file_cache)."""
+SSL = "ssl_protocols TLSv1.2 TLSv1.3; ssl_session_tickets off;"
+
 MODES = ("keep-alive", "new connection")
 LOADED = (".info", ".zip 20 kB", ".zip 5 MB")
 HANDSHAKE_LOADED = (".info", ".zip 20 kB")
@@ -124,7 +98,8 @@ def make_pair(folder: Path) -> Pair:
 
 
 def start_nginx(root: Path, work: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
-    return launch_nginx(work / "nginx", NGINX_TLS_CONF, root=root, cert=pair.cert, key=pair.key)
+    server = f"ssl_certificate {pair.cert}; ssl_certificate_key {pair.key}; {SSL}"
+    return launch_nginx(work / "nginx", root, tuning=TUNED, listen=" ssl", server=server)
 
 
 def start_modgate(root: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
