@@ -18,24 +18,27 @@ asserts nothing.
 from __future__ import annotations
 
 import argparse
-import datetime
-import ipaddress
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from benchlib import HOST, NGINX, WRK, cpu_seconds, launch_modgate, launch_nginx, stop
-from serve_bench import CONNECTIONS, Artifact, BenchError, Run, build_store, fmt_ms, parse_wrk
+from helpers.tlscerts import CertPair, TestCA
+from serve_bench import (
+    CONNECTIONS,
+    Artifact,
+    BenchError,
+    Run,
+    build_store,
+    fmt_ms,
+    parse_wrk,
+)
 
 TUNED = "tcp_nopush on; keepalive_requests 100000;"
 """nginx at its best for this load (as serve_bench's nginx-tuned, without open_file_cache)."""
@@ -49,60 +52,12 @@ WRK_TIMEOUT = "10s"
 """wrk's per-request timeout: a 5 MB answer to 32 clients can take over wrk's default 2 s."""
 
 
-@dataclass(frozen=True)
-class Pair:
-    cert: Path
-    key: Path
-
-
-def make_pair(folder: Path) -> Pair:
-    """A CA and a server certificate for 127.0.0.1 signed by it (ECDSA P-256)."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(HOST))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pair = Pair(folder / "server.crt", folder / "server.key")
-    pem = serialization.Encoding.PEM
-    pair.cert.write_bytes(cert.public_bytes(pem) + ca.public_bytes(pem))
-    pair.key.touch(mode=0o600)
-    pair.key.chmod(0o600)
-    pair.key.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return pair
-
-
-def start_nginx(root: Path, work: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
+def start_nginx(root: Path, work: Path, pair: CertPair) -> tuple[subprocess.Popen[bytes], int]:
     server = f"ssl_certificate {pair.cert}; ssl_certificate_key {pair.key}; {SSL}"
     return launch_nginx(work / "nginx", root, tuning=TUNED, listen=" ssl", server=server)
 
 
-def start_modgate(root: Path, pair: Pair) -> tuple[subprocess.Popen[bytes], int]:
+def start_modgate(root: Path, pair: CertPair) -> tuple[subprocess.Popen[bytes], int]:
     args = [
         "--store", str(root),
         "--upstream", "off",
@@ -180,7 +135,7 @@ def main() -> None:
     try:
         root = work / "store"
         artifacts = [a for a in build_store(root, 0) if a.name in LOADED]
-        pair = make_pair(work)
+        pair = TestCA(work / "ca", "bench CA").issue("bench")
         nginx, nginx_port = start_nginx(root, work, pair)
         procs.append(nginx)
         modgate, modgate_port = start_modgate(root, pair)
