@@ -36,8 +36,24 @@ from pathlib import Path
 import pytest
 
 from helpers.staticproxy import LOOPBACK, StaticProxy
+from modgate.metrics import Metrics
 
 READ_CHUNK = 65536
+
+
+class HealthOnly:
+    """The least a server needs to answer /healthz."""
+
+    list_max_age = 60
+
+    def __init__(self) -> None:
+        self.metrics = Metrics()
+
+    async def ready(self) -> tuple[bool, str]:
+        return True, "ok"
+
+    async def aclose(self) -> None:
+        return None
 
 
 def address_of(url: str) -> tuple[str, int]:

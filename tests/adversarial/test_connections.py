@@ -20,10 +20,9 @@ from contextlib import contextmanager
 import pytest
 import uvloop
 
-from adversarial.conftest import address_of, status_lines
+from adversarial.conftest import HealthOnly, address_of, status_lines
 from helpers import servers
 from helpers.servers import ModgateFactory, ModgateHandle, metric_values
-from modgate.metrics import Metrics
 from modgate.server.admission import default_max_connections
 from modgate.server.app import start_server
 from modgate.server.settings import ServerSettings
@@ -184,27 +183,12 @@ def test_more_idle_clients_than_descriptors_get_answers_not_silence(
 # ---- blank lines count against the header timer (in process: a short timer) -------------
 
 
-class _HealthOnly:
-    """The least a server needs to answer /healthz."""
-
-    list_max_age = 60
-
-    def __init__(self) -> None:
-        self.metrics = Metrics()
-
-    async def ready(self) -> tuple[bool, str]:
-        return True, "ok"
-
-    async def aclose(self) -> None:
-        return None
-
-
 def test_blank_lines_between_requests_do_not_keep_a_connection_open() -> None:
     header_timeout, idle_timeout = 0.5, 30.0
 
     async def main() -> float:
         settings = ServerSettings(header_timeout=header_timeout, idle_timeout=idle_timeout)
-        handle = await start_server(_HealthOnly(), settings=settings)  # type: ignore[arg-type]
+        handle = await start_server(HealthOnly(), settings=settings)  # type: ignore[arg-type]
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", handle.port)
             writer.write(HEALTHZ)
@@ -233,7 +217,7 @@ def test_blank_lines_between_requests_do_not_keep_a_connection_open() -> None:
     assert closed_after <= header_timeout + 1.5, f"closed after {closed_after:.1f} s"
 
 
-class _SlowHealth(_HealthOnly):
+class _SlowHealth(HealthOnly):
     """/healthz is answered by the router itself; a slow list answer stands for a fetch."""
 
     async def list(self, module: str) -> Answer:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import uvloop
 
+from adversarial.conftest import HealthOnly
 from helpers.tlscerts import TestCA
-from modgate.metrics import Metrics
 from modgate.server.admission import REFUSAL_LINGER_MAX
 from modgate.server.app import ServerHandle, start_server
 from modgate.server.forwarded import TrustedProxies
@@ -34,21 +34,6 @@ IO_TIMEOUT = 5.0
 # A TLS 1.2 ClientHello record header and the start of its handshake header: a handshake
 # that has begun, then stalls.
 PARTIAL_CLIENT_HELLO = bytes.fromhex("16030100c8010000c40303")
-
-
-class _HealthOnly:
-    """The least a server needs to answer /healthz."""
-
-    list_max_age = 60
-
-    def __init__(self) -> None:
-        self.metrics = Metrics()
-
-    async def ready(self) -> tuple[bool, str]:
-        return True, "ok"
-
-    async def aclose(self) -> None:
-        return None
 
 
 @pytest.fixture
@@ -65,7 +50,7 @@ def serve(
     tls = TlsCertificate(pair.cert, pair.key)
 
     async def main() -> None:
-        handle = await start_server(_HealthOnly(), settings=settings, tls=tls)  # type: ignore[arg-type]
+        handle = await start_server(HealthOnly(), settings=settings, tls=tls)  # type: ignore[arg-type]
         try:
             await body(handle, ca.client_context())
         finally:
@@ -224,7 +209,7 @@ def test_shutdown_ends_handshakes_under_way(ca: TestCA) -> None:
 
     async def main() -> tuple[float, int, int]:
         settings = ServerSettings(header_timeout=30.0)
-        handle = await start_server(_HealthOnly(), settings=settings, tls=tls)  # type: ignore[arg-type]
+        handle = await start_server(HealthOnly(), settings=settings, tls=tls)  # type: ignore[arg-type]
         silent = [await raw(handle) for _ in range(5)]
         await until(lambda: handle.state.admission.open == 5, "silent connections counted")
         start = time.monotonic()
