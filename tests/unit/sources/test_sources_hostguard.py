@@ -412,6 +412,21 @@ def test_discovery_through_a_proxy_leaves_resolution_to_the_proxy(
     assert asked == ["bypass.example"], "only the host that bypasses the proxy is resolved here"
 
 
+def _list_error(source: DirectSource, module: str) -> str:
+    """The NotFoundError text of listing ``module`` through ``source`` ("found" without one)."""
+
+    async def run() -> str:
+        try:
+            await source.list(module)
+        except NotFoundError as exc:
+            return str(exc)
+        finally:
+            await source.aclose()
+        return "found"
+
+    return asyncio.run(run())
+
+
 def test_a_qualified_path_on_a_public_host_tries_every_scheme(tmp_path: Path) -> None:
     # https is pinned (and fails here: nothing answers); ssh cannot be pinned, so it is
     # skipped rather than reported as a refused host
@@ -427,16 +442,7 @@ def test_a_qualified_path_on_a_public_host_tries_every_scheme(tmp_path: Path) ->
     source = DirectSource(tmp_path / "mirrors", guard=guard, environ={"PATH": os.environ["PATH"]})
     source.runner = dataclasses.replace(source.runner, executable=str(fake_git))
 
-    async def run() -> str:
-        try:
-            await source.list("example.com/repo.git")
-        except NotFoundError as exc:
-            return str(exc)
-        finally:
-            await source.aclose()
-        return "found"
-
-    text = asyncio.run(run())
+    text = _list_error(source, "example.com/repo.git")
     assert "no secure protocol found" in text, text
 
 
@@ -445,16 +451,7 @@ def test_a_qualified_path_on_an_internal_host_is_refused(tmp_path: Path) -> None
     guard = HostGuard(resolve=resolve)  # type: ignore[arg-type]
     source = DirectSource(tmp_path / "mirrors", guard=guard, environ={"PATH": os.environ["PATH"]})
 
-    async def run() -> str:
-        try:
-            await source.list("git.internal.example/repo.git")
-        except NotFoundError as exc:
-            return str(exc)
-        finally:
-            await source.aclose()
-        return "found"
-
-    text = asyncio.run(run())
+    text = _list_error(source, "git.internal.example/repo.git")
     assert "host git.internal.example is not allowed" in text, text
     assert "10.9.8.7" not in text
 
