@@ -7,12 +7,10 @@ partial artifact exists under a final name.
 
 from __future__ import annotations
 
-import os
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from helpers.modules import write_module_version
+from helpers.modules import write_big_module
 from helpers.servers import ModgateFactory, StaticProxyFactory, http_get, wait_for
 from helpers.staticproxy import Throttle
 
@@ -29,13 +27,7 @@ def _temp_files(store: Path) -> list[str]:
 def test_temp_files_of_a_killed_server_are_gone_at_the_next_start(
     tmp_path: Path, static_proxy: StaticProxyFactory, modgate: ModgateFactory
 ) -> None:
-    big = write_module_version(
-        tmp_path / "upstream",
-        "example.com/big",
-        "v1.0.0",
-        {"go.mod": b"module example.com/big\n", "blob.bin": os.urandom(BIG_FILE)},
-        compression=zipfile.ZIP_STORED,
-    )
+    big = write_big_module(tmp_path / "upstream", BIG_FILE)
     upstream = static_proxy(tmp_path / "upstream")
     upstream.throttle = SLOW
     store = tmp_path / "store"

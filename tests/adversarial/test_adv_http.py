@@ -19,10 +19,8 @@ leaves the machine.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -34,7 +32,7 @@ from adversarial.conftest import (
     responses,
     status_lines,
 )
-from helpers.modules import write_module_version
+from helpers.modules import write_big_module, write_module_version
 from helpers.servers import ModgateFactory, ModgateHandle, http_get
 
 METRICS = b"GET /metrics HTTP/1.1\r\nHost: modgate\r\n\r\n"
@@ -135,13 +133,7 @@ def test_a_client_that_never_reads_holds_only_its_own_connection(
     modgate: ModgateFactory, tmp_path: Path
 ) -> None:
     store = tmp_path / "store"
-    built = write_module_version(
-        store,
-        "example.com/big",
-        "v1.0.0",
-        {"go.mod": b"module example.com/big\n", "blob.bin": os.urandom(SLOW_ZIP_BYTES)},
-        compression=zipfile.ZIP_STORED,
-    )
+    built = write_big_module(store, SLOW_ZIP_BYTES)
     server = modgate("--upstream", "off", store=store)
     request = f"GET {built.url_path('zip')} HTTP/1.1\r\nHost: m\r\n\r\n".encode()
     stalled = []

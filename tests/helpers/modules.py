@@ -11,6 +11,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -130,6 +131,17 @@ def write_module_version(
         zip=zip_bytes,
         h1=dirhash_h1((f"{path}@{version}/{name}", data) for name, data in files.items()),
         gomod_h1=gomod_h1(mod),
+    )
+
+
+def write_big_module(root: Path, size: int) -> BuiltVersion:
+    """``example.com/big@v1.0.0`` with ``size`` incompressible bytes, stored: a zip that big."""
+    return write_module_version(
+        root,
+        "example.com/big",
+        "v1.0.0",
+        {"go.mod": b"module example.com/big\n", "blob.bin": os.urandom(size)},
+        compression=zipfile.ZIP_STORED,
     )
 
 

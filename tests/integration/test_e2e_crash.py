@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from helpers.modules import stored_problems, write_module_version
+from helpers.modules import stored_problems, write_big_module
 from helpers.servers import ModgateFactory, StaticProxyFactory, http_get, wait_for
 from helpers.staticproxy import Throttle
 
@@ -23,13 +21,7 @@ FINAL_SUFFIXES = (".zip", ".ziphash")
 def test_kill_9_mid_download(
     tmp_path: Path, static_proxy: StaticProxyFactory, modgate: ModgateFactory
 ) -> None:
-    big = write_module_version(
-        tmp_path / "upstream",
-        "example.com/big",
-        "v1.0.0",
-        {"go.mod": b"module example.com/big\n", "blob.bin": os.urandom(BIG_FILE)},
-        compression=zipfile.ZIP_STORED,
-    )
+    big = write_big_module(tmp_path / "upstream", BIG_FILE)
     upstream = static_proxy(tmp_path / "upstream")
     upstream.throttle = SLOW
     store = tmp_path / "store"
