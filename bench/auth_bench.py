@@ -51,10 +51,9 @@ from modgate.server.state import ServerState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import HOST, WRK, cpu_seconds, launch_modgate, stop
-from serve_bench import SMALL_ZIP_BYTES, Run, make_zip, parse_wrk, write_version
+from benchlib import HOST, WRK, launch_modgate, stop
+from serve_bench import SMALL_ZIP_BYTES, Run, make_zip, write_version, wrk
 
-CONNECTIONS = 32
 MODULE = "corp.example.com/bench/small"
 
 
@@ -123,21 +122,6 @@ def start(root: Path, work: Path, name: str, *extra: str) -> tuple[subprocess.Po
     return launch_modgate(args, log, what=f"modgate ({name})")
 
 
-def wrk(port: int, pid: int, path: str, duration: int, header: str | None) -> Run:
-    cmd = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
-    if header:
-        cmd += ["-H", header]
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    out = subprocess.run(
-        [*cmd, f"http://{HOST}:{port}{path}"], capture_output=True, text=True, check=True
-    ).stdout
-    if "Non-2xx" in out:
-        sys.exit(f"non-2xx answers from {path}:\n{out}")
-    run = parse_wrk(out)
-    run.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
-    return run
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
@@ -183,7 +167,8 @@ def main() -> None:
                 order = list(servers) if rnd % 2 == 0 else list(reversed(servers))
                 for name in order:
                     port, pid, header = servers[name]
-                    run = wrk(port, pid, base + ext, args.duration, header)
+                    extra = ["-H", header] if header else []
+                    run = wrk(port, pid, base + ext, args.duration, 1, *extra)
                     results.setdefault((ext, name), []).append(run)
                     print(
                         f"round {rnd + 1} {ext:<5} {name:<8} {run.rps:>9.0f} req/s "

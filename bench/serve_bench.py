@@ -176,10 +176,13 @@ def parse_wrk(out: str) -> Run:
     return Run(float(rps.group(1)), parse_latency(p50.group(1)), parse_latency(p99.group(1)))
 
 
-def wrk(port: int, pid: int, path: str, duration: int, threads: int) -> Run:
-    cmd = [WRK, f"-t{threads}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency"]
+def wrk(
+    port: int, pid: int, path: str, duration: int, threads: int, *extra: str, scheme: str = "http"
+) -> Run:
+    """One wrk run (``extra`` options added) with the CPU share of server ``pid`` during it."""
+    cmd = [WRK, f"-t{threads}", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", *extra]
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    url = f"http://{HOST}:{port}{path}"
+    url = f"{scheme}://{HOST}:{port}{path}"
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     try:
         run = parse_wrk(out)

@@ -23,22 +23,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from benchlib import HOST, NGINX, WRK, cpu_seconds, launch_modgate, launch_nginx, stop
+from benchlib import NGINX, WRK, launch_modgate, launch_nginx, stop
 from helpers.tlscerts import CertPair, TestCA
-from serve_bench import (
-    CONNECTIONS,
-    Artifact,
-    BenchError,
-    Run,
-    build_store,
-    fmt_ms,
-    parse_wrk,
-)
+from serve_bench import Artifact, Run, build_store, fmt_ms, wrk
 
 TUNED = "tcp_nopush on; keepalive_requests 100000;"
 """nginx at its best for this load (as serve_bench's nginx-tuned, without open_file_cache)."""
@@ -71,18 +62,10 @@ def start_modgate(root: Path, pair: CertPair) -> tuple[subprocess.Popen[bytes], 
 
 
 def wrk_https(port: int, pid: int, path: str, duration: int, mode: str) -> Run:
-    cmd = [WRK, "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", "--latency", "--timeout", WRK_TIMEOUT]
+    extra = ["--timeout", WRK_TIMEOUT]
     if mode == "new connection":
-        cmd += ["-H", "Connection: close"]
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    url = f"https://{HOST}:{port}{path}"
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    try:
-        run = parse_wrk(out)
-    except BenchError as exc:
-        sys.exit(f"wrk against {url}: {exc}; stopping (wrk's output follows)\n{out}")
-    run.cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
-    return run
+        extra += ["-H", "Connection: close"]
+    return wrk(port, pid, path, duration, 1, *extra, scheme="https")
 
 
 def cpu_us(runs: list[Run]) -> float:
