@@ -21,7 +21,6 @@ loopback interface, so nothing it does can leave the machine. It then
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import json
 import os
@@ -37,9 +36,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: tests/
+
+from helpers.tlscerts import TestCA
 
 PUBLIC = "1.2.3.4"
 INTERNAL = "10.20.30.40"
@@ -97,47 +97,10 @@ def run(*argv: str) -> None:
 
 def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
     """A CA (``ca.pem``) and a server certificate for every public name."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "netns test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
+    ca = TestCA(folder, "netns test CA")
     names = [x509.DNSName(n) for n, a in HOSTS.items() if a == PUBLIC]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "public.example")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([*names, x509.IPAddress(ipaddress.ip_address(PUBLIC))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    ca_pem, cert_pem, key_pem = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return ca_pem, cert_pem, key_pem
+    pair = ca.issue("public.example", names=[*names, x509.IPAddress(ipaddress.ip_address(PUBLIC))])
+    return ca.pem, pair.cert, pair.key
 
 
 class PublicServer(ThreadingHTTPServer):

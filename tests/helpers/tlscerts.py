@@ -13,6 +13,7 @@ import datetime
 import http.client
 import ipaddress
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,13 @@ class TestCA:
         self.pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
     def issue(
-        self, common_name: str, folder: Path | None = None, valid_for: datetime.timedelta = VALIDITY
+        self,
+        common_name: str,
+        folder: Path | None = None,
+        valid_for: datetime.timedelta = VALIDITY,
+        names: Sequence[x509.GeneralName] = LOOPBACK_NAMES,
     ) -> CertPair:
-        """A server certificate for the loopback names, signed by this CA."""
+        """A server certificate for ``names`` (the loopback names), signed by this CA."""
         folder = folder or self.folder
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
@@ -91,7 +96,7 @@ class TestCA:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + valid_for)
-            .add_extension(x509.SubjectAlternativeName(list(LOOPBACK_NAMES)), critical=False)
+            .add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
             .add_extension(
                 x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
             )
