@@ -173,6 +173,9 @@ def test_remote_killed_mid_fetch_with_the_go_command(
         remote.close()
 
 
+RECOVERY_TIMEOUT = 20.0
+
+
 def test_remote_killed_mid_fetch_then_recovers(tmp_path: Path) -> None:
     build_big(tmp_path / "repos", noise=200_000)
     remote = GitHTTPServer(tmp_path / "repos")
@@ -215,15 +218,21 @@ def test_remote_killed_mid_fetch_then_recovers(tmp_path: Path) -> None:
             assert metrics.value(DEGRADED) == 1
             cut_before = remote.cut
 
-            # The remote heals: after the backoff a request retries the full fetch.
+            # The remote heals: after the backoff a request retries the full fetch. A
+            # completion the new versions scheduled may still fail (moving the backoff
+            # on) or already succeed, so requests come after each backoff until then.
             remote.cut_full_fetches_at = None
-            state = source.health.state(url)
-            assert state is not None
-            await asyncio.sleep(max(0.0, state.retry_at - time.monotonic()) + 0.05)
-            listed = (await source.list(ROOT_MODULE)).decode().split()
-            assert listed == ["v1.0.0", "v1.1.0", "v1.2.0"], listed
-            await asyncio.to_thread(source.wait_background)
-            assert mirror.complete(), "the retried full fetch did not complete the mirror"
+            deadline = time.monotonic() + RECOVERY_TIMEOUT
+            while True:
+                state = source.health.state(url)
+                if state is not None:
+                    await asyncio.sleep(max(0.0, state.retry_at - time.monotonic()) + 0.05)
+                listed = (await source.list(ROOT_MODULE)).decode().split()
+                assert listed == ["v1.0.0", "v1.1.0", "v1.2.0"], listed
+                await asyncio.to_thread(source.wait_background)
+                if mirror.complete():
+                    break
+                assert time.monotonic() < deadline, "the retried full fetch did not complete"
             assert not source.health.degraded(url), "the mirror is still marked degraded"
             assert metrics.value(DEGRADED) == 0
             assert remote.cut == cut_before
