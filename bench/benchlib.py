@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -50,6 +51,20 @@ http {{
 }}
 """
 """nginx serving ``root`` with 1 worker, sendfile on, keep-alive and no access log."""
+
+
+def require(*tools: str) -> None:
+    """Exit with what to install when a tool the benchmark runs is missing."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed; install wrk and nginx-light (apt-get install)")
+
+
+def nginx_workdir(prefix: str) -> Path:
+    """A fresh temp folder that nginx's worker, which may run unprivileged, can read."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)
+    return work
 
 
 def free_port() -> int:

@@ -40,7 +40,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zipfile
@@ -48,7 +47,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import HOST, NGINX, READY_TIMEOUT, cpu_seconds, launch_modgate, launch_nginx, stop
+from benchlib import (
+    HOST,
+    NGINX,
+    READY_TIMEOUT,
+    cpu_seconds,
+    launch_modgate,
+    launch_nginx,
+    nginx_workdir,
+    stop,
+)
 from modgate.protocol.escape import escape_path
 
 GO_TIMEOUT = 300.0
@@ -410,8 +418,7 @@ def main() -> None:
     if shutil.which(NGINX) is None:
         sys.exit(f"{NGINX} is not installed; apt-get install nginx-light")
     go = go_binary()
-    work = Path(tempfile.mkdtemp(prefix="modgate-cold-"))
-    work.chmod(0o755)  # nginx's worker may run as an unprivileged user
+    work = nginx_workdir("modgate-cold-")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         upstream_root = work / "upstream"

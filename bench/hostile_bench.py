@@ -23,12 +23,11 @@ import re
 import shutil
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchlib import HOST, stop
+from benchlib import HOST, nginx_workdir, stop
 from serve_bench import MODGATE, rss_kib, start_modgate, start_nginx
 
 PIPELINE_BATCH = 200
@@ -101,8 +100,7 @@ def main() -> None:
     parser.add_argument("--distinct", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=40_000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="modgate-hostile-"))
-    work.chmod(0o755)  # nginx's worker may run as an unprivileged user
+    work = nginx_workdir("modgate-hostile-")
     root = work / "store"
     root.mkdir()
     root.chmod(0o755)

@@ -34,7 +34,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -47,6 +46,8 @@ from benchlib import (
     cpu_seconds,
     launch_modgate,
     launch_nginx,
+    nginx_workdir,
+    require,
     stop,
 )
 from modgate.protocol.escape import escape_path
@@ -279,12 +280,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.modules = 2, 1, min(args.modules, 2000)
-    for tool in (WRK, NGINX):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not installed; install wrk and nginx-light (apt-get install)")
-
-    work = Path(tempfile.mkdtemp(prefix="modgate-bench-"))
-    work.chmod(0o755)  # nginx's worker may run as an unprivileged user
+    require(WRK, NGINX)
+    work = nginx_workdir("modgate-bench-")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         root = work / "store"

@@ -22,12 +22,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from benchlib import NGINX, WRK, launch_modgate, launch_nginx, stop
+from benchlib import NGINX, WRK, launch_modgate, launch_nginx, nginx_workdir, require, stop
 from helpers.tlscerts import CertPair, TestCA
 from serve_bench import Artifact, Run, build_store, fmt_ms, wrk
 
@@ -108,12 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds = 2, 1
-    for tool in (WRK, NGINX):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not installed; install wrk and nginx-light (apt-get install)")
-
-    work = Path(tempfile.mkdtemp(prefix="modgate-tls-bench-"))
-    work.chmod(0o755)  # nginx's worker may run as an unprivileged user
+    require(WRK, NGINX)
+    work = nginx_workdir("modgate-tls-bench-")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         root = work / "store"
