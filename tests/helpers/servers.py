@@ -111,6 +111,18 @@ class ModgateHandle:
     def stderr_text(self) -> str:
         return "\n".join(self.stderr_lines)
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
+        """Until ``text`` shows in stderr (read by a thread, so a line logged just
+        now may not be there yet); fail naming the text after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while text not in self.stderr_text():
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"no log line containing {text!r} within {timeout} s; stderr:\n"
+                    f"{self.stderr_text()[-2000:]}"
+                )
+            time.sleep(0.02)
+
     def stop(self) -> int:
         """SIGTERM, wait for the exit, and return the exit code."""
         if self.proc.poll() is None:
