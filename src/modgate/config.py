@@ -25,7 +25,7 @@ from modgate.server.tls import TlsError, check_key_permissions
 from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
 from modgate.sources.git_cmd import DEFAULT_REMOTE_TIMEOUT as DEFAULT_GIT_TIMEOUT
 from modgate.sources.vcs_resolve import parse_rewrites
-from modgate.store.redislease import check_url as check_redis_url
+from modgate.store.redisurl import check_url as check_redis_url
 from modgate.store.s3 import parse_url as parse_s3_url
 
 ENV_PREFIX = "MODGATE_"

@@ -54,6 +54,16 @@ SPECS: dict[str, MetricSpec] = {
             "modgate_negative_cache_hits_total", "counter", "Not-found answers served from memory."
         ),
         MetricSpec(
+            "modgate_negative_shared_hits_total",
+            "counter",
+            "Not-found answers another replica published in Redis, used instead of the upstream.",
+        ),
+        MetricSpec(
+            "modgate_negative_shared_rejected_total",
+            "counter",
+            "Not-found answers read from Redis and ignored: malformed, too long or without expiry.",
+        ),
+        MetricSpec(
             "modgate_coordination_degraded",
             "gauge",
             "1 while Redis (--redis) is unreachable and locks are per process, else 0.",

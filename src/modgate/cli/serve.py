@@ -56,6 +56,7 @@ from modgate.store.diskcache import CachedStore
 from modgate.store.filesystem import STATE_DIR, FilesystemStore
 from modgate.store.locking import Locks, ProcessLocks
 from modgate.store.redislease import RedisLocks
+from modgate.store.redisrefusals import RedisRefusals
 from modgate.store.s3 import S3Store
 from modgate.store.s3 import parse_url as parse_s3_url
 
@@ -67,23 +68,29 @@ CACHE_DIR = "cache"
 """Folder of an object store's local disk cache, under its local directory."""
 
 
-def open_store(settings: ServeSettings, metrics: Metrics) -> Store:
+def open_locks(settings: ServeSettings, metrics: Metrics) -> RedisLocks | None:
+    """The Redis leases of an object store given --redis (their link also shares refusals)."""
+    if not settings.redis:
+        return None
+    if not settings.store_url:
+        log.warning(
+            "--redis is used with --store s3:// only; a filesystem store's file locks "
+            "coordinate the processes that share its filesystem",
+            extra={"event": "config_notice"},
+        )
+        return None
+    namespace = f"modgate:{settings.store_url}"
+    locks = RedisLocks(settings.redis, namespace, metrics, lease_seconds=settings.redis_lease)
+    reason = locks.ping()
+    if reason is not None:
+        log.warning("starting with per-process coordination: %s", reason)
+    return locks
+
+
+def open_store(settings: ServeSettings, locks: Locks | None) -> Store:
     """The filesystem store, or an object store behind its local disk cache."""
     if not settings.store_url:
-        if settings.redis:
-            log.warning(
-                "--redis is used with --store s3:// only; a filesystem store's file locks "
-                "coordinate the processes that share its filesystem",
-                extra={"event": "config_notice"},
-            )
         return FilesystemStore(settings.store)
-    locks: Locks | None = None
-    if settings.redis:
-        namespace = f"modgate:{settings.store_url}"
-        locks = RedisLocks(settings.redis, namespace, metrics, lease_seconds=settings.redis_lease)
-        reason = locks.ping()
-        if reason is not None:
-            log.warning("starting with per-process coordination: %s", reason)
     bucket, prefix = parse_s3_url(settings.store_url)
     remote = S3Store(bucket, prefix, settings.store, locks=locks or ProcessLocks())
     unreachable = remote.check()  # a missing bucket or refused credentials stop the start
@@ -93,7 +100,8 @@ def open_store(settings: ServeSettings, metrics: Metrics) -> Store:
 
 
 def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
-    store = open_store(settings, metrics)
+    locks = open_locks(settings, metrics)
+    store = open_store(settings, locks)
     client = make_client(
         ca_bundle=settings.ca_bundle,
         connect_timeout=settings.connect_timeout,
@@ -159,6 +167,8 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
     database = proxy.database(settings.verify_sumdb or "") if proxy is not None else None
     public = PublicChecker(proxy, database, store, metrics) if proxy and database else None
     verifier = SumVerifier(metrics, settings.private, public, sumlog) if public or sumlog else None
+    # not-found answers shared by the replicas, through the leases' link to Redis
+    refusals = RedisRefusals(locks.link, locks.namespace, metrics) if locks else None
     return SumdbGateway(
         store,
         router,
@@ -169,6 +179,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         proxy=proxy,
         log=sumlog,
         inflated=inflated,
+        shared_negatives=refusals,
     )
 
 

@@ -6,7 +6,8 @@ this process, a store lock across processes) walks the module's source
 chain, verifies what came back through ``Ingest`` and stores it. ``list``,
 ``latest`` and query answers expire after ``list_ttl``; when every source
 fails, the last good answer is served and counted as stale. Not-found
-answers are remembered for ``negative_ttl`` seconds.
+answers are remembered for ``negative_ttl`` seconds, in memory and, with
+``--redis``, by every replica (``negatives``).
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from modgate.protocol.module import ModuleVersion, canonical_version
 from modgate.protocol.pseudo import is_pseudo_version
 from modgate.service.answer import Answer
 from modgate.service.ingest import DamagedArtifactError, Ingest, IngestVerifier, is_module_version
+from modgate.service.negatives import Negatives, SharedNegatives
 from modgate.service.routing import SourceRouter, walk
 from modgate.service.singleflight import SingleFlight
-from modgate.service.ttlcache import NegativeCache, TTLCache
+from modgate.service.ttlcache import TTLCache
 from modgate.sources.base import Cancellable, Source
 from modgate.store.base import Kind, Stamped, Store
 
@@ -75,6 +77,7 @@ class Gateway:
         *,
         verifier: IngestVerifier | None = None,
         inflated: InflateMemo | None = None,
+        shared_negatives: SharedNegatives | None = None,
     ) -> None:
         self.store = store
         self.router = router
@@ -83,13 +86,16 @@ class Gateway:
         self.list_max_age = self.options.list_max_age
         self.ingest = Ingest(store, metrics, verifier, inflated)
         self._flight = SingleFlight(metrics)
-        self._negative = NegativeCache(self.options.negative_ttl, NEGATIVE_MAX_ENTRIES)
+        self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")
+        self._negative = Negatives(
+            self.options.negative_ttl, NEGATIVE_MAX_ENTRIES, metrics, self._lock_pool,
+            shared_negatives,
+        )  # fmt: skip
         # Answers to queries that differ from a canonical version only by build
         # metadata (v1.2.3+anything): any number of spellings, so memory, not the store.
         self._spellings: TTLCache[bytes] = TTLCache(
             self.options.list_ttl, SPELLING_MAX_ENTRIES, max_bytes=SPELLING_MAX_BYTES, weigh=len
         )
-        self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")
         self._prefetches: set[asyncio.Future[bytes]] = set()
         """Sibling fetches under way (at most one per miss, each also a singleflight)."""
         self._closers = closers
@@ -253,11 +259,14 @@ class Gateway:
             async with self._store_lock(key):
                 if self.store.size(mv, kind) is not None:
                     return  # another process stored it while we waited for the lock
+                shared = await self._negative.shared_error(key)
+                if shared is not None:
+                    raise shared  # another replica found it missing a moment ago
                 self.metrics.inc("modgate_cache_misses_total", (("kind", kind.value),))
                 try:
                     await fetch()
                 except (NotFoundError, InvalidModuleError) as exc:
-                    self._negative.remember(key, exc)
+                    await self._negative.remember(key, exc)  # before the lock is released
                     raise
 
         await self._flight.do(key, flight)
@@ -422,13 +431,24 @@ class Gateway:
         if cached is not None:
             self.metrics.inc("modgate_negative_cache_hits_total")
             raise cached
+
+        async def upstream() -> bytes:
+            shared = await self._negative.shared_error(key)
+            if shared is not None:
+                raise shared
+            try:
+                return await refresh()
+            except NotFoundError as exc:
+                if not fallback():
+                    await self._negative.remember(key, exc)
+                raise
+
         try:
-            data = await self._flight.do(key, refresh)
-        except NotFoundError as exc:
+            data = await self._flight.do(key, upstream)
+        except NotFoundError:
             local = fallback()
             if local:
                 return _mutable_answer(local, fetched=True)
-            self._negative.remember(key, exc)
             raise
         except (UpstreamError, InvalidModuleError) as exc:
             stale = last.data if last is not None else fallback()

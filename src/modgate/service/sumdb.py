@@ -38,6 +38,7 @@ from modgate.protocol.escape import unescape_path, unescape_version
 from modgate.protocol.module import ModuleVersion, check
 from modgate.protocol.patterns import PatternList
 from modgate.service.gateway import Gateway, GatewayOptions
+from modgate.service.negatives import SharedNegatives
 from modgate.service.routing import SourceRouter
 from modgate.service.security import STORE_TAMPERED, security_event
 from modgate.service.singleflight import SingleFlight
@@ -276,10 +277,12 @@ class SumdbGateway(Gateway):
         proxy: SumdbProxy | None = None,
         log: SumLog | None = None,
         inflated: InflateMemo | None = None,
+        shared_negatives: SharedNegatives | None = None,
     ) -> None:
         super().__init__(
-            store, router, metrics, options, closers, verifier=verifier, inflated=inflated
-        )
+            store, router, metrics, options, closers,
+            verifier=verifier, inflated=inflated, shared_negatives=shared_negatives,
+        )  # fmt: skip
         self.sumdb_service = SumdbService(self, proxy, log, verifier)
 
     async def sumdb(self, target: str) -> SumdbAnswer:

@@ -71,15 +71,22 @@ class TTLCache(Generic[V]):
             return None
         return value
 
-    def put(self, key: str, value: V) -> None:
-        if self.ttl <= 0:
+    def put(self, key: str, value: V, ttl: float | None = None) -> None:
+        """Keep ``value`` for the map's lifetime, or for ``ttl`` seconds when that is shorter.
+
+        An entry with a shorter life may outlive its expiry in memory until it
+        is read or reaches the front, never past the map's lifetime: ``get``
+        does not return it after its expiry.
+        """
+        life = self.ttl if ttl is None else min(ttl, self.ttl)
+        if life <= 0:
             return
         now = self._clock()
         self.discard(key)
         size = len(key) + self._weigh(value) + ENTRY_OVERHEAD
         if size > self.max_bytes:
             return
-        self._entries[key] = (now + self.ttl, value, size)
+        self._entries[key] = (now + life, value, size)
         self.bytes += size
         self._trim(now)
 
@@ -141,8 +148,9 @@ class NegativeCache:
     def bytes(self) -> int:
         return self._cache.bytes
 
-    def remember(self, key: str, exc: ModgateError) -> None:
-        self._cache.put(key, Refusal(_plain_kind(type(exc)), exc.subject, exc.reason))
+    def remember(self, key: str, exc: ModgateError, ttl: float | None = None) -> None:
+        """Remember ``exc`` for the cache's lifetime (or ``ttl`` seconds when shorter)."""
+        self._cache.put(key, Refusal(_plain_kind(type(exc)), exc.subject, exc.reason), ttl)
 
     def known(self, key: str) -> bool:
         """Whether a refusal of ``key`` is remembered (and not expired)."""

@@ -15,9 +15,10 @@ threads of one replica queue in memory and only one of them talks to Redis.
 When Redis cannot be reached the locks degrade to per-process ones: each
 replica then fetches at most once per artifact, and answers stay right,
 because artifacts are created with a conditional write that never
-overwrites. ``degraded`` says so (for ``/readyz``), a warning is logged once
-and the gauge ``modgate_coordination_degraded`` is 1. Redis is asked again
-at most every ``RETRY_SECONDS``; when it answers, the locks are shared again.
+overwrites. The link to Redis (``redislink.RedisLink``, shared with the
+not-found answers) says so: ``degraded`` (for ``/readyz``), one warning and
+the gauge ``modgate_coordination_degraded``. Redis is asked again at most
+every ``redislink.RETRY_SECONDS``; when it answers, the locks are shared again.
 """
 
 from __future__ import annotations
@@ -29,19 +30,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
 from modgate.store.locking import ProcessLocks
+from modgate.store.redislink import RedisLink
 
 log = logging.getLogger("modgate.coordination")
 
 LEASE_SECONDS = 30.0
-RETRY_SECONDS = 2.0
 POLL_FIRST, POLL_MAX = 0.01, 0.2
-DEGRADED_METRIC = "modgate_coordination_degraded"
-SCHEMES = ("redis://", "rediss://", "unix://")
 STRICT_PREFIXES = ("sumdb/",)
 """Locks that are never degraded: the private checksum log is one append-only log, and two
 replicas appending at once would fork it. While Redis is down these locks fail (the
@@ -61,23 +59,6 @@ return 0
 """
 
 
-def check_url(url: str) -> str:
-    """``url`` when it is a Redis URL; raises ValueError naming what is accepted."""
-    if not url.startswith(SCHEMES) or not (urlsplit(url).hostname or url.startswith("unix://")):
-        raise ValueError("use redis://HOST[:PORT][/DB], rediss://... (TLS) or unix://PATH")
-    return url
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password (for logs and /readyz)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = f"{parts.username}:***@" if parts.username else "***@"
-    return parts._replace(netloc=user + netloc).geturl()
-
-
 class RedisLocks:
     """The Locks port across replicas: Redis leases over in-process locks."""
 
@@ -90,22 +71,13 @@ class RedisLocks:
         lease_seconds: float = LEASE_SECONDS,
         client: Any = None,
     ) -> None:
-        import redis  # noqa: PLC0415  (only a process given --redis pays for the import)
-
-        self.url = redacted(url)
+        self.link = RedisLink(url, metrics, client=client)
         self.namespace = namespace
         self.lease_ms = int(lease_seconds * 1000)
-        self.client = client or redis.Redis.from_url(
-            url, socket_connect_timeout=1.0, socket_timeout=2.0, health_check_interval=10
-        )
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
+        self.client = self.link.client
+        self._errors = self.link.errors
         self._local = ProcessLocks()
-        self._metrics = metrics
-        if metrics is not None:
-            metrics.set(DEGRADED_METRIC, 0.0)
         self._state = threading.Lock()
-        self.degraded: str | None = None
-        self._next_try = 0.0
         self._held: dict[str, int] = {}
         self._names: dict[str, tuple[str, int]] = {}
         """Held leases by key: the lock's name and token (for fencing checks)."""
@@ -154,6 +126,11 @@ class RedisLocks:
 
         return release
 
+    @property
+    def degraded(self) -> str | None:
+        """Why Redis is not used now (None while it answers)."""
+        return self.link.degraded
+
     def token(self, name: str) -> int | None:
         """The fencing token of a lease this process holds (None when not held here)."""
         with self._state:
@@ -177,7 +154,7 @@ class RedisLocks:
             try:
                 current = self.client.get(key)
             except self._errors as exc:
-                self._degrade(exc)
+                self.link.failed(exc)
                 raise StoreError(
                     name,
                     f"coordination through Redis is down ({self.degraded}); "
@@ -192,13 +169,7 @@ class RedisLocks:
 
     def ping(self) -> str | None:
         """Ask Redis now; None when it answers, else why not (and the locks degrade)."""
-        try:
-            self.client.ping()
-        except self._errors as exc:
-            self._degrade(exc)
-            return self.degraded
-        self._recover()
-        return None
+        return self.link.ping()
 
     def close(self) -> None:
         self._stop.set()
@@ -226,19 +197,19 @@ class RedisLocks:
         """The lease's token; None when degraded (the process lock alone holds it); 0 when held."""
         delay = POLL_FIRST
         while True:
-            if self.degraded is not None and time.monotonic() < self._next_try:
+            if not self.link.usable():
                 return None
             try:
                 token = int(self.client.incr(f"{self.namespace}:fence"))
                 if self.client.set(key, token, nx=True, px=self.lease_ms):
-                    self._recover()
+                    self.link.answered()
                     with self._state:
                         self._held[key] = token
                     self._start_renewer()
                     return token
-                self._recover()
+                self.link.answered()
             except self._errors as exc:
-                self._degrade(exc)
+                self.link.failed(exc)
                 return None
             if not wait:
                 return 0
@@ -254,7 +225,7 @@ class RedisLocks:
         try:
             self.client.eval(_RELEASE, 1, key, token)
         except self._errors as exc:
-            self._degrade(exc)  # the lease ends by itself
+            self.link.failed(exc)  # the lease ends by itself
 
     def _start_renewer(self) -> None:
         with self._state:
@@ -280,37 +251,7 @@ class RedisLocks:
                             if self._held.get(key) == token:
                                 del self._held[key]
                 except self._errors as exc:
-                    self._degrade(exc)
-
-    # -- degraded mode -----------------------------------------------------------
-
-    def _degrade(self, exc: BaseException) -> None:
-        reason = f"Redis at {self.url} unreachable ({type(exc).__name__}); locks are per process"
-        with self._state:
-            self._next_try = time.monotonic() + RETRY_SECONDS
-            first = self.degraded is None
-            self.degraded = reason
-        if first:
-            log.warning(
-                "coordination degraded: %s", reason,
-                extra={"event": "coordination_degraded", "redis": self.url},
-            )  # fmt: skip
-            if self._metrics is not None:
-                self._metrics.set(DEGRADED_METRIC, 1.0)
-
-    def _recover(self) -> None:
-        if self.degraded is None:
-            return
-        with self._state:
-            if self.degraded is None:
-                return
-            self.degraded = None
-        log.warning(
-            "coordination restored: Redis at %s answers; locks are shared again", self.url,
-            extra={"event": "coordination_restored", "redis": self.url},
-        )  # fmt: skip
-        if self._metrics is not None:
-            self._metrics.set(DEGRADED_METRIC, 0.0)
+                    self.link.failed(exc)
 
 
 def _under(name: str, lock_name: str) -> bool:

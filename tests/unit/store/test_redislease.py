@@ -11,7 +11,8 @@ import pytest
 from helpers.s3server import RedisServer, free_port
 from modgate.metrics import Metrics
 from modgate.protocol.errors import StoreError
-from modgate.store.redislease import DEGRADED_METRIC, RedisLocks
+from modgate.store.redislease import RedisLocks
+from modgate.store.redislink import DEGRADED_METRIC
 
 WAIT = 10.0
 

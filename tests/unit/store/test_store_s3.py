@@ -26,7 +26,8 @@ from modgate.protocol.module import ModuleVersion
 from modgate.store.base import Kind, Store
 from modgate.store.diskcache import CachedStore
 from modgate.store.locking import ProcessLocks
-from modgate.store.redislease import RedisLocks, redacted
+from modgate.store.redislease import RedisLocks
+from modgate.store.redisurl import redacted
 from modgate.store.s3 import S3Store, parse_url
 
 REDIS_VAR = "MODGATE_TEST_REDIS_URL"
