@@ -253,8 +253,10 @@ Examples:
     "--redis",
     metavar="URL",
     help=(
-        "Redis (redis://, rediss://, unix://) that coordinates replicas: one upstream "
-        "fetch per artifact, one private log writer."
+        "Redis that coordinates replicas (one upstream fetch per artifact, one private "
+        "log writer, shared not-found answers): redis://[USER:PASS@]HOST[:PORT][/DB], "
+        "rediss://... (TLS), unix://PATH, or through Sentinel "
+        "redis+sentinel://[USER:PASS@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]."
     ),
 )
 @click.option(

@@ -53,7 +53,8 @@ def check_url(url: str) -> str:
     if not url.startswith(SCHEMES) or any(c.isspace() for c in url):
         raise ValueError(_ACCEPTED)
     try:
-        host = urlsplit(url).hostname
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises on a bad port
     except ValueError as exc:
         raise ValueError(f"{exc}; {_ACCEPTED}") from None
     if not (host or url.startswith("unix://")):

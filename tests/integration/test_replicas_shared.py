@@ -1,0 +1,170 @@
+"""What replicas share through Redis beyond fetch leases: not-found answers, and Sentinel.
+
+Replicas run on one bucket of moto's S3 server and one real ``redis-server``
+(behind a real Redis Sentinel in the last tests), all on loopback; the
+upstream is the static test proxy, which counts what it is asked.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_py
+
+from helpers.modules import SampleProject
+from helpers.redissentinel import RedisSentinel
+from helpers.s3server import RedisServer, S3Server
+from helpers.servers import (
+    ModgateFactory,
+    ModgateHandle,
+    StaticProxyFactory,
+    http_get,
+    metric_total,
+)
+from modgate.store.redisrefusals import refusal_key
+
+BUCKET = "modgate-shared"
+NEGATIVE_TTL = 2.0
+COLD_REQUESTS = 20
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    server = S3Server()
+    server.create_bucket(BUCKET)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def _replicas(
+    modgate: ModgateFactory, s3: S3Server, tmp_path: Path, prefix: str, count: int, *args: str
+) -> list[ModgateHandle]:
+    handles = []
+    for i in range(count):
+        store = ("--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(tmp_path / f"c{i}"))
+        handles.append(modgate(*store, *args, env=s3.env()))
+    return handles
+
+
+def _missing(sample: SampleProject, version: str) -> tuple[str, str]:
+    """The .mod path of a version the upstream does not have, and its gateway key."""
+    built = sample.versions[0]
+    return f"/{built.escaped_dir()}/{version}.mod", f"mod:{built.mv.path}@{version}"
+
+
+def test_a_not_found_learnt_by_one_replica_is_not_asked_again_by_the_others(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    first, *others = _replicas(
+        modgate, s3, tmp_path, "neg", 3,
+        "--upstream", upstream.url, "--redis", redis.url, "--negative-ttl", str(NEGATIVE_TTL),
+    )  # fmt: skip
+    path, _ = _missing(sample, "v1.99.9")
+    module_list = "/example.com/no-such-module/@v/list"
+    for url_path in (path, module_list):
+        answer = http_get(first.url, url_path)
+        learnt = time.monotonic()
+        assert answer.status == 404, f"{url_path} through the first replica: {answer}"
+        for replica in others:
+            answer = http_get(replica.url, url_path)
+            assert answer.status == 404, f"{url_path} through another replica: {answer}"
+        asked = upstream.count(url_path)
+        elapsed = time.monotonic() - learnt
+        assert asked == 1, (
+            f"{url_path} was asked upstream {asked} times by 3 replicas within "
+            f"{elapsed:.2f} s (--negative-ttl {NEGATIVE_TTL}); upstream saw {upstream.seen()}"
+        )
+    hits = sum(metric_total(r.metrics(), "modgate_negative_shared_hits_total") for r in others)
+    assert hits >= 4, f"the other replicas counted {hits} shared not-found answers, want 4"
+    time.sleep(NEGATIVE_TTL + 0.2)
+    assert http_get(others[0].url, path).status == 404
+    assert upstream.count(path) == 2, f"after the TTL the upstream saw {upstream.seen()}"
+
+
+def test_a_corrupt_refusal_in_redis_is_ignored_and_counted(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    (replica,) = _replicas(
+        modgate, s3, tmp_path, "corrupt", 1, "--upstream", upstream.url, "--redis", redis.url
+    )
+    client = redis_py.Redis.from_url(redis.url)
+    namespace = f"modgate:s3://{BUCKET}/corrupt"
+    built = sample.versions[0]
+    stored_key = f"mod:{built.mv}"
+    client.set(refusal_key(namespace, stored_key), b'{"v":1,"kind":"NotFound', px=60_000)
+    answer = http_get(replica.url, built.url_path("mod"))
+    assert (answer.status, answer.body) == (200, built.mod), f"with a corrupt refusal: {answer}"
+    path, key = _missing(sample, "v1.99.8")
+    client.set(refusal_key(namespace, key), b"\xff" * 4096, px=60_000)
+    assert http_get(replica.url, path).status == 404
+    assert upstream.count(path) == 1, "the upstream was not asked past a corrupt refusal"
+    rejected = metric_total(replica.metrics(), "modgate_negative_shared_rejected_total")
+    assert rejected == 2, f"modgate_negative_shared_rejected_total is {rejected}, want 2"
+    value = client.get(refusal_key(namespace, key))
+    assert value is not None and b"v1.99.8" in value and len(value) < 2048, (
+        f"the replica did not publish its own refusal over the corrupt one: {value!r}"
+    )
+
+
+@pytest.fixture
+def sentinel(tmp_path: Path, redis: RedisServer) -> Iterator[RedisSentinel]:
+    server = RedisSentinel(tmp_path / "sentinel", redis)
+    yield server
+    server.stop()
+
+
+def test_replicas_coordinate_through_redis_sentinel(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    sentinel: RedisSentinel,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    upstream.delay = 0.2  # every replica asks while the first fetch is still under way
+    replicas = _replicas(
+        modgate, s3, tmp_path, "sentinel", 2, "--upstream", upstream.url, "--redis", sentinel.url
+    )
+    built = sample.versions[0]
+    path = built.url_path("zip")
+
+    def ask(i: int) -> tuple[int, bytes]:
+        answer = http_get(replicas[i % 2].url, path)
+        return answer.status, answer.body
+
+    with concurrent.futures.ThreadPoolExecutor(COLD_REQUESTS) as pool:
+        answers = list(pool.map(ask, range(COLD_REQUESTS)))
+    wrong = [status for status, body in answers if status != 200 or body != built.zip]
+    assert not wrong, f"statuses of answers that are not the published zip: {wrong}"
+    fetched = {kind: upstream.count(built.url_path(kind)) for kind in ("mod", "zip")}
+    assert fetched == {"mod": 1, "zip": 1}, (
+        f"{COLD_REQUESTS} cold requests over 2 replicas behind Sentinel fetched {fetched}, "
+        f"want one of each; upstream saw {upstream.seen()}"
+    )
+    for replica in replicas:
+        ready = http_get(replica.url, "/readyz")
+        assert (ready.status, ready.body) == (200, b"ok\n"), f"/readyz through Sentinel: {ready}"
