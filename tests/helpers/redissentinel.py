@@ -8,12 +8,13 @@ of one, so a single sentinel can fail the master over to a replica.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 
 from helpers.s3server import START_TIMEOUT, RedisServer, free_port
 from helpers.staticproxy import LOOPBACK
@@ -42,28 +43,43 @@ class RedisSentinel:
                 stdout=errors,
                 stderr=errors,
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
+        proc = self.proc
+
+        def reports_master() -> bool:
+            if proc.poll() is not None:
                 log = (workdir / "sentinel.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"the sentinel exited with {self.proc.returncode}: {log}")
-            if self.master_port() == master.port:
-                return
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"the sentinel on port {self.port} did not report the master in time")
+                pytest.fail(f"the sentinel exited with {proc.returncode}: {log}")
+            return self.master_port() == master.port
+
+        self.wait_for("the sentinel reports the master", reports_master, START_TIMEOUT)
+
+    def _ask(self, *command: str) -> object:
+        client = redis.Redis(LOOPBACK, self.port, socket_timeout=0.5, socket_connect_timeout=0.5)
+        try:
+            return client.execute_command(*command)
+        except (redis.RedisError, OSError):
+            return None
+        finally:
+            client.close()
 
     def master_port(self) -> int | None:
         """The master's port as the sentinel reports it now (None when it does not answer)."""
-        request = f"SENTINEL get-master-addr-by-name {SERVICE}\r\n".encode()
-        try:
-            with socket.create_connection((LOOPBACK, self.port), timeout=0.5) as sock:
-                sock.sendall(request)
-                reply = sock.recv(256).split(b"\r\n")
-        except OSError:
-            return None
-        # *2 / $9 / 127.0.0.1 / $5 / PORT
-        return int(reply[4]) if len(reply) > 4 and reply[0] == b"*2" else None
+        reply = self._ask("SENTINEL", "get-master-addr-by-name", SERVICE)
+        return int(reply[1]) if isinstance(reply, (list, tuple)) and len(reply) == 2 else None
+
+    def wait_for(self, what: str, done: Callable[[], bool], timeout: float) -> float:
+        """Seconds until ``done()`` held; fails the test naming ``what`` after ``timeout``."""
+        started = time.monotonic()
+        while not done():
+            if time.monotonic() - started > timeout:
+                pytest.fail(f"{what}: not within {timeout} s")
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    def replicas(self) -> int:
+        """How many replicas of the master the sentinel knows."""
+        reply = self._ask("SENTINEL", "replicas", SERVICE)
+        return len(reply) if isinstance(reply, list) else 0
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

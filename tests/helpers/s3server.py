@@ -83,13 +83,16 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    """``args`` are more redis-server options (``--replicaof HOST PORT`` for a replica)."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail(
                 "redis-server is not installed: run scripts/bootstrap (Debian redis-server)"
             )
         self.binary = binary
+        self.args = args
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -99,7 +102,7 @@ class RedisServer:
 
     def start(self) -> None:
         argv = [self.binary, "--bind", LOOPBACK, "--port", str(self.port), "--save", "",
-                "--appendonly", "no", "--dir", str(self.workdir)]  # fmt: skip
+                "--appendonly", "no", "--dir", str(self.workdir), *self.args]  # fmt: skip
         with (self.workdir / "redis.log").open("ab") as errors:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors

@@ -25,6 +25,7 @@ from helpers.servers import (
     http_get,
     metric_total,
 )
+from helpers.staticproxy import LOOPBACK
 from modgate.store.redisrefusals import refusal_key
 
 BUCKET = "modgate-shared"
@@ -168,3 +169,51 @@ def test_replicas_coordinate_through_redis_sentinel(
     for replica in replicas:
         ready = http_get(replica.url, "/readyz")
         assert (ready.status, ready.body) == (200, b"ok\n"), f"/readyz through Sentinel: {ready}"
+
+
+FAILOVER_TIMEOUT = 15.0
+
+
+def _coordination_lines(replicas: list[ModgateHandle]) -> list[str]:
+    lines = (line for r in replicas for line in r.stderr_text().splitlines())
+    return [line for line in lines if "coordination" in line]
+
+
+def test_replicas_follow_a_sentinel_failover(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+    redis: RedisServer,
+) -> None:
+    standby = RedisServer(tmp_path / "standby", "--replicaof", LOOPBACK, str(redis.port))
+    sentinel = RedisSentinel(tmp_path / "sentinel", redis)
+    try:
+        sentinel.wait_for("the sentinel knows the standby", lambda: sentinel.replicas() == 1, 15)
+        upstream = static_proxy(sample.proxy_root)
+        upstream.delay = 0.2
+        replicas = _replicas(
+            modgate, s3, tmp_path, "failover", 2,
+            "--upstream", upstream.url, "--redis", sentinel.url,
+        )  # fmt: skip
+        before, after = sample.versions[0], sample.versions[1]
+        assert http_get(replicas[0].url, before.url_path("mod")).status == 200
+        redis.stop()
+        took = sentinel.wait_for(
+            "Sentinel promotes the standby", lambda: sentinel.master_port() == standby.port,
+            FAILOVER_TIMEOUT,
+        )  # fmt: skip
+        path = after.url_path("zip")
+        with concurrent.futures.ThreadPoolExecutor(COLD_REQUESTS) as pool:
+            answers = list(pool.map(lambda i: http_get(replicas[i % 2].url, path), range(20)))
+        wrong = [str(a) for a in answers if a.status != 200 or a.body != after.zip]
+        assert not wrong, f"after the failover ({took:.1f} s): {wrong[:3]}"
+        fetched = {kind: upstream.count(after.url_path(kind)) for kind in ("mod", "zip")}
+        assert fetched == {"mod": 1, "zip": 1}, (
+            f"after the failover the leases did not hold on the new master: fetched {fetched}; "
+            f"coordination log: {_coordination_lines(replicas)}"
+        )
+    finally:
+        sentinel.stop()
+        standby.stop()

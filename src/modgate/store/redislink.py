@@ -10,7 +10,9 @@ answer after that logs ``coordination restored`` and sets the gauge to 0.
 
 Two clients share the URL: ``client`` for leases (a 2 s timeout, retried),
 and ``quick`` for lookups on a request's way upstream, whose answer is
-only an optimisation (``QUICK_TIMEOUT``, never retried).
+only an optimisation (``QUICK_TIMEOUT``, sent again once at once: a pooled
+connection to a Redis that restarted or to a master that Sentinel replaced
+fails once, and the second try connects afresh).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ log = logging.getLogger("modgate.coordination")
 RETRY_SECONDS = 2.0
 CONNECT_TIMEOUT, TIMEOUT = 1.0, 2.0
 QUICK_TIMEOUT = 0.25
+QUICK_RETRIES = 1
 DEGRADED_METRIC = "modgate_coordination_degraded"
 
 
@@ -38,7 +41,7 @@ class RedisLink:
         self.url = redacted(url)
         self.client = client or connect(url, connect_timeout=CONNECT_TIMEOUT, timeout=TIMEOUT)
         self.quick = client or connect(
-            url, connect_timeout=QUICK_TIMEOUT, timeout=QUICK_TIMEOUT, retries=0
+            url, connect_timeout=QUICK_TIMEOUT, timeout=QUICK_TIMEOUT, retries=QUICK_RETRIES
         )
         self.errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._metrics = metrics

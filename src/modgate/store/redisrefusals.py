@@ -13,9 +13,10 @@ is too long, not that JSON, of an unknown kind, with control characters,
 or without an expiry is ignored (the upstream is asked, as if the key were
 absent) and counted in ``modgate_negative_shared_rejected_total``.
 
-Lookups use the link's quick client (``QUICK_TIMEOUT``, no retry) and are
-skipped while the link is degraded: a missing or slow Redis costs a request
-at most one short timeout, and then nothing until Redis is asked again.
+Lookups use the link's quick client (``QUICK_TIMEOUT``, one immediate
+retry) and are skipped while the link is degraded: a missing or slow Redis
+costs a request at most two short timeouts, and then nothing until Redis is
+asked again.
 """
 
 from __future__ import annotations

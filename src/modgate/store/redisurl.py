@@ -140,14 +140,15 @@ def connect(url: str, *, connect_timeout: float, timeout: float, retries: int = 
     """A redis-py client for ``url`` (checked by ``check_url``); connects on first use.
 
     ``retries`` is how often a command that failed on a connection or a
-    timeout is sent again (0: the caller's answer is bounded by one timeout).
+    timeout is sent again; with ``retries`` at most 1 it is sent again at
+    once, so the caller waits at most ``(retries + 1)`` timeouts.
     """
     import redis  # noqa: PLC0415  (only a process given --redis pays for the import)
     from redis.backoff import ExponentialBackoff, NoBackoff  # noqa: PLC0415
     from redis.retry import Retry  # noqa: PLC0415
     from redis.sentinel import Sentinel  # noqa: PLC0415
 
-    backoff = ExponentialBackoff(cap=0.5, base=0.05) if retries else NoBackoff()
+    backoff = ExponentialBackoff(cap=0.5, base=0.05) if retries > 1 else NoBackoff()
     options: dict[str, Any] = {
         "socket_connect_timeout": connect_timeout,
         "socket_timeout": timeout,
