@@ -282,8 +282,8 @@ def _validate(
     if redis:
         try:
             check_redis_url(redis)
-        except ValueError as exc:
-            raise bad("redis", str(exc)) from exc
+        except ValueError as exc:  # the URL's password stays out of the message
+            raise _fail(origin["redis"], redact_url(redis), str(exc)) from None
     notices: list[str] = []
     if offline_chain(upstream):
         # no outbound traffic at all unless the operator asks for a database

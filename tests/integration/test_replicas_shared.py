@@ -99,6 +99,24 @@ def test_a_not_found_learnt_by_one_replica_is_not_asked_again_by_the_others(
     assert upstream.count(path) == 2, f"after the TTL the upstream saw {upstream.seen()}"
 
 
+def test_list_answers_are_shared_through_the_bucket(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    replicas = _replicas(modgate, s3, tmp_path, "lists", 3, "--upstream", upstream.url)
+    built = sample.versions[0]
+    path = f"/{built.escaped_dir()}/list"
+    answers = [http_get(replica.url, path) for replica in replicas]
+    assert [a.status for a in answers] == [200] * 3, [str(a) for a in answers]
+    assert len({a.body for a in answers}) == 1, "replicas answered different lists"
+    assert built.mv.version.encode() in answers[0].body, answers[0].body
+    assert upstream.count(path) == 1, f"3 replicas asked for the list {upstream.count(path)} times"
+
+
 def test_a_corrupt_refusal_in_redis_is_ignored_and_counted(
     tmp_path: Path,
     sample: SampleProject,

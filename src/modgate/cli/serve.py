@@ -255,8 +255,9 @@ Examples:
     help=(
         "Redis that coordinates replicas (one upstream fetch per artifact, one private "
         "log writer, shared not-found answers): redis://[USER:PASS@]HOST[:PORT][/DB], "
-        "rediss://... (TLS), unix://PATH, or through Sentinel "
-        "redis+sentinel://[USER:PASS@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]."
+        "rediss://... (TLS), unix://PATH, or "
+        "redis+sentinel://[USER:PASS@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB] for the "
+        "master that Sentinel names."
     ),
 )
 @click.option(

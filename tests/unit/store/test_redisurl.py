@@ -67,10 +67,21 @@ def test_bad_urls_are_refused_saying_what_is_accepted(url: str, says: str) -> No
     assert says in message and "\n" not in message, f"{url!r}: {message!r}"
 
 
-def test_a_bad_sentinel_url_stops_the_start_naming_the_option(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+sentinel://app:hunter2-secret@h:26379", "service name"),
+        ("redis://app:hunter2-secret@h:port", "Port"),
+    ],
+)
+def test_a_bad_url_stops_the_start_naming_the_option_not_the_password(
+    tmp_path: Path, url: str, says: str
+) -> None:
     with pytest.raises(ConfigError) as caught:
-        resolve({"redis": "redis+sentinel://h:26379"}, {"HOME": str(tmp_path)}, None)
-    assert "--redis" in str(caught.value) and "service name" in str(caught.value)
+        resolve({"redis": url}, {"HOME": str(tmp_path)}, None)
+    message = str(caught.value)
+    assert "--redis" in message and says in message, message
+    assert "hunter2-secret" not in message, f"the password is in the error: {message}"
 
 
 def test_a_sentinel_password_is_hidden_in_logs_and_the_start_up_line(tmp_path: Path) -> None:
