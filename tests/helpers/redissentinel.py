@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.sentinel import Sentinel
 
 from helpers.s3server import START_TIMEOUT, RedisServer, free_port
 from helpers.staticproxy import LOOPBACK
@@ -63,9 +64,19 @@ class RedisSentinel:
             client.close()
 
     def master_port(self) -> int | None:
-        """The master's port as the sentinel reports it now (None when it does not answer)."""
-        reply = self._ask("SENTINEL", "get-master-addr-by-name", SERVICE)
-        return int(reply[1]) if isinstance(reply, (list, tuple)) and len(reply) == 2 else None
+        """The master's port as a redis-py client finds it now (None when it finds none).
+
+        redis-py also checks the master's state flags, which settle a moment
+        after the address changes: until then its clients find no master.
+        """
+        sentinel = Sentinel([(LOOPBACK, self.port)], socket_timeout=0.5)
+        try:
+            return int(sentinel.discover_master(SERVICE)[1])
+        except (redis.RedisError, OSError):
+            return None
+        finally:
+            for client in sentinel.sentinels:
+                client.close()
 
     def wait_for(self, what: str, done: Callable[[], bool], timeout: float) -> float:
         """Seconds until ``done()`` held; fails the test naming ``what`` after ``timeout``."""

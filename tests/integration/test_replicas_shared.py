@@ -8,6 +8,8 @@ upstream is the static test proxy, which counts what it is asked.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,7 @@ from helpers.servers import (
     metric_total,
 )
 from helpers.staticproxy import LOOPBACK
+from modgate.store.redislink import RETRY_SECONDS
 from modgate.store.redisrefusals import refusal_key
 
 BUCKET = "modgate-shared"
@@ -148,6 +151,48 @@ def test_a_corrupt_refusal_in_redis_is_ignored_and_counted(
     )
 
 
+@contextlib.contextmanager
+def _silent_redis() -> Iterator[str]:
+    """A Redis URL whose server accepts connections and never answers (a hung Redis)."""
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        sock.listen(64)
+        yield f"redis://{LOOPBACK}:{sock.getsockname()[1]}/0"
+
+
+HUNG_REDIS_BOUND = 1.0
+"""Seconds a stored artifact may take while a cold request waits for a hung Redis (the
+lease's round trips time out after 2 s each, retried: 8 s or more if they ran on the loop)."""
+
+
+def test_a_hung_redis_never_stalls_the_answers_of_other_requests(
+    tmp_path: Path,
+    sample: SampleProject,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+    s3: S3Server,
+) -> None:
+    upstream = static_proxy(sample.proxy_root)
+    stored, cold = sample.versions[0], sample.versions[1]
+    with _silent_redis() as url, concurrent.futures.ThreadPoolExecutor(1) as pool:
+        (replica,) = _replicas(
+            modgate, s3, tmp_path, "hung", 1, "--upstream", upstream.url, "--redis", url
+        )
+        assert http_get(replica.url, stored.url_path("mod")).body == stored.mod
+        time.sleep(RETRY_SECONDS + 0.2)  # the next lease is asked of Redis again
+        waiting = pool.submit(http_get, replica.url, cold.url_path("mod"), timeout=30)
+        time.sleep(0.3)
+        started = time.monotonic()
+        answer = http_get(replica.url, stored.url_path("mod"))
+        took = time.monotonic() - started
+        assert (answer.status, answer.body) == (200, stored.mod), str(answer)
+        assert not waiting.done(), "the cold request did not wait for the hung Redis"
+        assert took < HUNG_REDIS_BOUND, (
+            f"a stored .mod took {took:.2f} s while a cold request waited for a hung Redis"
+        )
+        replica.kill()  # the cold request is not waited for
+
+
 @pytest.fixture
 def sentinel(tmp_path: Path, redis: RedisServer) -> Iterator[RedisSentinel]:
     server = RedisSentinel(tmp_path / "sentinel", redis)
@@ -210,13 +255,15 @@ def test_replicas_follow_a_sentinel_failover(
     try:
         sentinel.wait_for("the sentinel knows the standby", lambda: sentinel.replicas() == 1, 15)
         upstream = static_proxy(sample.proxy_root)
-        upstream.delay = 0.2
         replicas = _replicas(
             modgate, s3, tmp_path, "failover", 2,
             "--upstream", upstream.url, "--redis", sentinel.url,
         )  # fmt: skip
         before, after = sample.versions[0], sample.versions[1]
-        assert http_get(replicas[0].url, before.url_path("mod")).status == 200
+        for replica in replicas:  # .info too: no fetch (and no lease) is under way at the kill
+            for kind in ("mod", "info"):
+                assert http_get(replica.url, before.url_path(kind)).status == 200
+        upstream.delay = 0.2  # every replica asks while the first fetch is still under way
         redis.stop()
         took = sentinel.wait_for(
             "Sentinel promotes the standby", lambda: sentinel.master_port() == standby.port,

@@ -157,6 +157,8 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         list_ttl=settings.list_ttl,
         negative_ttl=settings.negative_ttl,
         list_max_age=int(settings.list_ttl),
+        redirect_expiry=settings.s3_redirect_expiry,
+        remote_locks=locks is not None,
     )
     # checksum databases: the public ones proxied (and used to verify public
     # modules before they are stored), and the private log every stored version
@@ -240,6 +242,21 @@ Examples:
     "--store-cache-size",
     metavar="SIZE",
     help="With --store s3://: disk space for hot artifacts [1GiB].",
+)
+@click.option(
+    "--s3-redirect",
+    is_flag=True,
+    flag_value="true",
+    default=None,
+    help=(
+        "With --store s3://: answer a zip request with a 302 to a short-lived presigned "
+        "URL of the stored object, so clients download it from the object store [off]."
+    ),
+)
+@click.option(
+    "--s3-redirect-expiry",
+    metavar="SECONDS",
+    help="With --s3-redirect: how long a presigned zip URL is valid [300].",
 )
 @click.option(
     "--redis-lease",

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from modgate.formats.modzip import MAX_ZIP_FILE
 from modgate.formats.zipentry import InflateMemo
@@ -39,6 +40,7 @@ from modgate.service.ingest import DamagedArtifactError, Ingest, IngestVerifier,
 from modgate.service.negatives import Negatives, SharedNegatives
 from modgate.service.routing import SourceRouter, walk
 from modgate.service.singleflight import SingleFlight
+from modgate.service.storereads import StoreReads
 from modgate.service.ttlcache import TTLCache
 from modgate.sources.base import Cancellable, Source
 from modgate.store.base import Kind, Stamped, Store
@@ -64,6 +66,11 @@ class GatewayOptions:
     list_max_age: int = 60
     """Cache-Control max-age the server sends for list, latest and query answers."""
     max_zip_size: int = MAX_ZIP_FILE
+    redirect_expiry: int = 0
+    """With an object store (--s3-redirect): zips are answered with a presigned URL valid
+    this many seconds instead of their bytes (0: off)."""
+    remote_locks: bool = False
+    """Whether the store's locks are in Redis (--redis): then never taken on the event loop."""
 
 
 class Gateway:
@@ -80,6 +87,7 @@ class Gateway:
         shared_negatives: SharedNegatives | None = None,
     ) -> None:
         self.store = store
+        self.reads = StoreReads(store)
         self.router = router
         self.metrics = metrics
         self.options = options or GatewayOptions()
@@ -160,10 +168,10 @@ class Gateway:
             # the path (v2.0.0 of a v1 path resolves to v2.0.0+incompatible): a query
             return await self._query(module, version)
         mv = ModuleVersion(module, version)
-        data = self._stored(mv, Kind.INFO)
+        data = await self._stored(mv, Kind.INFO)
         fetched = data is None
         if data is None:
-            self._prefetch_mod(mv)
+            await self._prefetch_mod(mv)
             data = await self._fetch_info_once(mv)
         return Answer(data, None, len(data), immutable=True, fetched=fetched)
 
@@ -176,10 +184,10 @@ class Gateway:
 
     async def _mod(self, mv: ModuleVersion) -> tuple[bytes, bool]:
         """The .mod's bytes, and whether a source had to be asked for them."""
-        data = self._stored(mv, Kind.MOD)
+        data = await self._stored(mv, Kind.MOD)
         if data is not None:
             return data, False
-        self._prefetch_info(mv)
+        await self._prefetch_info(mv)
         return await self._fetch_mod_once(mv), True
 
     def _fetch_info_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
@@ -193,12 +201,12 @@ class Gateway:
     # miss on one fetches the other at the same time, so the second request
     # finds it stored or in flight instead of paying its own upstream round trip.
 
-    def _prefetch_info(self, mv: ModuleVersion) -> None:
-        if self._worth_prefetching(mv) and self.store.size(mv, Kind.INFO) is None:
+    async def _prefetch_info(self, mv: ModuleVersion) -> None:
+        if self._worth_prefetching(mv) and not await self.reads.has(mv, Kind.INFO):
             self._background(self._fetch_info_once(mv), mv, Kind.INFO)
 
-    def _prefetch_mod(self, mv: ModuleVersion) -> None:
-        if self._worth_prefetching(mv) and self.store.size(mv, Kind.MOD) is None:
+    async def _prefetch_mod(self, mv: ModuleVersion) -> None:
+        if self._worth_prefetching(mv) and not await self.reads.has(mv, Kind.MOD):
             self._background(self._fetch_mod_once(mv), mv, Kind.MOD)
 
     def _worth_prefetching(self, mv: ModuleVersion) -> bool:
@@ -226,22 +234,39 @@ class Gateway:
         task.add_done_callback(done)
 
     async def zip(self, mv: ModuleVersion) -> Answer:
-        path = self.store.local_path(mv, Kind.ZIP)
+        if self.options.redirect_expiry:
+            return await self._zip_location(mv)
+        path = await self.reads.local_path(mv, Kind.ZIP)
         fetched = path is None
         if path is None:
             await self._fetch(f"zip:{mv}", mv, Kind.ZIP, lambda: self._fetch_zip(mv))
-            path = self.store.local_path(mv, Kind.ZIP)
+            path = await self.reads.local_path(mv, Kind.ZIP)
             if path is None:
                 raise NotFoundError(str(mv), "zip vanished from the store after it was stored")
         else:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
         # The h1 identifies the content: no need to hash a zip of up to 500 MB to tag it.
-        h1 = self.store.get(mv, Kind.ZIPHASH)
+        h1 = await self.reads.get(mv, Kind.ZIPHASH)
         size = path.stat().st_size
         return Answer(None, path, size, immutable=True, validator=h1, fetched=fetched)
 
-    def _stored(self, mv: ModuleVersion, kind: Kind) -> bytes | None:
-        data = self.store.get(mv, kind)
+    async def _zip_location(self, mv: ModuleVersion) -> Answer:
+        """A presigned URL of the stored zip (--s3-redirect), fetched and stored first if needed.
+
+        Only an object that exists is signed, and an object exists only once its
+        bytes were verified (conditional create after the checks): a client is
+        never sent to a partial or unverified zip.
+        """
+        fetched = not await self.reads.has(mv, Kind.ZIP)
+        if fetched:
+            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, lambda: self._fetch_zip(mv))
+        else:
+            self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
+        url = await self.reads.presign(mv, Kind.ZIP, self.options.redirect_expiry)
+        return Answer(None, None, 0, immutable=True, fetched=fetched, location=url)
+
+    async def _stored(self, mv: ModuleVersion, kind: Kind) -> bytes | None:
+        data = await self.reads.get(mv, kind)
         if data is not None:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
         return data
@@ -257,7 +282,7 @@ class Gateway:
 
         async def flight() -> None:
             async with self._store_lock(key):
-                if self.store.size(mv, kind) is not None:
+                if await self.reads.has(mv, kind):
                     return  # another process stored it while we waited for the lock
                 shared = await self._negative.shared_error(key)
                 if shared is not None:
@@ -272,7 +297,7 @@ class Gateway:
         await self._flight.do(key, flight)
         if kind is Kind.ZIP:
             return b""
-        data = self.store.get(mv, kind)
+        data = await self.reads.get(mv, kind)
         if data is None:
             raise NotFoundError(
                 str(mv), f".{kind.value} vanished from the store after it was stored"
@@ -329,21 +354,28 @@ class Gateway:
 
     @asynccontextmanager
     async def _store_lock(self, name: str) -> AsyncIterator[None]:
-        # A free lock is taken on the spot; only a held one is waited for in a thread.
-        release = self.store.try_lock(name)
-        if release is not None:
-            try:
-                yield
-            finally:
-                release()
-            return
-        lock = self.store.lock(name)
+        # A local lock (a file, a mutex) is tried on the spot. A lock in Redis is a round
+        # trip, retried with sleeps when Redis is slow: taken and released in a thread.
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._lock_pool, lock.__enter__)
+        remote = self.options.remote_locks
+        if remote:
+            free = await loop.run_in_executor(self._lock_pool, self.store.try_lock, name)
+        else:
+            free = self.store.try_lock(name)
+        release: Callable[[], object]
+        if free is not None:
+            release = free
+        else:
+            lock = self.store.lock(name)
+            await loop.run_in_executor(self._lock_pool, lock.__enter__)
+            release = partial(lock.__exit__, None, None, None)
         try:
             yield
         finally:
-            lock.__exit__(None, None, None)
+            if remote:  # shielded: a cancelled caller still releases what it holds
+                await asyncio.shield(loop.run_in_executor(self._lock_pool, release))
+            else:
+                release()
 
     # ---- mutable answers: list, latest, queries -------------------------------------------
 
@@ -351,7 +383,7 @@ class Gateway:
         return await self._mutable(
             key=f"list:{module}",
             subject=module,
-            stored=lambda: self.store.get_list(module),
+            stored=lambda: self.reads.get_list(module),
             refresh=lambda: self._refresh_list(module),
             fallback=lambda: self._local_list(module),
         )
@@ -399,18 +431,21 @@ class Gateway:
                 self._spellings.put(meta, data)
             return data
 
-        def stored() -> Stamped | None:
+        async def stored() -> Stamped | None:
             if durable:
-                return self.store.get_meta(meta)
+                return await self.reads.get_meta(meta)
             data = self._spellings.get(meta)
             return None if data is None else Stamped(data, time.time())
+
+        async def no_fallback() -> bytes | None:
+            return None
 
         return await self._mutable(
             key=f"query:{subject}",
             subject=subject,
             stored=stored,
             refresh=refresh,
-            fallback=lambda: None,
+            fallback=no_fallback,
         )
 
     async def _mutable(
@@ -418,12 +453,12 @@ class Gateway:
         *,
         key: str,
         subject: str,
-        stored: Callable[[], Stamped | None],
+        stored: Callable[[], Awaitable[Stamped | None]],
         refresh: Callable[[], Awaitable[bytes]],
-        fallback: Callable[[], bytes | None],
+        fallback: Callable[[], Awaitable[bytes | None]],
     ) -> Answer:
         """A TTL-cached answer with stale-if-error and negative caching."""
-        last = stored()
+        last = await stored()
         if last is not None and time.time() - last.written < self.options.list_ttl:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
             return _mutable_answer(last.data)
@@ -439,19 +474,19 @@ class Gateway:
             try:
                 return await refresh()
             except NotFoundError as exc:
-                if not fallback():
+                if not await fallback():
                     await self._negative.remember(key, exc)
                 raise
 
         try:
             data = await self._flight.do(key, upstream)
         except NotFoundError:
-            local = fallback()
+            local = await fallback()
             if local:
                 return _mutable_answer(local, fetched=True)
             raise
         except (UpstreamError, InvalidModuleError) as exc:
-            stale = last.data if last is not None else fallback()
+            stale = last.data if last is not None else await fallback()
             if not stale:
                 raise
             self.metrics.inc("modgate_stale_served_total")
@@ -470,17 +505,17 @@ class Gateway:
             upstream = await walk(self.router.chain_for(module), module, op)
         except NotFoundError:
             upstream = b""
-            if not self._local_versions(module):
+            if not await self._local_versions(module):
                 raise
-        data = merge_list(module, upstream, self._local_versions(module))
+        data = merge_list(module, upstream, await self._local_versions(module))
         await asyncio.to_thread(self.store.put_list, module, data)
         return data
 
-    def _local_versions(self, module: str) -> builtins.list[str]:
-        return [v for v in self.store.versions(module) if not is_pseudo_version(v)]
+    async def _local_versions(self, module: str) -> builtins.list[str]:
+        return [v for v in await self.reads.versions(module) if not is_pseudo_version(v)]
 
-    def _local_list(self, module: str) -> bytes | None:
-        local = self._local_versions(module)
+    async def _local_list(self, module: str) -> bytes | None:
+        local = await self._local_versions(module)
         return merge_list(module, b"", local) if local else None
 
 

@@ -8,11 +8,15 @@ the first failure logs one warning, sets the gauge
 (every caller falls back to what this process knows, at once); the first
 answer after that logs ``coordination restored`` and sets the gauge to 0.
 
-Two clients share the URL: ``client`` for leases (a 2 s timeout, retried),
-and ``quick`` for lookups on a request's way upstream, whose answer is
-only an optimisation (``QUICK_TIMEOUT``, sent again once at once: a pooled
+Two clients share the URL: ``client`` for leases and ``quick`` for health
+checks and for lookups on a request's way upstream, whose answer is only an
+optimisation. Both send a failed command again once, at once: a pooled
 connection to a Redis that restarted or to a master that Sentinel replaced
-fails once, and the second try connects afresh).
+fails once, and the second try connects afresh. redis-py retries the
+connection's handshake inside the command's retry, so a Redis that accepts
+connections and never answers costs ``(1 + RETRIES) ** 2`` timeouts: 4 s for
+a lease, 1 s for a lookup (``QUICK_TIMEOUT``); then the link is degraded and
+nothing waits for Redis for ``RETRY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ from modgate.store.redisurl import connect, redacted
 log = logging.getLogger("modgate.coordination")
 
 RETRY_SECONDS = 2.0
-CONNECT_TIMEOUT, TIMEOUT = 1.0, 2.0
+CONNECT_TIMEOUT, TIMEOUT = 1.0, 1.0
 QUICK_TIMEOUT = 0.25
-QUICK_RETRIES = 1
+RETRIES = 1
 DEGRADED_METRIC = "modgate_coordination_degraded"
 
 
@@ -39,9 +43,11 @@ class RedisLink:
         import redis  # noqa: PLC0415  (only a process given --redis pays for the import)
 
         self.url = redacted(url)
-        self.client = client or connect(url, connect_timeout=CONNECT_TIMEOUT, timeout=TIMEOUT)
+        self.client = client or connect(
+            url, connect_timeout=CONNECT_TIMEOUT, timeout=TIMEOUT, retries=RETRIES
+        )
         self.quick = client or connect(
-            url, connect_timeout=QUICK_TIMEOUT, timeout=QUICK_TIMEOUT, retries=QUICK_RETRIES
+            url, connect_timeout=QUICK_TIMEOUT, timeout=QUICK_TIMEOUT, retries=RETRIES
         )
         self.errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
         self._metrics = metrics
@@ -56,9 +62,9 @@ class RedisLink:
         return self.degraded is None or time.monotonic() >= self._next_try
 
     def ping(self) -> str | None:
-        """Ask Redis now; None when it answers, else why not (and the link degrades)."""
+        """Ask Redis now; None when it answers promptly, else why not (and the link degrades)."""
         try:
-            self.client.ping()
+            self.quick.ping()
         except self.errors as exc:
             self.failed(exc)
             return self.degraded

@@ -14,9 +14,8 @@ or without an expiry is ignored (the upstream is asked, as if the key were
 absent) and counted in ``modgate_negative_shared_rejected_total``.
 
 Lookups use the link's quick client (``QUICK_TIMEOUT``, one immediate
-retry) and are skipped while the link is degraded: a missing or slow Redis
-costs a request at most two short timeouts, and then nothing until Redis is
-asked again.
+retry) and are skipped while the link is degraded: a missing or hung Redis
+costs a request at most 1 s, and then nothing until Redis is asked again.
 """
 
 from __future__ import annotations

@@ -136,23 +136,23 @@ def redacted(url: str) -> str:
     return parts._replace(netloc=user + netloc).geturl()
 
 
-def connect(url: str, *, connect_timeout: float, timeout: float, retries: int = 3) -> Any:
+def connect(url: str, *, connect_timeout: float, timeout: float, retries: int) -> Any:
     """A redis-py client for ``url`` (checked by ``check_url``); connects on first use.
 
     ``retries`` is how often a command that failed on a connection or a
-    timeout is sent again; with ``retries`` at most 1 it is sent again at
-    once, so the caller waits at most ``(retries + 1)`` timeouts.
+    timeout is sent again, at once. The handshake of a new connection is
+    retried as often inside each try, so a server that accepts connections
+    and never answers holds the caller ``(retries + 1) ** 2`` timeouts.
     """
     import redis  # noqa: PLC0415  (only a process given --redis pays for the import)
-    from redis.backoff import ExponentialBackoff, NoBackoff  # noqa: PLC0415
+    from redis.backoff import NoBackoff  # noqa: PLC0415
     from redis.retry import Retry  # noqa: PLC0415
     from redis.sentinel import Sentinel  # noqa: PLC0415
 
-    backoff = ExponentialBackoff(cap=0.5, base=0.05) if retries > 1 else NoBackoff()
     options: dict[str, Any] = {
         "socket_connect_timeout": connect_timeout,
         "socket_timeout": timeout,
-        "retry": Retry(backoff, retries),
+        "retry": Retry(NoBackoff(), retries),
     }
     if not url.startswith(SENTINEL_SCHEME):
         return redis.Redis.from_url(url, health_check_interval=10, **options)
