@@ -33,6 +33,13 @@ MIN_LEASE = 0.5
 AUTH_TABLE = "auth"
 DEFAULT_UPSTREAM = "https://proxy.golang.org,direct"
 DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_S3_REDIRECT_EXPIRY = 300
+"""Seconds a presigned zip URL is valid: the go command uses it at once, and 5 minutes
+cover a clock that lags the object store's by a few minutes."""
+MAX_S3_REDIRECT_EXPIRY = 7 * 24 * 3600
+"""The longest validity a SigV4 presigned URL can have."""
+TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
+FALSE_WORDS = frozenset({"", "false", "off", "no", "0"})
 SIZE_UNITS = {
     "": 1,
     "B": 1,
@@ -115,6 +122,9 @@ class ServeSettings:
     """Local disk cache of an object store's artifacts (under ``store``)."""
     redis: str = ""
     redis_lease: float = 30.0
+    s3_redirect_expiry: int = 0
+    """With an object store: zips answered with a 302 to a presigned URL valid this many
+    seconds (--s3-redirect; 0: zips are served by modgate)."""
     """Seconds a fetch lease lives without being extended (a dead holder's ends by then)."""
     """Redis URL that coordinates replicas ("": locks are the store's own)."""
 
@@ -156,6 +166,8 @@ def _raw_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         "store_cache_size": "1GiB",
         "redis": "",
         "redis_lease": "30",
+        "s3_redirect": "",
+        "s3_redirect_expiry": str(DEFAULT_S3_REDIRECT_EXPIRY),
     }
 
 
@@ -278,6 +290,7 @@ def _validate(
         store = raw["store_cache"].strip() or str(default_s3_cache(bucket, prefix, environ))
     elif raw["store_cache"].strip():
         raise bad("store_cache", "only an object store (--store s3://...) has a local cache")
+    redirect_expiry = _redirect_expiry(raw, origin, store_url, bad)
     redis = raw["redis"].strip()
     if redis:
         try:
@@ -343,7 +356,25 @@ def _validate(
         ),
         redis=redis,
         redis_lease=_lease(raw["redis_lease"], lambda w: bad("redis_lease", w)),
+        s3_redirect_expiry=redirect_expiry,
     )
+
+
+def _redirect_expiry(raw: dict[str, str], origin: dict[str, str], store_url: str, bad: Any) -> int:
+    """--s3-redirect-expiry when --s3-redirect is on, else 0; refused without an object store."""
+    flag = raw["s3_redirect"].strip().lower()
+    if flag not in TRUE_WORDS | FALSE_WORDS:
+        raise bad("s3_redirect", "use true or false (the flag alone means true)")
+    on = flag in TRUE_WORDS
+    if on and not store_url:
+        raise bad("s3_redirect", "only an object store can redirect (use --store s3://BUCKET)")
+    text = raw["s3_redirect_expiry"].strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_S3_REDIRECT_EXPIRY:
+        why = f"a whole number of seconds from 1 to {MAX_S3_REDIRECT_EXPIRY}"
+        raise bad("s3_redirect_expiry", why)
+    if origin["s3_redirect_expiry"] != "default" and not on:
+        raise bad("s3_redirect_expiry", "it needs --s3-redirect")
+    return int(text) if on else 0
 
 
 def _networks(value: str, bad: Any) -> tuple[Network, ...]:

@@ -35,6 +35,7 @@ ETAG_HEX_CHARS = 32
 
 REASONS: dict[int, bytes] = {
     200: b"OK",
+    302: b"Found",
     304: b"Not Modified",
     400: b"Bad Request",
     401: b"Unauthorized",
@@ -158,6 +159,14 @@ def not_modified(etag: bytes, route: str, *, hit: bool) -> Reply:
     """The 304 for an immutable answer whose entity tag the client already has."""
     return Reply(304, render_fields(None, None, CC_IMMUTABLE, etag), route=route, hit=hit,
                  etag=etag)  # fmt: skip
+
+
+def redirect_reply(location: str, route: str, *, fetched: bool) -> Reply:
+    """A 302 to ``location`` (a presigned URL): never stored by caches, since the URL expires."""
+    if not location.isascii() or not location.isprintable():
+        raise ValueError("a redirect location must be printable ASCII")
+    head = render_fields(None, 0, CC_NO_STORE, extra=((b"Location", location.encode("ascii")),))
+    return Reply(302, head, route=route, fetched=fetched)
 
 
 def error_reply(status: int, message: str, route: str = "other", *, close: bool = False) -> Reply:

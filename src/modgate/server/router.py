@@ -35,6 +35,7 @@ from modgate.server.responses import (
     etag_for_file,
     etag_matches,
     not_modified,
+    redirect_reply,
     render_fields,
     weak_etag_for,
 )
@@ -187,6 +188,8 @@ class RequestRouter:
 
     async def _render(self, target: bytes, request: ProxyRequest, answer: Answer) -> Reply:
         route = request.endpoint.value
+        if answer.location is not None:  # the URL carries a signature: never kept or logged
+            return redirect_reply(answer.location, route, fetched=answer.fetched)
         content_type = CONTENT_TYPES[request.endpoint]
         hot = self.state.hot
         body = answer.body

@@ -18,6 +18,8 @@ class Answer:
     server derives a weak ETag from it instead of hashing the bytes.
     ``fetched`` says a source was asked for this answer (a cold fetch or a
     refresh), as opposed to one read from the store or memory.
+    ``location`` is set instead of a body for a zip sent as a redirect to a
+    short-lived presigned URL of the object store (``--s3-redirect``).
     """
 
     body: bytes | None
@@ -27,3 +29,4 @@ class Answer:
     stale: bool = False
     validator: bytes | None = None
     fetched: bool = False
+    location: str | None = None

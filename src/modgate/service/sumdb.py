@@ -214,11 +214,11 @@ class SumdbService:
         await self.gateway.zip(mv)
         if self.log is None or self.verifier is None or self.log.find(mv) is not None:
             return
-        path = self.gateway.store.local_path(mv, Kind.ZIP)
+        path = await self.gateway.reads.local_path(mv, Kind.ZIP)
         if path is None:
             raise NotFoundError(str(mv), "the zip vanished from the store; try again")
         zip_h1 = await asyncio.to_thread(_zip_hash, mv, path)
-        stored = self.gateway.store.get(mv, Kind.ZIPHASH)
+        stored = await self.gateway.reads.get(mv, Kind.ZIPHASH)
         if stored is not None and stored.decode("utf-8", "replace").strip() != zip_h1:
             detail = (
                 f"the stored zip hashes to {zip_h1}, not to the {stored.decode().strip()} "

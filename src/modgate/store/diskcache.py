@@ -51,6 +51,7 @@ class Remote(Protocol):
     def get(self, mv: ModuleVersion, kind: Kind) -> bytes | None: ...
     def size(self, mv: ModuleVersion, kind: Kind) -> int | None: ...
     def download(self, mv: ModuleVersion, kind: Kind, dest: Path) -> bool: ...
+    def presign(self, mv: ModuleVersion, kind: Kind, expiry: int) -> str: ...
     def put(self, mv: ModuleVersion, kind: Kind, data: bytes) -> None: ...
     def put_file(self, mv: ModuleVersion, kind: Kind, src: Path) -> None: ...
     def temp_file(self) -> AbstractContextManager[Path]: ...
@@ -106,6 +107,22 @@ class CachedStore:
         path = self._path(mv, kind)
         size = self._touch(path)
         return size if size is not None else self.remote.size(mv, kind)
+
+    @property
+    def reads_block(self) -> bool:
+        """Whether a read that misses the cache is a round trip (the object store's: yes)."""
+        return bool(getattr(self.remote, "reads_block", True))
+
+    def cached_path(self, mv: ModuleVersion, kind: Kind) -> Path | None:
+        """The artifact's local copy when the cache has one; never asks the remote store."""
+        path = self._path(mv, kind)
+        if self._touch(path) is not None:
+            self.hits += 1
+            return path
+        return None
+
+    def presign(self, mv: ModuleVersion, kind: Kind, expiry: int) -> str:
+        return self.remote.presign(mv, kind, expiry)
 
     def local_path(self, mv: ModuleVersion, kind: Kind) -> Path | None:
         path = self._path(mv, kind)

@@ -96,6 +96,7 @@ def make_client() -> Any:
         read_timeout=60,
         retries={"max_attempts": 3, "mode": "standard"},
         max_pool_connections=64,
+        signature_version="s3v4",  # presigned URLs too (boto3 signs them SigV2 otherwise)
     )
     return boto3.session.Session().client("s3", config=config)
 
@@ -107,6 +108,9 @@ def meta_relpath(name: str) -> str:
 
 class S3Store:
     """The Store port on one bucket (and prefix) of an S3-compatible object store."""
+
+    reads_block = True
+    """Every read is a round trip to the object store: callers on an event loop use a thread."""
 
     def __init__(
         self,
@@ -154,6 +158,17 @@ class S3Store:
                 return None
             raise self._failure(subject, "inspect", key, exc) from exc
         return int(head["ContentLength"])
+
+    def presign(self, mv: ModuleVersion, kind: Kind, expiry: int) -> str:
+        """A GET URL of the stored artifact, valid for ``expiry`` seconds (signed locally)."""
+        key, subject = self._key(artifact_relpath(mv, kind)), str(mv)
+        try:
+            url = self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expiry
+            )
+        except Exception as exc:
+            raise self._failure(subject, "sign a URL of", key, exc) from exc
+        return str(url)
 
     def download(self, mv: ModuleVersion, kind: Kind, dest: Path) -> bool:
         """Stream the artifact into ``dest``; False when it is absent."""
