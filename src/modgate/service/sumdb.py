@@ -27,6 +27,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from modgate.formats.dirhash import hash_gomod, hash_zip
 from modgate.formats.tile import DATA_LEVEL, TILE_HEIGHT, Tile, parse_tile_path
@@ -46,6 +47,8 @@ from modgate.service.sumdbproxy import SHORT_TTL, SumdbProxy, lookup_path
 from modgate.service.sumlog import SumLog
 from modgate.service.sumverify import SumVerifier
 from modgate.store.base import Kind, Store
+
+T = TypeVar("T")
 
 SUMDB_PREFIX = "/sumdb/"
 MAX_SUMDB_TARGET = 1024
@@ -185,20 +188,20 @@ class SumdbService:
         if request.endpoint is SumdbEndpoint.SUPPORTED:
             return SumdbAnswer(b"", max_age=SHORT_MAX_AGE)
         if request.endpoint is SumdbEndpoint.LATEST:
-            return SumdbAnswer(log.signed_tree())
+            return SumdbAnswer(await self._read(log.signed_tree))
         if request.endpoint is SumdbEndpoint.LOOKUP and request.mv is not None:
             mv = request.mv
-            found = log.lookup_answer(mv)
+            found = await self._read(log.lookup_answer, mv)
             if found is None:
                 await self._flight.do(f"sumdb-record:{mv}", lambda: self._record(mv))
-                found = log.lookup_answer(mv)
+                found = await self._read(log.lookup_answer, mv)
             if found is None:
                 raise NotFoundError(str(mv), f"not recorded in checksum log {log.name}")
             return SumdbAnswer(found, max_age=SHORT_MAX_AGE)
         tile = request.tile
         if tile is None:
             raise NotFoundError(request.name, _USAGE)
-        data = log.tile(tile)
+        data = await self._read(log.tile, tile)
         if data is None:
             raise NotFoundError(request.name, f"{tile.path()} is not in checksum log {log.name}")
         return SumdbAnswer(
@@ -208,11 +211,19 @@ class SumdbService:
             max_age=SHORT_MAX_AGE,
         )
 
+    async def _read(self, read: Callable[..., T], *args: Any) -> T:
+        """A read of the log's records: in a thread when they are in an object store."""
+        if self.gateway.reads.remote:
+            return await asyncio.to_thread(read, *args)
+        return read(*args)
+
     async def _record(self, mv: ModuleVersion) -> None:
         """Fetch and verify ``mv`` (recorded on the way), or verify and record a stored one."""
         mod = await self.gateway.mod_bytes(mv)
         await self.gateway.zip(mv)
-        if self.log is None or self.verifier is None or self.log.find(mv) is not None:
+        if self.log is None or self.verifier is None:
+            return
+        if await self._read(self.log.find, mv) is not None:
             return
         path = await self.gateway.reads.local_path(mv, Kind.ZIP)
         if path is None:

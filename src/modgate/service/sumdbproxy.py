@@ -23,6 +23,7 @@ public database through ``fetch``, with the same caches.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import re
 import time
@@ -47,6 +48,7 @@ from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.goproxy import redact_url
 from modgate.protocol.module import ModuleVersion
 from modgate.service.singleflight import SingleFlight
+from modgate.service.storereads import StoreReads
 from modgate.service.ttlcache import NegativeCache, TTLCache
 from modgate.store.base import Store
 
@@ -122,6 +124,7 @@ class SumdbProxy:
         metrics: Metrics,
     ) -> None:
         self.store = store
+        self._reads = StoreReads(store)
         self.client = client
         self.databases = {db.name: db for db in databases}
         self.metrics = metrics
@@ -150,7 +153,7 @@ class SumdbProxy:
         key = f"{name}/{path}"
         durable = _durable(path)
         if durable:
-            stored = self.store.get_meta(f"{CACHE_PREFIX}/{key}")
+            stored = await self._reads.get_meta(f"{CACHE_PREFIX}/{key}")
             if stored is not None:
                 self.metrics.inc("modgate_cache_hits_total", (("layer", "sumdb"),))
                 return stored.data
@@ -172,8 +175,8 @@ class SumdbProxy:
                 raise
             if path.startswith("lookup/"):
                 self._check_lookup(db, path, data)
-            if durable:
-                self.store.put_meta(f"{CACHE_PREFIX}/{key}", data)
+            if durable:  # a write (fsync, or an object store's round trip): off the loop
+                await asyncio.to_thread(self.store.put_meta, f"{CACHE_PREFIX}/{key}", data)
             else:
                 self._short.put(key, data)
             return data

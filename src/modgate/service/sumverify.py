@@ -52,6 +52,7 @@ from modgate.service.security import (
     RETAGGED,
     security_event,
 )
+from modgate.service.storereads import StoreReads
 from modgate.service.sumdbproxy import Database, SumdbProxy
 from modgate.service.sumlog import RetaggedError, SumLog
 from modgate.store.base import Kind, Store
@@ -83,6 +84,7 @@ class PublicChecker:
         self.db = db
         self.verifier = db.verifier
         self.store = store
+        self._reads = StoreReads(store)
         self.metrics = metrics
         self._prefix = f"{VERIFIED_PREFIX}/{db.name}"
 
@@ -98,7 +100,7 @@ class PublicChecker:
 
     async def record(self, mv: ModuleVersion) -> SumRecord:
         """``mv``'s record, verified against the database's signed and consistent log."""
-        cached = self.cached(mv)
+        cached = await asyncio.to_thread(self.cached, mv) if self._reads.remote else self.cached(mv)
         if cached is not None:
             return cached
         try:
@@ -124,7 +126,8 @@ class PublicChecker:
             record = parse_sum_record(mv, text)
         except RecordError as exc:
             raise self._misbehaved(str(mv), str(exc)) from None
-        self.store.put_meta(self._record_name(mv), record.text())
+        # a write (fsync, or an object store's round trip): off the event loop
+        await asyncio.to_thread(self.store.put_meta, self._record_name(mv), record.text())
         return record
 
     def _record_name(self, mv: ModuleVersion) -> str:
@@ -156,7 +159,10 @@ class PublicChecker:
     async def _merge_latest(self, tree: Tree, note: bytes) -> None:
         """Prove ``tree`` consistent with the latest head seen; keep it when it is newer."""
         while True:
-            latest, latest_note = self._latest()
+            if self._reads.remote:  # an object store: a round trip, never on the event loop
+                latest, latest_note = await asyncio.to_thread(self._latest)
+            else:
+                latest, latest_note = self._latest()
             if tree.n <= latest.n:
                 await self._check_trees(tree, latest)
                 return
