@@ -15,7 +15,15 @@ small zip in turn, several rounds alternating the order. It prints the
 median req/s and the server's CPU time per answer of each, and the ratio
 S3/filesystem (the issue's target: at least 0.9).
 
-Part 2, cold load across replicas: three modgate replicas on one fresh
+Part 2, cold-fetch latency: one modgate on a filesystem store and one on
+``s3://`` (fresh prefix, empty disk cache), the same static upstream on
+loopback (no delay), asked in turn for the .zip of 20 versions that neither
+has: each answer is a miss that fetches the .mod and the .zip upstream,
+checks them, stores them (a rename and fsync on disk; conditional PUTs to
+the bucket) and serves the zip. It prints the median and 90th percentile
+milliseconds per miss of each and the ratio S3/filesystem.
+
+Part 3, cold load across replicas: three modgate replicas on one fresh
 bucket prefix and one ``redis-server`` (free loopback port), upstream a
 static GOPROXY tree served over HTTP on loopback that counts requests and
 answers after 0.2 s. For each concurrency (10, 50, 150 requests spread
@@ -36,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,6 +62,8 @@ BUCKET = "modgate-bench"
 MODULE = "example.com/bench/small"
 SMALL_ZIP = 16 * 1024
 CONCURRENCY = (10, 50, 150)
+COLD_VERSIONS = 20
+COLD_MODULE = "example.com/bench/cold"
 REPLICAS = 3
 
 
@@ -129,6 +140,47 @@ def cached_zip(work: Path, s3: S3Server, duration: int, rounds: int, hot_set: bo
           f"{cpu['filesystem'] / cpu['s3+cache']:.2f}× CPU efficiency")  # fmt: skip
 
 
+def cold_latency(work: Path, s3: S3Server) -> None:
+    upstream_tree = work / "upstream-latency"
+    for i in range(COLD_VERSIONS):
+        version = f"v1.1.{i}"
+        write_version(upstream_tree, COLD_MODULE, version,
+                      make_zip(COLD_MODULE, version, SMALL_ZIP, i))  # fmt: skip
+        mod = upstream_tree / escape_path(COLD_MODULE) / "@v" / f"{version}.mod"
+        mod.write_text(f"module {COLD_MODULE}\n")
+    upstream = StaticProxy(upstream_tree)
+    env = server_env(s3)
+    common = ["--upstream", upstream.url]
+    servers = {
+        "filesystem": start(["--store", str(work / "cold-fs"), *common], env, work / "cfs.log"),
+        "s3+cache": start(["--store", f"s3://{BUCKET}/latency", "--store-cache",
+                           str(work / "cold-cache"), *common], env, work / "cs3.log"),
+    }  # fmt: skip
+    times: dict[str, list[float]] = {name: [] for name in servers}
+    order = list(servers)
+    for i in range(COLD_VERSIONS):
+        path = f"/{escape_path(COLD_MODULE)}/@v/v1.1.{i}.zip"
+        for name in order:
+            started = time.perf_counter()
+            status, body = get(servers[name][1], path)
+            times[name].append((time.perf_counter() - started) * 1000)
+            if status != 200 or len(body) < SMALL_ZIP // 2:
+                sys.exit(f"{name}: cold GET {path} answered {status} ({len(body)} bytes)")
+        order.reverse()
+    for proc, _ in servers.values():
+        stop(proc)
+    upstream.close()
+    print(f"cold fetch of a {SMALL_ZIP // 1024} KiB zip and its .mod ({COLD_VERSIONS} versions, "
+          "upstream on loopback without delay):")  # fmt: skip
+    medians = {}
+    for name, found in times.items():
+        medians[name] = statistics.median(found)
+        p90 = statistics.quantiles(found, n=10)[-1]
+        print(f"  {name:11} median {medians[name]:6.1f} ms  p90 {p90:6.1f} ms per miss")
+    print(f"  ratio s3+cache/filesystem: {medians['s3+cache'] / medians['filesystem']:.2f}× "
+          "median time per miss")  # fmt: skip
+
+
 def cold_load(work: Path, s3: S3Server, with_redis: bool) -> None:
     upstream_tree = work / f"upstream-{with_redis}"
     for i, _ in enumerate(CONCURRENCY):
@@ -171,16 +223,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run [5]")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server [3]")
+    parser.add_argument(
+        "--part", choices=("all", "cached", "cold", "load"), default="all",
+        help="run one part only: cached zips, cold-fetch latency, or cold load [all]",
+    )  # fmt: skip
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     s3 = S3Server()
     s3.create_bucket(BUCKET)
     with tempfile.TemporaryDirectory(prefix="modgate-replicas-bench-") as tmp:
         work = Path(tmp)
-        cached_zip(work, s3, args.duration, args.rounds, hot_set=True)
-        cached_zip(work, s3, args.duration, args.rounds, hot_set=False)
-        cold_load(work, s3, with_redis=True)
-        cold_load(work, s3, with_redis=False)
+        if args.part in ("all", "cached"):
+            cached_zip(work, s3, args.duration, args.rounds, hot_set=True)
+            cached_zip(work, s3, args.duration, args.rounds, hot_set=False)
+        if args.part in ("all", "cold"):
+            cold_latency(work, s3)
+        if args.part in ("all", "load"):
+            cold_load(work, s3, with_redis=True)
+            cold_load(work, s3, with_redis=False)
     s3.close()
 
 
