@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from typing import TypeVar
 
 from modgate.formats.modzip import MAX_ZIP_FILE
 from modgate.formats.zipentry import InflateMemo
@@ -47,6 +48,10 @@ from modgate.store.base import Kind, Stamped, Store
 
 log = logging.getLogger("modgate.gateway")
 
+T = TypeVar("T")
+Fetcher = Callable[[Callable[[bytes], None]], Awaitable[None]]
+"""A fetch of one artifact, given the function that answers its callers with verified bytes."""
+
 LOCK_THREADS = 64
 NEGATIVE_MAX_ENTRIES = 100_000
 """Not-found answers remembered at most (a few hundred bytes each: about 30 MB)."""
@@ -54,6 +59,8 @@ SPELLING_MAX_ENTRIES = 10_000
 SPELLING_MAX_BYTES = 8 << 20
 """Bounds of the memory that holds answers to ``v1.2.3+meta`` spellings of a version."""
 READY_CHECK_INTERVAL = 10.0
+WRITE_GRACE = 10.0
+"""Seconds the shutdown waits for fetched bytes, already answered, to be stored."""
 STORE_HIT = (("layer", "store"),)
 
 
@@ -105,6 +112,8 @@ class Gateway:
             self.options.list_ttl, SPELLING_MAX_ENTRIES, max_bytes=SPELLING_MAX_BYTES, weigh=len
         )
         self._prefetches: set[asyncio.Future[bytes]] = set()
+        self._writes: set[asyncio.Task[None]] = set()
+        """Fetch tasks, which may still be storing bytes their callers were answered with."""
         """Sibling fetches under way (at most one per miss, each also a singleflight)."""
         self._closers = closers
         self._ready: tuple[float, tuple[bool, str]] = (-READY_CHECK_INTERVAL, (False, ""))
@@ -151,9 +160,16 @@ class Gateway:
                 extra={"event": "shutdown_cancelled", "fetches": cancelled},
             )
 
+    async def settle(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the fetches under way to end, their
+        writes of bytes already answered included."""
+        if self._writes:
+            await asyncio.wait(list(self._writes), timeout=timeout)
+
     async def aclose(self) -> None:
         for task in list(self._prefetches):
             task.cancel()
+        await self.settle(WRITE_GRACE)  # bytes already answered are stored before the sources close
         for source in self.router.sources():
             await source.aclose()
         for close in self._closers:
@@ -191,10 +207,10 @@ class Gateway:
         return await self._fetch_mod_once(mv), True
 
     def _fetch_info_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
-        return self._fetch(f"info:{mv}", mv, Kind.INFO, lambda: self._fetch_info(mv))
+        return self._fetch(f"info:{mv}", mv, Kind.INFO, partial(self._fetch_info, mv))
 
     def _fetch_mod_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
-        return self._fetch(f"mod:{mv}", mv, Kind.MOD, lambda: self._fetch_mod(mv))
+        return self._fetch(f"mod:{mv}", mv, Kind.MOD, partial(self._fetch_mod, mv))
 
     # The go command asks for a version's .info and .mod one after the other
     # (.mod first while it loads the module graph, .info before the zip): a
@@ -239,7 +255,7 @@ class Gateway:
         path = await self.reads.local_path(mv, Kind.ZIP)
         fetched = path is None
         if path is None:
-            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, lambda: self._fetch_zip(mv))
+            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, partial(self._fetch_zip, mv))
             path = await self.reads.local_path(mv, Kind.ZIP)
             if path is None:
                 raise NotFoundError(str(mv), "zip vanished from the store after it was stored")
@@ -259,7 +275,7 @@ class Gateway:
         """
         fetched = not await self.reads.has(mv, Kind.ZIP)
         if fetched:
-            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, lambda: self._fetch_zip(mv))
+            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, partial(self._fetch_zip, mv))
         else:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
         url = await self.reads.presign(mv, Kind.ZIP, self.options.redirect_expiry)
@@ -271,16 +287,25 @@ class Gateway:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
         return data
 
-    async def _fetch(
-        self, key: str, mv: ModuleVersion, kind: Kind, fetch: Callable[[], Awaitable[None]]
-    ) -> bytes:
-        """Fetch once per key (in this process and across processes), then read the store."""
+    async def _fetch(self, key: str, mv: ModuleVersion, kind: Kind, fetch: Fetcher) -> bytes:
+        """Fetch once per key (in this process and across processes); the artifact's bytes.
+
+        ``fetch(publish)`` walks the chain, verifies, calls ``publish(bytes)`` with
+        verified bytes and then stores them. Every caller is answered at
+        ``publish``: a client of a small artifact does not wait for the disk
+        (an fsync costs more than the fetch from a near upstream). The store
+        lock stays held until the bytes are stored, so another process that
+        asks meanwhile waits for the lock and then reads the store; a crash
+        before the store write loses nothing stored, since the write is
+        atomic as ever. A zip is not published early: it is served from the
+        store (``b""`` is returned).
+        """
         cached = self._negative.error(key)
         if cached is not None:
             self.metrics.inc("modgate_negative_cache_hits_total")
             raise cached
 
-        async def flight() -> None:
+        async def locked(publish: Callable[[bytes], None]) -> None:
             async with self._store_lock(key):
                 if await self.reads.has(mv, kind):
                     return  # another process stored it while we waited for the lock
@@ -289,14 +314,36 @@ class Gateway:
                     raise shared  # another replica found it missing a moment ago
                 self.metrics.inc("modgate_cache_misses_total", (("kind", kind.value),))
                 try:
-                    await fetch()
+                    await fetch(publish)
                 except (NotFoundError, InvalidModuleError) as exc:
                     await self._negative.remember(key, exc)  # before the lock is released
                     raise
 
-        await self._flight.do(key, flight)
+        async def flight() -> bytes | None:
+            early: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+            def publish(data: bytes) -> None:
+                if not early.done():
+                    early.set_result(data)
+
+            task = asyncio.ensure_future(locked(publish))
+            self._writes.add(task)
+            task.add_done_callback(partial(self._written, early, mv, kind))
+            try:
+                await asyncio.wait((early, task), return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                task.cancel()
+                raise
+            if early.done():
+                return early.result()
+            task.result()  # its error, if it failed
+            return None
+
+        published = await self._flight.do(key, flight)
         if kind is Kind.ZIP:
             return b""
+        if published is not None:
+            return published
         data = await self.reads.get(mv, kind)
         if data is None:
             raise NotFoundError(
@@ -304,23 +351,46 @@ class Gateway:
             )
         return data
 
-    async def _fetch_info(self, mv: ModuleVersion) -> None:
-        async def op(source: Source) -> None:
+    def _written(
+        self, early: asyncio.Future[bytes], mv: ModuleVersion, kind: Kind, task: asyncio.Task[None]
+    ) -> None:
+        """A fetch task ended. Its failure after its bytes were answered is logged here
+        (no caller sees it); before that, the callers got it."""
+        self._writes.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and early.done():
+            log.warning(
+                "answered from the fetched bytes, but storing them failed; the next "
+                "request fetches them again",
+                extra={"event": "store_after_answer_failed", "subject": str(mv),
+                       "kind": kind.value, "error": str(exc)},
+            )  # fmt: skip
+
+    async def _fetch_info(self, mv: ModuleVersion, publish: Callable[[bytes], None]) -> None:
+        async def op(source: Source) -> bytes:
             data = await source.info(mv.path, mv.version)
-            # Off the event loop: storing waits for the disk (fsync).
-            await asyncio.to_thread(self.ingest.store_info, mv, data, source.name)
+            await asyncio.to_thread(self.ingest.accept_info, mv, data, source.name)
+            return data
 
-        await self._walk_refetching(mv, op)
+        data = await self._walk_refetching(mv, op)
+        publish(data)
+        # Off the event loop: storing waits for the disk (fsync).
+        await asyncio.to_thread(self.store.put, mv, Kind.INFO, data)
 
-    async def _fetch_mod(self, mv: ModuleVersion) -> None:
-        async def op(source: Source) -> None:
+    async def _fetch_mod(self, mv: ModuleVersion, publish: Callable[[bytes], None]) -> None:
+        async def op(source: Source) -> bytes:
             data = await source.mod(mv)
             await self.ingest.prepare(mv, source.name)
-            await asyncio.to_thread(self.ingest.store_mod, mv, data, source.name)
+            await asyncio.to_thread(self.ingest.accept_mod, mv, data, source.name)
+            return data
 
-        await self._walk_refetching(mv, op)
+        data = await self._walk_refetching(mv, op)
+        publish(data)
+        await asyncio.to_thread(self.store.put, mv, Kind.MOD, data)
 
-    async def _fetch_zip(self, mv: ModuleVersion) -> None:
+    async def _fetch_zip(self, mv: ModuleVersion, _publish: Callable[[bytes], None]) -> None:
         mod = await self.mod_bytes(mv)
 
         async def op(source: Source) -> None:
@@ -331,9 +401,7 @@ class Gateway:
 
         await self._walk_refetching(mv, op)
 
-    async def _walk_refetching(
-        self, mv: ModuleVersion, op: Callable[[Source], Awaitable[None]]
-    ) -> None:
+    async def _walk_refetching(self, mv: ModuleVersion, op: Callable[[Source], Awaitable[T]]) -> T:
         """Walk ``mv``'s chain; bytes that failed the artifact checks are fetched once more.
 
         A flipped bit or a body cut short is most often damage on the way, not
@@ -344,13 +412,13 @@ class Gateway:
         """
         chain = self.router.chain_for(mv.path)
         try:
-            await walk(chain, str(mv), op)
+            return await walk(chain, str(mv), op)
         except DamagedArtifactError as exc:
             log.warning(
                 "fetched bytes failed verification; fetching them once more",
                 extra={"event": "refetch_damaged", "subject": str(mv), "error": str(exc)},
             )
-            await walk(chain, str(mv), op)
+            return await walk(chain, str(mv), op)
 
     @asynccontextmanager
     async def _store_lock(self, name: str) -> AsyncIterator[None]:

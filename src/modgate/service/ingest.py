@@ -116,7 +116,8 @@ class Ingest:
         if self.verifier is not None:
             self.verifier.check(mv, kind, h1)
 
-    def store_mod(self, mv: ModuleVersion, data: bytes, source: str) -> bytes:
+    def accept_mod(self, mv: ModuleVersion, data: bytes, source: str) -> None:
+        """Raise (counted and logged) unless ``data`` may be served and stored as mv's .mod."""
         try:
             self.check_mod(mv, data)
         except InvalidModuleError as exc:
@@ -125,17 +126,13 @@ class Ingest:
             self.check_hash(mv, Kind.MOD, hash_gomod(data))
         except InvalidModuleError as exc:
             raise self.refuse(exc, source) from None
-        self.store.put(mv, Kind.MOD, data)
-        return self.store.get(mv, Kind.MOD) or data
 
-    def store_info(self, mv: ModuleVersion, data: bytes, source: str) -> bytes:
-        """Store the .info of a canonical version after checking it names that version."""
+    def accept_info(self, mv: ModuleVersion, data: bytes, source: str) -> None:
+        """Raise (counted and logged) unless ``data`` is an .info that names ``mv``'s version."""
         try:
             check_info_for(parse_info(data, str(mv)), mv)
         except InvalidModuleError as exc:
             raise self.refuse(damaged(exc), source) from None
-        self.store.put(mv, Kind.INFO, data)
-        return self.store.get(mv, Kind.INFO) or data
 
     def resolve_query(self, module: str, query: str, data: bytes, source: str) -> ModuleVersion:
         """Check the .info answer to a query; returns the version it resolved to."""

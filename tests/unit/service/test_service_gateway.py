@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import threading
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -15,6 +17,7 @@ from modgate.protocol.errors import (
     GoneError,
     InvalidModuleError,
     NotFoundError,
+    StoreError,
     UpstreamError,
 )
 from modgate.protocol.module import ModuleVersion
@@ -446,3 +449,87 @@ def test_an_invalid_prefetched_info_is_refused_and_not_stored(tmp_path: Path) ->
     run(go())
     assert gw.store.get(MV, Kind.INFO) is None
     assert gw.metrics.total("modgate_verification_failures_total") >= 1
+
+
+class GatedStore(FilesystemStore):
+    """A filesystem store whose ``put`` of a .mod waits until ``gate`` is set (or fails)."""
+
+    def __init__(self, root: Path, fail: bool = False) -> None:
+        super().__init__(root)
+        self.gate = threading.Event()
+        self.fail = fail
+
+    def put(self, mv: ModuleVersion, kind: Kind, data: bytes) -> None:
+        if kind is Kind.MOD:
+            assert self.gate.wait(10), "the test never opened the gate"
+            if self.fail:
+                raise StoreError(str(mv), "disk full (test)")
+        super().put(mv, kind, data)
+
+
+def gated_gateway(tmp_path: Path, src: FakeSource, *, fail: bool = False) -> Gateway:
+    router = SourceRouter((ChainEntry(src, False),), DirectSource(), parse_patterns(""))
+    return Gateway(GatedStore(tmp_path / "store", fail=fail), router, Metrics())
+
+
+def test_a_mod_miss_is_answered_with_verified_bytes_before_they_are_stored(
+    tmp_path: Path,
+) -> None:
+    src = FakeSource("up", good_table())
+    gw = gated_gateway(tmp_path, src)
+    store = gw.store
+    assert isinstance(store, GatedStore)
+
+    async def go() -> None:
+        answer = await asyncio.wait_for(gw.mod(MV), 5)
+        assert answer.body == GOMOD, "the answer is not the fetched .mod"
+        assert store.get(MV, Kind.MOD) is None, "stored before the gate opened?"
+        # a second request meanwhile waits for the store lock, then reads the store
+        second = asyncio.ensure_future(gw.mod(MV))
+        await asyncio.sleep(0.1)
+        assert not second.done(), "the second request did not wait for the write under way"
+        store.gate.set()
+        assert (await asyncio.wait_for(second, 5)).body == GOMOD
+        assert store.get(MV, Kind.MOD) == GOMOD
+        await gw.aclose()
+
+    run(go())
+    assert src.calls["mod:example.com/m@v1.0.0"] == 1, src.calls
+
+
+def test_an_invalid_mod_is_refused_before_any_answer(tmp_path: Path) -> None:
+    table = good_table()
+    table["mod:example.com/m@v1.0.0"] = b"<html>login</html>"
+    gw = gated_gateway(tmp_path, FakeSource("up", table))
+
+    async def go() -> None:
+        with pytest.raises(InvalidModuleError):
+            await asyncio.wait_for(gw.mod(MV), 5)
+        await gw.aclose()
+
+    run(go())
+    assert gw.store.get(MV, Kind.MOD) is None
+
+
+def test_a_store_failure_after_the_answer_is_logged_and_fetched_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = FakeSource("up", good_table())
+    gw = gated_gateway(tmp_path, src, fail=True)
+    store = gw.store
+    assert isinstance(store, GatedStore)
+    store.gate.set()
+
+    async def go() -> None:
+        assert (await gw.mod(MV)).body == GOMOD
+        await gw.settle(5)  # the write ends (here: fails)
+        store.fail = False
+        assert (await gw.mod(MV)).body == GOMOD
+        await gw.aclose()
+
+    with caplog.at_level(logging.WARNING, logger="modgate.gateway"):
+        run(go())
+    events = [getattr(r, "event", "") for r in caplog.records]
+    assert "store_after_answer_failed" in events, events
+    assert src.calls["mod:example.com/m@v1.0.0"] == 2, "the failed write was not fetched again"
+    assert gw.store.get(MV, Kind.MOD) == GOMOD
