@@ -40,6 +40,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zipfile
@@ -281,9 +282,10 @@ def go_binary() -> str:
     return found
 
 
-def go_download(go: str, main_dir: Path, work: Path, proxy_url: str) -> float:
-    """``go mod download`` in ``main_dir`` with a fresh module cache; returns seconds."""
-    home = work / "gohome"
+def go_download(go: str, main_dir: Path, client: Path, proxy_url: str) -> float:
+    """``go mod download`` in ``main_dir`` with a fresh module cache under ``client``;
+    returns seconds."""
+    home = client / "gohome"
     modcache = home / "modcache"
     if home.exists():
         shutil.rmtree(home)
@@ -293,7 +295,7 @@ def go_download(go: str, main_dir: Path, work: Path, proxy_url: str) -> float:
         "HOME": str(home),
         "GOPATH": str(home / "gopath"),
         "GOMODCACHE": str(modcache),
-        "GOCACHE": str(work / "gocache"),
+        "GOCACHE": str(client / "gocache"),
         "GOENV": "off",
         "GOTOOLCHAIN": "local",
         "GOFLAGS": "-modcacherw",
@@ -357,6 +359,7 @@ def bench(
     go: str,
     main_dir: Path,
     work: Path,
+    client: Path,
     upstream_root: Path,
     mods: list[Module],
 ) -> dict[str, list[float]]:
@@ -377,9 +380,9 @@ def bench(
             for run in order:
                 url = upstream_url if run == "upstream" else modgate_url
                 cpu = cpu_seconds(modgate.pid)
-                seconds = go_download(go, main_dir, work, url)
+                seconds = go_download(go, main_dir, client, url)
                 cpu = cpu_seconds(modgate.pid) - cpu
-                check_cache(work / "gohome" / "modcache", upstream_root, mods)
+                check_cache(client / "gohome" / "modcache", upstream_root, mods)
                 results[run].append(seconds)
                 used = f"   modgate CPU {cpu:.2f} s" if run != "upstream" else ""
                 print(f"{setting:<10} round {rnd + 1} {run:<9} {seconds:6.3f} s{used}", flush=True)
@@ -414,11 +417,19 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0,
                         help="round trip added to the far upstream")  # fmt: skip
     parser.add_argument("--only", choices=("fast", "far"), help="run one upstream setting only")
+    parser.add_argument("--client-on-disk", action="store_true",
+                        help="keep the go command's module cache on the same disk as the "
+                             "stores (default: on tmpfs, as if the client were another "
+                             "machine)")  # fmt: skip
     args = parser.parse_args()
     if shutil.which(NGINX) is None:
         sys.exit(f"{NGINX} is not installed; apt-get install nginx-light")
     go = go_binary()
     work = nginx_workdir("modgate-cold-")
+    shm = Path("/dev/shm")
+    on_tmpfs = not args.client_on_disk and shm.is_dir() and os.access(shm, os.W_OK)
+    client = Path(tempfile.mkdtemp(prefix="modgate-cold-client-", dir=shm)) if on_tmpfs else work
+    print(f"the go command's module cache: {'tmpfs' if on_tmpfs else 'the same disk'}")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         upstream_root = work / "upstream"
@@ -438,10 +449,10 @@ def main() -> None:
         elif args.only == "far":
             settings = {k: v for k, v in settings.items() if k != "fast"}
         # one download to fill the build cache and page in everything once
-        go_download(go, main_dir, work, settings["fast"] if "fast" in settings else
+        go_download(go, main_dir, client, settings["fast"] if "fast" in settings else
                     next(iter(settings.values())))  # fmt: skip
         all_results = {
-            name: bench(name, url, args.rounds, go, main_dir, work, upstream_root, mods)
+            name: bench(name, url, args.rounds, go, main_dir, work, client, upstream_root, mods)
             for name, url in settings.items()
         }
         report(all_results)
@@ -449,6 +460,8 @@ def main() -> None:
         for proc in reversed(procs):
             stop(proc)
         shutil.rmtree(work, ignore_errors=True)
+        if client != work:
+            shutil.rmtree(client, ignore_errors=True)
 
 
 if __name__ == "__main__":
