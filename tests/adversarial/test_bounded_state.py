@@ -28,7 +28,8 @@ from modgate.protocol.errors import NotFoundError, OverloadedError
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.patterns import parse_patterns
 from modgate.server.responses import error_reply
-from modgate.service.gateway import SPELLING_MAX_BYTES, Gateway, GatewayOptions
+from modgate.service.gateway import Gateway, GatewayOptions
+from modgate.service.mutable import SPELLING_MAX_BYTES
 from modgate.service.routing import ChainEntry, OffSource, SourceRouter
 from modgate.service.ttlcache import ENTRY_OVERHEAD, NegativeCache, TTLCache
 from modgate.sources import vcs_resolve
@@ -232,7 +233,7 @@ def test_ten_thousand_build_metadata_spellings_store_nothing(tmp_path: Path) -> 
     asyncio.run(hammer())
     assert source.calls == spellings, "a spelling answered within its lifetime was fetched again"
     assert file_count(store) == before, "query records were written per spelling"
-    assert gateway._spellings.bytes <= SPELLING_MAX_BYTES
+    assert gateway.answers.spellings.bytes <= SPELLING_MAX_BYTES
 
 
 # ---- through HTTP: modgate serve --upstream off -------------------------------------------

@@ -3,17 +3,16 @@
 Every request for an artifact goes through here: a stored immutable
 artifact is answered at once; otherwise one fetch per key (singleflight in
 this process, a store lock across processes) walks the module's source
-chain, verifies what came back through ``Ingest`` and stores it. ``list``,
-``latest`` and query answers expire after ``list_ttl``; when every source
-fails, the last good answer is served and counted as stale. Not-found
-answers are remembered for ``negative_ttl`` seconds, in memory and, with
+chain, verifies what came back through ``Ingest`` and stores it; a small
+artifact's callers are answered once its bytes are verified, before the
+store write. ``list``, ``latest`` and query answers (``mutable.py``) expire
+after ``list_ttl``. Not-found answers are remembered for ``negative_ttl`` seconds, in memory and, with
 ``--redis``, by every replica (``negatives``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,25 +25,21 @@ from typing import TypeVar
 from modgate.formats.modzip import MAX_ZIP_FILE
 from modgate.formats.zipentry import InflateMemo
 from modgate.metrics import Metrics
-from modgate.protocol import semver
 from modgate.protocol.errors import (
     InvalidModuleError,
     ModgateError,
     NotFoundError,
-    UpstreamError,
 )
-from modgate.protocol.escape import escape_path, escape_version
-from modgate.protocol.module import ModuleVersion, canonical_version
-from modgate.protocol.pseudo import is_pseudo_version
+from modgate.protocol.module import ModuleVersion
 from modgate.service.answer import Answer
 from modgate.service.ingest import DamagedArtifactError, Ingest, IngestVerifier, is_module_version
+from modgate.service.mutable import MutableAnswers
 from modgate.service.negatives import Negatives, SharedNegatives
 from modgate.service.routing import SourceRouter, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.storereads import StoreReads
-from modgate.service.ttlcache import TTLCache
 from modgate.sources.base import Cancellable, Source
-from modgate.store.base import Kind, Stamped, Store
+from modgate.store.base import Kind, Store
 
 log = logging.getLogger("modgate.gateway")
 
@@ -55,9 +50,6 @@ Fetcher = Callable[[Callable[[bytes], None]], Awaitable[None]]
 LOCK_THREADS = 64
 NEGATIVE_MAX_ENTRIES = 100_000
 """Not-found answers remembered at most (a few hundred bytes each: about 30 MB)."""
-SPELLING_MAX_ENTRIES = 10_000
-SPELLING_MAX_BYTES = 8 << 20
-"""Bounds of the memory that holds answers to ``v1.2.3+meta`` spellings of a version."""
 READY_CHECK_INTERVAL = 10.0
 WRITE_GRACE = 10.0
 """Seconds the shutdown waits for fetched bytes, already answered, to be stored."""
@@ -106,11 +98,10 @@ class Gateway:
             self.options.negative_ttl, NEGATIVE_MAX_ENTRIES, metrics, self._lock_pool,
             shared_negatives,
         )  # fmt: skip
-        # Answers to queries that differ from a canonical version only by build
-        # metadata (v1.2.3+anything): any number of spellings, so memory, not the store.
-        self._spellings: TTLCache[bytes] = TTLCache(
-            self.options.list_ttl, SPELLING_MAX_ENTRIES, max_bytes=SPELLING_MAX_BYTES, weigh=len
-        )
+        self.answers = MutableAnswers(
+            store, self.reads, router, ingest=self.ingest, metrics=metrics,
+            negative=self._negative, flight=self._flight, list_ttl=self.options.list_ttl,
+        )  # fmt: skip
         self._prefetches: set[asyncio.Future[bytes]] = set()
         self._writes: set[asyncio.Task[None]] = set()
         """Fetch tasks, which may still be storing bytes their callers were answered with."""
@@ -182,7 +173,7 @@ class Gateway:
         if not is_module_version(module, version):
             # a branch, a tag, a commit prefix, or a canonical spelling that does not fit
             # the path (v2.0.0 of a v1 path resolves to v2.0.0+incompatible): a query
-            return await self._query(module, version)
+            return await self.answers.query(module, version)
         mv = ModuleVersion(module, version)
         data = await self._stored(mv, Kind.INFO)
         fetched = data is None
@@ -445,174 +436,10 @@ class Gateway:
             else:
                 release()
 
-    # ---- mutable answers: list, latest, queries -------------------------------------------
+    # ---- mutable answers: list, latest, queries (mutable.py) ------------------------------
 
     async def list(self, module: str) -> Answer:
-        return await self._mutable(
-            key=f"list:{module}",
-            subject=module,
-            stored=lambda: self.reads.get_list(module),
-            refresh=lambda: self._refresh_list(module),
-            fallback=lambda: self._local_list(module),
-        )
+        return await self.answers.list(module)
 
     async def latest(self, module: str) -> Answer:
-        async def ask(source: Source) -> bytes:
-            return await source.latest(module)
-
-        return await self._resolved(module, "latest", f"latest/{escape_path(module)}", ask)
-
-    async def _query(self, module: str, query: str) -> Answer:
-        async def ask(source: Source) -> bytes:
-            return await source.info(module, query)
-
-        name = f"query/{escape_path(module)}/{escape_version(query)}"
-        return await self._resolved(module, query, name, ask, durable=not _has_build(query))
-
-    async def _resolved(
-        self,
-        module: str,
-        query: str,
-        meta: str,
-        ask: Callable[[Source], Awaitable[bytes]],
-        *,
-        durable: bool = True,
-    ) -> Answer:
-        """An .info answer to a query (``latest``, a branch, a tag, a commit prefix).
-
-        A ``durable`` answer is kept in the store (and served stale when every
-        source fails); the others, spellings a client can vary without end,
-        only in a bounded memory cache for ``list_ttl``.
-        """
-        subject = f"{module}@{query}"
-
-        async def op(source: Source) -> bytes:
-            data = await ask(source)
-            self.ingest.resolve_query(module, query, data, source.name)
-            return data
-
-        async def refresh() -> bytes:
-            data = await walk(self.router.chain_for(module), subject, op)
-            if durable:
-                await asyncio.to_thread(self.store.put_meta, meta, data)
-            else:
-                self._spellings.put(meta, data)
-            return data
-
-        async def stored() -> Stamped | None:
-            if durable:
-                return await self.reads.get_meta(meta)
-            data = self._spellings.get(meta)
-            return None if data is None else Stamped(data, time.time())
-
-        async def no_fallback() -> bytes | None:
-            return None
-
-        return await self._mutable(
-            key=f"query:{subject}",
-            subject=subject,
-            stored=stored,
-            refresh=refresh,
-            fallback=no_fallback,
-        )
-
-    async def _mutable(
-        self,
-        *,
-        key: str,
-        subject: str,
-        stored: Callable[[], Awaitable[Stamped | None]],
-        refresh: Callable[[], Awaitable[bytes]],
-        fallback: Callable[[], Awaitable[bytes | None]],
-    ) -> Answer:
-        """A TTL-cached answer with stale-if-error and negative caching."""
-        last = await stored()
-        if last is not None and time.time() - last.written < self.options.list_ttl:
-            self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
-            return _mutable_answer(last.data)
-        cached = self._negative.error(key)
-        if cached is not None:
-            self.metrics.inc("modgate_negative_cache_hits_total")
-            raise cached
-
-        async def upstream() -> bytes:
-            shared = await self._negative.shared_error(key)
-            if shared is not None:
-                raise shared
-            try:
-                return await refresh()
-            except NotFoundError as exc:
-                if not await fallback():
-                    await self._negative.remember(key, exc)
-                raise
-
-        try:
-            data = await self._flight.do(key, upstream)
-        except NotFoundError:
-            local = await fallback()
-            if local:
-                return _mutable_answer(local, fetched=True)
-            raise
-        except (UpstreamError, InvalidModuleError) as exc:
-            stale = last.data if last is not None else await fallback()
-            if not stale:
-                raise
-            self.metrics.inc("modgate_stale_served_total")
-            log.warning(
-                "every source failed; serving the last good answer",
-                extra={"event": "stale_served", "subject": subject, "error": str(exc)},
-            )
-            return _mutable_answer(stale, stale=True, fetched=True)
-        return _mutable_answer(data, fetched=True)
-
-    async def _refresh_list(self, module: str) -> bytes:
-        async def op(source: Source) -> bytes:
-            return await source.list(module)
-
-        try:
-            upstream = await walk(self.router.chain_for(module), module, op)
-        except NotFoundError:
-            upstream = b""
-            if not await self._local_versions(module):
-                raise
-        data = merge_list(module, upstream, await self._local_versions(module))
-        await asyncio.to_thread(self.store.put_list, module, data)
-        return data
-
-    async def _local_versions(self, module: str) -> builtins.list[str]:
-        return [v for v in await self.reads.versions(module) if not is_pseudo_version(v)]
-
-    async def _local_list(self, module: str) -> bytes | None:
-        local = await self._local_versions(module)
-        return merge_list(module, b"", local) if local else None
-
-
-def _has_build(query: str) -> bool:
-    """Whether ``query`` is a semantic version with build metadata (``v1.2.3+anything``)."""
-    return "+" in query and semver.is_valid(query)
-
-
-def _mutable_answer(data: bytes, *, stale: bool = False, fetched: bool = False) -> Answer:
-    return Answer(data, None, len(data), immutable=False, stale=stale, fetched=fetched)
-
-
-def merge_list(module: str, upstream: bytes, local: list[str]) -> bytes:
-    """An ``@v/list`` answer: upstream lines with a valid version, plus stored versions.
-
-    Each line keeps its version and optional time; lines whose first field
-    is not a valid version for this module, and pseudo-versions, are dropped.
-    The result is sorted by semver and has one line per version.
-    """
-    lines: dict[str, str] = {}
-    for raw in upstream.decode("utf-8", "replace").splitlines():
-        fields = raw.split()
-        if not fields:
-            continue
-        version = fields[0]
-        if canonical_version(version) != version or is_pseudo_version(version):
-            continue
-        lines[version] = " ".join(fields[:2])
-    for version in local:
-        lines.setdefault(version, version)
-    ordered = sorted(lines, key=semver.sort_key)
-    return "".join(lines[v] + "\n" for v in ordered).encode()
+        return await self.answers.latest(module)

@@ -22,7 +22,8 @@ from modgate.protocol.errors import (
 )
 from modgate.protocol.module import ModuleVersion
 from modgate.protocol.patterns import parse_patterns
-from modgate.service.gateway import Gateway, GatewayOptions, merge_list
+from modgate.service.gateway import Gateway, GatewayOptions
+from modgate.service.mutable import merge_list
 from modgate.service.routing import ChainEntry, OffSource, SourceRouter
 from modgate.service.sumlog import RetaggedError
 from modgate.service.sumverify import ChecksumMismatchError
