@@ -6,8 +6,8 @@ this process, a store lock across processes) walks the module's source
 chain, verifies what came back through ``Ingest`` and stores it; a small
 artifact's callers are answered once its bytes are verified, before the
 store write. ``list``, ``latest`` and query answers (``mutable.py``) expire
-after ``list_ttl``. Not-found answers are remembered for ``negative_ttl`` seconds, in memory and, with
-``--redis``, by every replica (``negatives``).
+after ``list_ttl``. Not-found answers are remembered for ``negative_ttl``
+seconds, in memory and, with ``--redis``, by every replica (``negatives``).
 """
 
 from __future__ import annotations
