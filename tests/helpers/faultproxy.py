@@ -37,6 +37,21 @@ IO_TIMEOUT = 30.0
 STALL_POLL = 0.05
 
 
+def accept_loop(
+    listener: socket.socket, closing: threading.Event, handle: Callable[[socket.socket], None]
+) -> None:
+    """Accept connections until ``closing`` is set (the listener has a timeout) or the
+    listener is closed; each one is handled in a daemon thread."""
+    while not closing.is_set():
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
 class Fault(enum.Enum):
     NONE = "none"
     RESET = "reset"
@@ -106,14 +121,7 @@ class FaultProxy:
     # ---- serving -------------------------------------------------------------------------
 
     def _accept(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        accept_loop(self._listener, self._closing, self._serve)
 
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(IO_TIMEOUT)

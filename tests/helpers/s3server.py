@@ -15,10 +15,14 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from helpers.staticproxy import LOOPBACK
+
+if TYPE_CHECKING:
+    from helpers.servers import ModgateFactory, ModgateHandle
 
 START_TIMEOUT = 15.0
 
@@ -51,6 +55,28 @@ class S3Server:
 
     def close(self) -> None:
         self._server.stop()
+
+
+def s3_store(bucket: str, prefix: str, cache: Path) -> tuple[str, ...]:
+    """``modgate serve`` arguments for a store in ``bucket`` under ``prefix``, with the
+    local disk cache ``cache`` (each replica needs its own)."""
+    return ("--store", f"s3://{bucket}/{prefix}", "--store-cache", str(cache))
+
+
+def start_replicas(
+    modgate: ModgateFactory,
+    s3: S3Server,
+    bucket: str,
+    prefix: str,
+    caches: Path,
+    count: int,
+    *args: str,
+) -> list[ModgateHandle]:
+    """``count`` modgate processes on one bucket prefix, their caches under ``caches``."""
+    return [
+        modgate(*s3_store(bucket, prefix, caches / f"c{i}"), *args, env=s3.env())
+        for i in range(count)
+    ]
 
 
 def s3_env(url: str) -> dict[str, str]:

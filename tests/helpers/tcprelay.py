@@ -16,7 +16,8 @@ import struct
 import threading
 from contextlib import suppress
 
-LOOPBACK = "127.0.0.1"
+from helpers.faultproxy import LOOPBACK, accept_loop
+
 CHUNK = 64 * 1024
 POLL = 0.2
 
@@ -35,14 +36,7 @@ class CutRelay:
         self._thread.start()
 
     def _accept(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+        accept_loop(self._listener, self._closing, self._relay)
 
     def _relay(self, client: socket.socket) -> None:
         if self.refusing:

@@ -17,7 +17,7 @@ import pytest
 
 from helpers.goenv import describe, go_env, json_stream, run_go
 from helpers.modules import BuiltVersion, SampleProject, download_problems
-from helpers.s3server import RedisServer, S3Server, client
+from helpers.s3server import RedisServer, S3Server, client, s3_store, start_replicas
 from helpers.servers import (
     ModgateFactory,
     ModgateHandle,
@@ -59,18 +59,14 @@ def _replicas(
     *args: str,
     count: int = REPLICAS,
 ) -> list[ModgateHandle]:
-    handles = []
-    for i in range(count):
-        store = ("--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(tmp_path / f"c{i}"))
-        handles.append(modgate(*store, *args, env=s3.env()))
-    return handles
+    return start_replicas(modgate, s3, BUCKET, prefix, tmp_path, count, *args)
 
 
 def _offline(
     modgate: ModgateFactory, s3: S3Server, tmp_path: Path, prefix: str, *args: str
 ) -> ModgateHandle:
     """A replica on ``prefix`` that never asks the upstream, with a cache of its own."""
-    store = ("--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(tmp_path / "cache-off"))
+    store = s3_store(BUCKET, prefix, tmp_path / "cache-off")
     return modgate(*store, "--upstream", "off", *args, env=s3.env())
 
 

@@ -19,7 +19,7 @@ import redis as redis_py
 
 from helpers.modules import SampleProject
 from helpers.redissentinel import RedisSentinel
-from helpers.s3server import RedisServer, S3Server
+from helpers.s3server import RedisServer, S3Server, start_replicas
 from helpers.servers import (
     ModgateFactory,
     ModgateHandle,
@@ -54,11 +54,7 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 def _replicas(
     modgate: ModgateFactory, s3: S3Server, tmp_path: Path, prefix: str, count: int, *args: str
 ) -> list[ModgateHandle]:
-    handles = []
-    for i in range(count):
-        store = ("--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(tmp_path / f"c{i}"))
-        handles.append(modgate(*store, *args, env=s3.env()))
-    return handles
+    return start_replicas(modgate, s3, BUCKET, prefix, tmp_path, count, *args)
 
 
 def _missing(sample: SampleProject, version: str) -> tuple[str, str]:

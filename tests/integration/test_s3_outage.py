@@ -21,7 +21,7 @@ import pytest
 
 from helpers.goenv import go_env, json_stream, run_go
 from helpers.modules import download_problems, write_big_module
-from helpers.s3server import S3Server, client, s3_env
+from helpers.s3server import S3Server, client, s3_env, s3_store
 from helpers.servers import ModgateFactory, StaticProxyFactory
 from helpers.tcprelay import CutRelay
 
@@ -47,8 +47,8 @@ def test_s3_stopped_mid_upload_leaves_no_partial_object_and_recovers(
     try:
         s3.create_bucket(BUCKET)
         replica = modgate(
-            "--store", f"s3://{BUCKET}/{PREFIX}", "--store-cache", str(tmp_path / "cache"),
-            "--upstream", upstream.url, env=s3_env(relay.url),
+            *s3_store(BUCKET, PREFIX, tmp_path / "cache"), "--upstream", upstream.url,
+            env=s3_env(relay.url),
         )  # fmt: skip
         first = tmp_path / "first"
         first.mkdir()

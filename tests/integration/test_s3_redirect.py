@@ -16,7 +16,7 @@ import pytest
 
 from helpers.goenv import go_env, json_stream, run_go
 from helpers.modules import SampleProject, download_problems
-from helpers.s3server import S3Server, client
+from helpers.s3server import S3Server, client, s3_store
 from helpers.servers import ModgateFactory, StaticProxyFactory, http_get, run_modgate
 
 BUCKET = "modgate-redirect"
@@ -31,10 +31,6 @@ def s3() -> Iterator[S3Server]:
     server.close()
 
 
-def _store(prefix: str, cache: Path) -> tuple[str, ...]:
-    return ("--store", f"s3://{BUCKET}/{prefix}", "--store-cache", str(cache))
-
-
 @pytest.mark.go
 def test_go_follows_the_redirect_and_its_sums_match(
     tmp_path: Path,
@@ -46,7 +42,7 @@ def test_go_follows_the_redirect_and_its_sums_match(
 ) -> None:
     upstream = static_proxy(sample.proxy_root)
     replica = modgate(
-        *_store("go", tmp_path / "cache"), "--upstream", upstream.url, "--s3-redirect",
+        *s3_store(BUCKET, "go", tmp_path / "cache"), "--upstream", upstream.url, "--s3-redirect",
         "--s3-redirect-expiry", "120", env=s3.env(),
     )  # fmt: skip
     workdir = tmp_path / "work"
@@ -89,7 +85,7 @@ def test_a_miss_is_fetched_verified_and_stored_before_the_redirect(
 ) -> None:
     upstream = static_proxy(sample.proxy_root)
     replica = modgate(
-        *_store("miss", tmp_path / "cache"), "--upstream", upstream.url, "--s3-redirect",
+        *s3_store(BUCKET, "miss", tmp_path / "cache"), "--upstream", upstream.url, "--s3-redirect",
         env=s3.env(),
     )  # fmt: skip
     built = sample.versions[1]
@@ -113,7 +109,7 @@ def test_without_the_flag_zips_are_served_as_before(
     s3: S3Server,
 ) -> None:
     upstream = static_proxy(sample.proxy_root)
-    replica = modgate(*_store("plain", tmp_path / "cache"), "--upstream", upstream.url,
+    replica = modgate(*s3_store(BUCKET, "plain", tmp_path / "cache"), "--upstream", upstream.url,
                       env=s3.env())  # fmt: skip
     built = sample.versions[0]
     for _ in range(2):  # cold, then from the disk cache
@@ -132,7 +128,7 @@ def test_clients_without_a_grant_get_401_or_403_never_a_redirect(
 ) -> None:
     built = sample.versions[0]
     upstream = static_proxy(sample.proxy_root)
-    filler = modgate(*_store("auth", tmp_path / "fill"), "--upstream", upstream.url,
+    filler = modgate(*s3_store(BUCKET, "auth", tmp_path / "fill"), "--upstream", upstream.url,
                      env=s3.env())  # fmt: skip
     assert http_get(filler.url, built.url_path("zip")).status == 200
     tokens = tmp_path / "tokens"
@@ -140,7 +136,8 @@ def test_clients_without_a_grant_get_401_or_403_never_a_redirect(
     other = _token(tokens, "other", "--read", "corp.example.com/other")
     # the module is private here: served from the bucket only, to granted clients
     guarded = modgate(
-        *_store("auth", tmp_path / "cache"), "--upstream", "off", "--private", built.mv.path,
+        *s3_store(BUCKET, "auth", tmp_path / "cache"), "--upstream", "off",
+        "--private", built.mv.path,
         "--tokens", str(tokens), "--anonymous", "public", "--audit-log", "off",
         "--s3-redirect", env=s3.env(),
     )  # fmt: skip
