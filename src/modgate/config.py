@@ -125,6 +125,8 @@ class ServeSettings:
     s3_redirect_expiry: int = 0
     """With an object store: zips answered with a 302 to a presigned URL valid this many
     seconds (--s3-redirect; 0: zips are served by modgate)."""
+    prefetch_zips: bool = True
+    """A client's first zip request fetches the zips of the .info files it asked for."""
     """Seconds a fetch lease lives without being extended (a dead holder's ends by then)."""
     """Redis URL that coordinates replicas ("": locks are the store's own)."""
 
@@ -168,6 +170,7 @@ def _raw_defaults(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
         "redis_lease": "30",
         "s3_redirect": "",
         "s3_redirect_expiry": str(DEFAULT_S3_REDIRECT_EXPIRY),
+        "prefetch_zips": "on",
     }
 
 
@@ -357,7 +360,15 @@ def _validate(
         redis=redis,
         redis_lease=_lease(raw["redis_lease"], lambda w: bad("redis_lease", w)),
         s3_redirect_expiry=redirect_expiry,
+        prefetch_zips=_on_off(raw["prefetch_zips"], lambda w: bad("prefetch_zips", w)),
     )
+
+
+def _on_off(value: str, bad: Any) -> bool:
+    word = value.strip().lower()
+    if word not in TRUE_WORDS | FALSE_WORDS or not word:
+        raise bad("use on or off")
+    return word in TRUE_WORDS
 
 
 def _redirect_expiry(raw: dict[str, str], origin: dict[str, str], store_url: str, bad: Any) -> int:

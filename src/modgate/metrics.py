@@ -46,6 +46,12 @@ SPECS: dict[str, MetricSpec] = {
             "Requests that waited for a fetch already under way.",
         ),
         MetricSpec(
+            "modgate_zip_prefetches_total",
+            "counter",
+            "Zips fetched ahead of a client's request, by outcome (stored, present, failed, "
+            "dropped).",
+        ),
+        MetricSpec(
             "modgate_stale_served_total",
             "counter",
             "list/latest answers served stale because every source failed.",

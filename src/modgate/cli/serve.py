@@ -158,6 +158,7 @@ def build_gateway(settings: ServeSettings, metrics: Metrics) -> Gateway:
         negative_ttl=settings.negative_ttl,
         list_max_age=int(settings.list_ttl),
         redirect_expiry=settings.s3_redirect_expiry,
+        prefetch_zips=settings.prefetch_zips,
         remote_locks=locks is not None,
     )
     # checksum databases: the public ones proxied (and used to verify public
@@ -251,6 +252,14 @@ Examples:
     help=(
         "With --store s3://: answer a zip request with a 302 to a short-lived presigned "
         "URL of the stored object, so clients download it from the object store [off]."
+    ),
+)
+@click.option(
+    "--prefetch-zips",
+    metavar="on|off",
+    help=(
+        "When a client that asked for .info files asks for its first zip, fetch the zips of "
+        "those versions in the background, in the order asked [on]."
     ),
 )
 @click.option(

@@ -492,7 +492,9 @@ class HttpConnection(asyncio.Protocol):
             if denied is not None:
                 reply = denied
             else:
-                reply = await self._router.reply(pending.method, pending.target, pending.inm)
+                reply = await self._router.reply(
+                    pending.method, pending.target, pending.inm, pending.client
+                )
         mode = pending.mode
         if reply.close or state.closing or (self._stopped and not self._queue):
             mode = ConnMode.CLOSE

@@ -104,14 +104,17 @@ class RequestRouter:
             text = text.replace(spelling, STORE_PLACEHOLDER)
         return text
 
-    async def reply(self, method: bytes, target: bytes, if_none_match: bytes | None) -> Reply:
-        reply = await self._reply(method, target)
+    async def reply(
+        self, method: bytes, target: bytes, if_none_match: bytes | None, client: str = ""
+    ) -> Reply:
+        """The reply to one request; ``client`` (its address) only guides fetching ahead."""
+        reply = await self._reply(method, target, client)
         etag = reply.etag
         if if_none_match is not None and etag is not None and etag_matches(if_none_match, etag):
             return not_modified(etag, reply.route, hit=reply.hit)
         return reply
 
-    async def _reply(self, method: bytes, target: bytes) -> Reply:
+    async def _reply(self, method: bytes, target: bytes, client: str) -> Reply:
         if method not in (GET, HEAD):
             return error_reply(405, f"method {method.decode('latin-1')} not allowed; use GET")
         path = target.split(b"?", 1)[0]
@@ -141,7 +144,7 @@ class RequestRouter:
         try:
             request = parse_proxy_path(target.decode("latin-1"))
             route = request.endpoint.value
-            answer = await self._ask(request)
+            answer = await self._ask(request, client)
             return await self._render(target, request, answer)
         except ModgateError as err:
             return self._error(err, route)
@@ -173,7 +176,7 @@ class RequestRouter:
         head = render_fields(content_type, len(body), CC_NO_STORE)
         return Reply(status, head, body, size=len(body), route=route)
 
-    async def _ask(self, request: ProxyRequest) -> Answer:
+    async def _ask(self, request: ProxyRequest, client: str) -> Answer:
         endpoint = request.endpoint
         gateway = self.gateway
         if endpoint is Endpoint.LIST:
@@ -181,10 +184,10 @@ class RequestRouter:
         if endpoint is Endpoint.LATEST:
             return await gateway.latest(request.module)
         if endpoint is Endpoint.INFO:
-            return await gateway.info(request.module, request.version or "")
+            return await gateway.info(request.module, request.version or "", client)
         if endpoint is Endpoint.MOD:
             return await gateway.mod(request.module_version())
-        return await gateway.zip(request.module_version())
+        return await gateway.zip(request.module_version(), client)
 
     async def _render(self, target: bytes, request: ProxyRequest, answer: Answer) -> Reply:
         route = request.endpoint.value

@@ -38,6 +38,7 @@ from modgate.service.negatives import Negatives, SharedNegatives
 from modgate.service.routing import SourceRouter, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.storereads import StoreReads
+from modgate.service.zipprefetch import ZipPrefetch
 from modgate.sources.base import Cancellable, Source
 from modgate.store.base import Kind, Store
 
@@ -70,6 +71,9 @@ class GatewayOptions:
     this many seconds instead of their bytes (0: off)."""
     remote_locks: bool = False
     """Whether the store's locks are in Redis (--redis): then never taken on the event loop."""
+    prefetch_zips: bool = True
+    """Whether a client's first zip request fetches the zips of the .info files it asked for
+    in the background (--prefetch-zips, ``zipprefetch``)."""
 
 
 class Gateway:
@@ -101,6 +105,10 @@ class Gateway:
         self.answers = MutableAnswers(
             store, self.reads, router, ingest=self.ingest, metrics=metrics,
             negative=self._negative, flight=self._flight, list_ttl=self.options.list_ttl,
+        )  # fmt: skip
+        self.zips = ZipPrefetch(
+            self._fetch_zip_once, partial(self.reads.has, kind=Kind.ZIP), metrics,
+            enabled=self.options.prefetch_zips,
         )  # fmt: skip
         self._prefetches: set[asyncio.Future[bytes]] = set()
         self._writes: set[asyncio.Task[None]] = set()
@@ -160,6 +168,7 @@ class Gateway:
     async def aclose(self) -> None:
         for task in list(self._prefetches):
             task.cancel()
+        await self.zips.aclose()
         await self.settle(WRITE_GRACE)  # bytes already answered are stored before the sources close
         for source in self.router.sources():
             await source.aclose()
@@ -169,7 +178,8 @@ class Gateway:
 
     # ---- immutable artifacts ------------------------------------------------------------
 
-    async def info(self, module: str, version: str) -> Answer:
+    async def info(self, module: str, version: str, client: str = "") -> Answer:
+        """``module@version``'s .info; ``client`` (its address) is remembered for zip prefetch."""
         if not is_module_version(module, version):
             # a branch, a tag, a commit prefix, or a canonical spelling that does not fit
             # the path (v2.0.0 of a v1 path resolves to v2.0.0+incompatible): a query
@@ -180,6 +190,7 @@ class Gateway:
         if data is None:
             await self._prefetch_mod(mv)
             data = await self._fetch_info_once(mv)
+        self.zips.note(client, mv)
         return Answer(data, None, len(data), immutable=True, fetched=fetched)
 
     async def mod(self, mv: ModuleVersion) -> Answer:
@@ -202,6 +213,9 @@ class Gateway:
 
     def _fetch_mod_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
         return self._fetch(f"mod:{mv}", mv, Kind.MOD, partial(self._fetch_mod, mv))
+
+    def _fetch_zip_once(self, mv: ModuleVersion) -> Awaitable[bytes]:
+        return self._fetch(f"zip:{mv}", mv, Kind.ZIP, partial(self._fetch_zip, mv))
 
     # The go command asks for a version's .info and .mod one after the other
     # (.mod first while it loads the module graph, .info before the zip): a
@@ -240,13 +254,14 @@ class Gateway:
 
         task.add_done_callback(done)
 
-    async def zip(self, mv: ModuleVersion) -> Answer:
+    async def zip(self, mv: ModuleVersion, client: str = "") -> Answer:
+        self.zips.follow(client, mv)
         if self.options.redirect_expiry:
             return await self._zip_location(mv)
         path = await self.reads.local_path(mv, Kind.ZIP)
         fetched = path is None
         if path is None:
-            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, partial(self._fetch_zip, mv))
+            await self._fetch_zip_once(mv)
             path = await self.reads.local_path(mv, Kind.ZIP)
             if path is None:
                 raise NotFoundError(str(mv), "zip vanished from the store after it was stored")
@@ -266,7 +281,7 @@ class Gateway:
         """
         fetched = not await self.reads.has(mv, Kind.ZIP)
         if fetched:
-            await self._fetch(f"zip:{mv}", mv, Kind.ZIP, partial(self._fetch_zip, mv))
+            await self._fetch_zip_once(mv)
         else:
             self.metrics.inc("modgate_cache_hits_total", STORE_HIT)
         url = await self.reads.presign(mv, Kind.ZIP, self.options.redirect_expiry)

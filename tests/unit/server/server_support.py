@@ -75,7 +75,7 @@ class FakeGateway:
         body = b'{"Version":"v1.1.0","Time":"2024-01-02T03:04:05Z"}'
         return await self._answer(f"latest {module}", body, immutable=False)
 
-    async def info(self, module: str, version: str) -> Answer:
+    async def info(self, module: str, version: str, client: str = "") -> Answer:
         canonical = version.startswith("v")
         resolved = version if canonical else "v1.1.0"
         body = b'{"Version":"%s","Time":"2024-01-02T03:04:05Z"}' % resolved.encode()
@@ -84,7 +84,7 @@ class FakeGateway:
     async def mod(self, mv: ModuleVersion) -> Answer:
         return await self._answer(f"mod {mv}", b"module %s\n" % mv.path.encode(), True)
 
-    async def zip(self, mv: ModuleVersion) -> Answer:
+    async def zip(self, mv: ModuleVersion, client: str = "") -> Answer:
         if self.zip_path is None:
             raise NotFoundError(str(mv), "no zip in this fake")
         return await self._answer(f"zip {mv}", None, immutable=True)

@@ -84,7 +84,7 @@ def test_small_file_enters_the_hot_set(tmp_path: Path) -> None:
 class ShrunkGateway(FakeGateway):
     """Announces more bytes than the file holds, as if it were truncated meanwhile."""
 
-    async def zip(self, mv: ModuleVersion) -> Answer:
+    async def zip(self, mv: ModuleVersion, client: str = "") -> Answer:
         assert self.zip_path is not None
         return Answer(None, self.zip_path, self.zip_path.stat().st_size + 1000, immutable=True)
 
