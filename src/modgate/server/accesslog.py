@@ -27,20 +27,21 @@ FLUSH_INTERVAL = 1.0
 FILE_BUFFER = 1 << 16
 """Write buffer of an access log file: a flush is one write() of whole lines."""
 
-FLUSH_BATCH = 1024
+FLUSH_BATCH = 256
 """Records that force a flush: at 100k requests a second, formatting a whole
-second of records at once would stall the event loop for a few hundred ms."""
+second of records at once would stall the event loop for a few hundred ms,
+and even 1,024 records (about 1 ms) showed in the p99 latency of hot hits."""
 
 Record = tuple[float, str, bytes, bytes, int, int, float, bool]
 """(wall time, remote address, method, target, status, body bytes, duration s, hot hit)."""
 
 QUOTED_CACHE = 4096
-"""Addresses, methods and targets whose JSON form is remembered between records."""
+"""Addresses, methods and targets whose JSON form is remembered between records, and
+(remote, method, target, status, bytes) whose part of the line is."""
 
-LINE = (
-    '{"time":"%s.%03dZ","remote":%s,"method":%s,"path":%s,"status":%d,"bytes":%d,'
-    '"duration_ms":%.3f,"cache":"%s"}\n'
-)
+LINE = '{"time":"%s.%03dZ",%s"duration_ms":%.3f,"cache":"%s"}\n'
+MIDDLE = '"remote":%s,"method":%s,"path":%s,"status":%d,"bytes":%d,'
+"""The part of a line that repeats for a client asking for the same artifact again."""
 
 _PLAIN = re.compile(r"[\x20-\x7e]*")
 """Strings that need no JSON escaping once quotes and backslashes are excluded."""
@@ -55,6 +56,7 @@ class AccessLog:
         self._second = -1
         self._stamp = ""
         self._quoted: dict[str | bytes, str] = {}
+        self._middles: dict[tuple[str, bytes, bytes, int, int], str] = {}
 
     @classmethod
     def open(cls, path: Path) -> AccessLog:
@@ -92,14 +94,18 @@ class AccessLog:
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        key = (remote, method, target, status, nbytes)
+        middle = self._middles.get(key)
+        if middle is None:
+            if len(self._middles) >= QUOTED_CACHE:
+                self._middles.clear()
+            middle = self._middles[key] = MIDDLE % (
+                self._quote(remote), self._quote(method), self._quote(target), status, nbytes
+            )  # fmt: skip
         return LINE % (
             self._stamp,
             int((when - second) * 1000),
-            self._quote(remote),
-            self._quote(method),
-            self._quote(target),
-            status,
-            nbytes,
+            middle,
             duration * 1000.0,
             "hit" if hit else "miss",
         )
