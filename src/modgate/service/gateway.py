@@ -255,7 +255,14 @@ class Gateway:
         task.add_done_callback(done)
 
     async def zip(self, mv: ModuleVersion, client: str = "") -> Answer:
-        self.zips.follow(client, mv)
+        # The zips of the client's .info requests are fetched once this one is ready: on a
+        # busy machine they would otherwise slow down the fetch the client waits for.
+        try:
+            return await self._zip(mv)
+        finally:
+            self.zips.follow(client, mv)
+
+    async def _zip(self, mv: ModuleVersion) -> Answer:
         if self.options.redirect_expiry:
             return await self._zip_location(mv)
         path = await self.reads.local_path(mv, Kind.ZIP)
