@@ -111,6 +111,7 @@ def launch_modgate(
     sink: IO[bytes],
     env: dict[str, str] | None = None,
     what: str = "modgate",
+    cpus: set[int] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """``modgate serve --listen 127.0.0.1:0 args...``, once it listens.
 
@@ -118,6 +119,8 @@ def launch_modgate(
     is copied to ``sink`` for the server's life so the pipe never fills.
     """
     cmd = [sys.executable, "-m", "modgate", "serve", "--listen", f"{HOST}:0", *args]
+    if cpus is not None:  # taskset execs the server: the pid stays the server's
+        cmd = ["taskset", "-c", ",".join(map(str, sorted(cpus))), *cmd]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     assert proc.stderr is not None
     port = None

@@ -1,6 +1,7 @@
 """``go mod download`` through a cold and a warm modgate against the upstream alone.
 
-One command: ``.venv/bin/python bench/cold_bench.py [--rounds N] [--latency-ms MS]``.
+One command: ``.venv/bin/python bench/cold_bench.py [--rounds N] [--latency-ms MS]
+[--separate-cores]``.
 
 The benchmark makes its own dependency set: 44 modules whose file counts
 and sizes follow popular public modules (golang.org/x/sys, protobuf,
@@ -20,6 +21,11 @@ Both with the upstream reached directly and through a delaying TCP proxy
 each chunk is delivered half the delay later in each direction, and a new
 connection waits one full round trip before its first byte. The go command
 always reaches modgate on loopback without delay; only the upstream is far.
+
+With ``--separate-cores``, modgate runs on one CPU and the go command, nginx
+and the delaying proxy on the others, as if modgate were a machine of its
+own: on a small machine the go command's extraction otherwise uses every
+core, and a cold modgate's verification competes with it for them.
 
 The three runs alternate (their order rotates each round), several rounds;
 the medians and the ratios to the upstream alone are printed, together with
@@ -266,10 +272,14 @@ def start_nginx(root: Path, prefix: Path) -> tuple[subprocess.Popen[bytes], int]
     return launch_nginx(prefix, root)
 
 
+MODGATE_CPUS: set[int] | None = None
+"""With --separate-cores: the CPU modgate runs on (the client and the upstream get the other)."""
+
+
 def start_modgate(store: Path, upstream: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     args = ["--store", str(store), "--upstream", upstream, "--verify-sumdb", "off",
             "--access-log", str(log)]  # fmt: skip
-    return launch_modgate(args, sys.stderr.buffer)
+    return launch_modgate(args, sys.stderr.buffer, cpus=MODGATE_CPUS)
 
 
 # ---- the go command ---------------------------------------------------------------------------
@@ -421,7 +431,19 @@ def main() -> None:
                         help="keep the go command's module cache on the same disk as the "
                              "stores (default: on tmpfs, as if the client were another "
                              "machine)")  # fmt: skip
+    parser.add_argument("--separate-cores", action="store_true",
+                        help="run modgate on one CPU and the go command, nginx and the "
+                             "delaying proxy on the others, as if modgate were a machine of "
+                             "its own")  # fmt: skip
     args = parser.parse_args()
+    if args.separate_cores:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            sys.exit("--separate-cores needs at least 2 CPUs")
+        global MODGATE_CPUS  # noqa: PLW0603 - read by start_modgate
+        MODGATE_CPUS = {cpus[-1]}
+        os.sched_setaffinity(0, set(cpus[:-1]))  # inherited by nginx and the go command
+        print(f"modgate on CPU {cpus[-1]}; the go command and the upstream on {cpus[:-1]}")
     if shutil.which(NGINX) is None:
         sys.exit(f"{NGINX} is not installed; apt-get install nginx-light")
     go = go_binary()

@@ -3,9 +3,12 @@
 One command: ``.venv/bin/python bench/serve_bench.py [--duration S] [--rounds N] [--quick]``.
 
 It builds a temporary store in the go download-cache layout, starts two
-nginx servers (1 worker, sendfile on, keep-alive, access log off, each with
-its own prefix, never the system configuration) and modgate's server on the
-same store, all on 127.0.0.1 ephemeral ports:
+nginx servers (1 worker, sendfile on, keep-alive, each with its own prefix,
+never the system configuration) and modgate's server on the same store, all
+on 127.0.0.1 ephemeral ports. Access logs are off on all three, or with
+``--access-log`` on for all three, to files: nginx writes a JSON line per
+request like modgate's, buffered (``buffer=64k flush=1s``, as a tuned nginx
+would), and modgate its own access log.
 
 - ``nginx``: nginx's defaults otherwise (``keepalive_requests 1000``, no
   ``open_file_cache``, no ``tcp_nopush``);
@@ -64,6 +67,12 @@ TUNED = (
 )
 NGINX_CONFIGS = {"nginx": "", "nginx-tuned": TUNED}
 """Name of each nginx configuration, and what it adds to the common one."""
+NGINX_LOG_FORMAT = (
+    'log_format benchjson escape=json \'{"time":"$time_iso8601","remote":"$remote_addr",'
+    '"method":"$request_method","path":"$uri","status":$status,'
+    '"bytes":$body_bytes_sent,"duration_ms":$request_time}\';'
+)
+"""With --access-log, nginx writes a JSON line per request too (buffered, as tuned)."""
 MODGATE = "modgate"
 
 
@@ -119,13 +128,21 @@ def distinct_module(i: int) -> str:
 # ---- the servers --------------------------------------------------------------------------
 
 
-def start_nginx(root: Path, work: Path, name: str) -> tuple[subprocess.Popen[bytes], int]:
-    return launch_nginx(work / name, root, tuning=NGINX_CONFIGS[name])
+def start_nginx(
+    root: Path, work: Path, name: str, access_log: bool
+) -> tuple[subprocess.Popen[bytes], int]:
+    tuning, server = NGINX_CONFIGS[name], ""
+    if access_log:
+        # a JSON line per request like modgate's, written the way a tuned nginx writes it
+        tuning += NGINX_LOG_FORMAT
+        server = f"access_log {work / name}/access.log benchjson buffer=64k flush=1s;"
+    return launch_nginx(work / name, root, tuning=tuning, server=server)
 
 
 def start_modgate(root: Path, access_log: bool) -> tuple[subprocess.Popen[bytes], int]:
     """``modgate serve`` on ``root`` with fetching off: every answer comes from the store."""
-    args = ["--store", str(root), "--upstream", "off", "--access-log", "-" if access_log else "off"]
+    log_to = str(root.parent / "modgate-access.log") if access_log else "off"
+    args = ["--store", str(root), "--upstream", "off", "--access-log", log_to]
     log = open(root.parent / "modgate.log", "w+b")  # noqa: SIM115 - kept for the server's life
     return launch_modgate(args, log)
 
@@ -262,7 +279,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 2,000 modules")
     parser.add_argument("--modules", type=int, default=DISTINCT_MODULES)
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
-    parser.add_argument("--access-log", action="store_true", help="modgate writes its access log")
+    parser.add_argument("--access-log", action="store_true",
+                        help="every server writes an access log to a file (nginx: buffered "
+                             "JSON lines; modgate: its own)")  # fmt: skip
     parser.add_argument(
         "--nginx",
         choices=("both", *NGINX_CONFIGS),
@@ -293,7 +312,7 @@ def main() -> None:
         ports: dict[str, int] = {}
         pids: dict[str, int] = {}
         for name in names:
-            proc, ports[name] = start_nginx(root, work, name)
+            proc, ports[name] = start_nginx(root, work, name, args.access_log)
             procs.append(proc)
             pids[name] = proc.pid
         modgate, modgate_port = start_modgate(root, args.access_log)
