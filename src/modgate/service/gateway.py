@@ -38,6 +38,7 @@ from modgate.service.negatives import Negatives, SharedNegatives
 from modgate.service.routing import SourceRouter, walk
 from modgate.service.singleflight import SingleFlight
 from modgate.service.storereads import StoreReads
+from modgate.service.writebehind import WriteBehind
 from modgate.service.zipprefetch import ZipPrefetch
 from modgate.sources.base import Cancellable, Source
 from modgate.store.base import Kind, Store
@@ -96,6 +97,7 @@ class Gateway:
         self.options = options or GatewayOptions()
         self.list_max_age = self.options.list_max_age
         self.ingest = Ingest(store, metrics, verifier, inflated)
+        self._small_writes = WriteBehind(store)
         self._flight = SingleFlight(metrics)
         self._lock_pool = ThreadPoolExecutor(LOCK_THREADS, thread_name_prefix="modgate-lock")
         self._negative = Negatives(
@@ -389,8 +391,8 @@ class Gateway:
 
         data = await self._walk_refetching(mv, op)
         publish(data)
-        # Off the event loop: storing waits for the disk (fsync).
-        await asyncio.to_thread(self.store.put, mv, Kind.INFO, data)
+        # Off the event loop (storing waits for the disk), with the other small writes waiting
+        await self._small_writes.put(mv, Kind.INFO, data)
 
     async def _fetch_mod(self, mv: ModuleVersion, publish: Callable[[bytes], None]) -> None:
         async def op(source: Source) -> bytes:
@@ -401,7 +403,7 @@ class Gateway:
 
         data = await self._walk_refetching(mv, op)
         publish(data)
-        await asyncio.to_thread(self.store.put, mv, Kind.MOD, data)
+        await self._small_writes.put(mv, Kind.MOD, data)
 
     async def _fetch_zip(self, mv: ModuleVersion, _publish: Callable[[bytes], None]) -> None:
         mod = await self.mod_bytes(mv)

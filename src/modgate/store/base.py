@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from modgate.protocol.module import ModuleVersion
 
@@ -74,3 +74,11 @@ class Store(Protocol):
 
     def modules(self) -> Iterator[str]:
         """Every module path that has at least one stored version."""
+
+
+@runtime_checkable
+class GroupedWrites(Protocol):
+    """A store that makes several small writes durable together (fewer fsyncs)."""
+
+    def put_many(self, items: list[tuple[ModuleVersion, Kind, bytes]]) -> list[Exception | None]:
+        """``put`` each item, all made durable before it returns; each item's error or None."""

@@ -146,6 +146,51 @@ class FilesystemStore:
             return  # immutable: the first bytes stored stay
         self._install(self._write_temp(data, str(mv)), final, str(mv), replace=False)
 
+    def put_many(self, items: list[tuple[ModuleVersion, Kind, bytes]]) -> list[Exception | None]:
+        """``put`` of each item, with the fsyncs they share made once.
+
+        Every temp file is written, then each is fsynced (on a journaling
+        filesystem the first fsync commits them all and the others return at
+        once), then linked into place, then each directory that changed is
+        fsynced once, deepest first. The order per artifact is ``put``'s, so
+        a crash leaves at most some of them missing. Errors are per item.
+        """
+        results: list[Exception | None] = [None] * len(items)
+        staged: list[tuple[int, Path, Path, str]] = []
+        try:
+            for index, (mv, kind, data) in enumerate(items):
+                subject = str(mv)
+                try:
+                    final = self._artifact(mv, kind)
+                    if self._regular_size(final, subject) is None:
+                        staged.append((index, self._write_temp(data, subject, sync=False), final,
+                                       subject))  # fmt: skip
+                except ModgateError as exc:
+                    results[index] = exc
+            linked: list[tuple[int, Path, list[Path], str]] = []
+            for index, tmp, final, subject in staged:
+                try:
+                    _fsync_file(tmp)
+                    created = self._link(tmp, final, replace=False)
+                    linked.append((index, final, created, subject))
+                except OSError as exc:
+                    results[index] = _failure(subject, "store", final, exc)
+                except ModgateError as exc:
+                    results[index] = exc
+            synced: dict[Path, OSError | None] = {}
+            for index, final, created, subject in linked:
+                for directory in (final.parent, *(new.parent for new in created)):
+                    if directory not in synced:
+                        synced[directory] = _try_fsync_dir(directory)
+                    failed = synced[directory]
+                    if failed is not None and results[index] is None:
+                        results[index] = _failure(subject, "store", final, failed)
+        finally:
+            for _, tmp, _, _ in staged:
+                with suppress(OSError):  # swept when the store is next opened
+                    tmp.unlink(missing_ok=True)
+        return results
+
     def put_file(self, mv: ModuleVersion, kind: Kind, src: Path) -> None:
         """Install ``src``: a file from ``temp_file`` is moved, any other file is copied."""
         final, subject = self._artifact(mv, kind), str(mv)
@@ -312,13 +357,14 @@ class FilesystemStore:
         except OSError as exc:
             raise _failure(subject, "create", path, exc) from exc
 
-    def _write_temp(self, data: bytes, subject: str) -> Path:
+    def _write_temp(self, data: bytes, subject: str, *, sync: bool = True) -> Path:
         fd, path = self._new_temp(subject)
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
                 out.flush()
-                os.fsync(out.fileno())
+                if sync:
+                    os.fsync(out.fileno())
         except OSError as exc:
             path.unlink(missing_ok=True)
             raise _failure(subject, "write", path, exc) from exc
@@ -340,12 +386,7 @@ class FilesystemStore:
     def _install(self, tmp: Path, final: Path, subject: str, *, replace: bool) -> None:
         """Move ``tmp`` to ``final`` (keeping an existing ``final`` unless ``replace``)."""
         try:
-            created = self._make_dirs(final.parent)
-            self._confined(final)
-            if replace:
-                tmp.replace(final)
-            else:
-                _link_no_clobber(tmp, final)
+            created = self._link(tmp, final, replace=replace)
             _fsync_dir(final.parent)
             # The new directories' entries, deepest first, once the name is in place:
             # on a journaling filesystem the fsync above has committed them already
@@ -357,6 +398,17 @@ class FilesystemStore:
         finally:
             with suppress(OSError):  # swept when the store is next opened
                 tmp.unlink(missing_ok=True)
+
+    def _link(self, tmp: Path, final: Path, *, replace: bool) -> list[Path]:
+        """Put ``tmp`` at ``final`` (creating its directories); returns the directories made,
+        deepest first. Nothing is fsynced here."""
+        created = self._make_dirs(final.parent)
+        self._confined(final)
+        if replace:
+            tmp.replace(final)
+        else:
+            _link_no_clobber(tmp, final)
+        return created
 
     def _make_dirs(self, directory: Path) -> list[Path]:
         """Create ``directory`` and its missing parents; returns those made, deepest first.
@@ -436,6 +488,22 @@ def _link_no_clobber(tmp: Path, final: Path) -> None:
         # readers, but two racing writers may both install identical bytes.
         if not os.path.lexists(final):
             tmp.replace(final)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, _READ_FLAGS)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_fsync_dir(directory: Path) -> OSError | None:
+    try:
+        _fsync_dir(directory)
+    except OSError as exc:
+        return exc
+    return None
 
 
 def _fsync_dir(directory: Path) -> None:

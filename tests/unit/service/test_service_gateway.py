@@ -453,7 +453,7 @@ def test_an_invalid_prefetched_info_is_refused_and_not_stored(tmp_path: Path) ->
 
 
 class GatedStore(FilesystemStore):
-    """A filesystem store whose ``put`` of a .mod waits until ``gate`` is set (or fails)."""
+    """A filesystem store whose writes of a .mod wait until ``gate`` is set (or fail)."""
 
     def __init__(self, root: Path, fail: bool = False) -> None:
         super().__init__(root)
@@ -466,6 +466,18 @@ class GatedStore(FilesystemStore):
             if self.fail:
                 raise StoreError(str(mv), "disk full (test)")
         super().put(mv, kind, data)
+
+    def put_many(self, items: list[tuple[ModuleVersion, Kind, bytes]]) -> list[Exception | None]:
+        """Through ``put``, one at a time, so that the gate holds grouped writes too."""
+        errors: list[Exception | None] = []
+        for mv, kind, data in items:
+            try:
+                self.put(mv, kind, data)
+            except StoreError as exc:
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors
 
 
 def gated_gateway(tmp_path: Path, src: FakeSource, *, fail: bool = False) -> Gateway:

@@ -404,3 +404,65 @@ def test_a_put_returns_only_after_every_new_directory_is_synced(
     assert synced[1] == str(root / "example.com/org/repo/@v"), f"then its directory: {synced}"
     assert parents <= set(synced[2:]), f"the new directories' parents were not synced: {synced}"
     assert len(synced) == 2 + len(parents), f"each directory once: {synced}"
+
+
+def test_put_many_stores_every_item_and_syncs_shared_directories_once(
+    store: FilesystemStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[tuple[str, str]] = []
+    real_fsync, real_link = os.fsync, os.link
+
+    def recording_fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def recording_link(src: str | Path, dst: str | Path) -> None:
+        events.append(("link", str(dst)))
+        real_link(src, dst)
+
+    a, b = (
+        ModuleVersion("example.com/org/a", "v1.0.0"),
+        ModuleVersion("example.com/org/b", "v1.0.0"),
+    )
+    store.put(b, Kind.MOD, b"module example.com/org/b\n")  # already stored: kept as it is
+    items = [
+        (a, Kind.MOD, b"module example.com/org/a\n"),
+        (a, Kind.INFO, b'{"Version":"v1.0.0"}\n'),
+        (b, Kind.MOD, b"module other\n"),
+        (b, Kind.INFO, b'{"Version":"v1.0.0"}\n'),
+    ]
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "link", recording_link)
+    errors = store.put_many(items)
+    monkeypatch.undo()
+    assert errors == [None] * 4
+    assert store.get(a, Kind.MOD) == items[0][2] and store.get(a, Kind.INFO) == items[1][2]
+    assert store.get(b, Kind.MOD) == b"module example.com/org/b\n", "a stored artifact changed"
+    assert store.get(b, Kind.INFO) == items[3][2]
+    assert not list((root / "_modgate" / "tmp").iterdir()), "temp files were left"
+    links = [i for i, (op, _) in enumerate(events) if op == "link"]
+    temps = [i for i, (op, p) in enumerate(events) if op == "fsync" and "/_modgate/tmp/" in p]
+    assert len(links) == 3 and len(temps) == 3, events
+    assert all(t < lk for t, lk in zip(temps, links, strict=True)), (
+        f"a link before its fsync: {events}"
+    )
+    for final in ("example.com/org/a/@v", "example.com/org/b/@v"):
+        synced = [i for i, e in enumerate(events) if e == ("fsync", str(root / final))]
+        assert len(synced) == 1, f"{final} synced {len(synced)} times: {events}"
+        assert synced[0] > max(links), f"{final} synced before its links: {events}"
+
+
+def test_put_many_reports_errors_per_item(
+    tmp_path: Path, store: FilesystemStore, root: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "evil.com").symlink_to(outside, target_is_directory=True)
+    good = ModuleVersion("example.com/good", "v1.0.0")
+    bad = ModuleVersion("evil.com/x", "v1.0.0")
+    errors = store.put_many([(bad, Kind.MOD, b"module evil.com/x\n"),
+                             (good, Kind.MOD, b"module example.com/good\n")])  # fmt: skip
+    assert isinstance(errors[0], StoreError) and "outside the store" in str(errors[0]), errors
+    assert errors[1] is None
+    assert store.get(good, Kind.MOD) == b"module example.com/good\n"
+    assert list(outside.rglob("*")) == [], "wrote through a symlink outside the store"
