@@ -30,6 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
+import sniffio
 import uvloop
 
 from modgate.server.accesslog import FLUSH_INTERVAL, AccessLog
@@ -312,6 +313,10 @@ async def _serve_until_signal(
     workers: WorkerMetrics | None = None,
 ) -> None:
     """One serving process: the signals' meanings are set before anything else."""
+    # The upstream client's transport (httpcore, anyio) asks which event loop runs, several
+    # times per request; sniffio answers from this thread-local at once instead of sniffing
+    # (a third of the transport's CPU time on a cold .mod miss).
+    sniffio.thread_local.name = "asyncio"
     stop = asyncio.Event()
     handles: list[ServerHandle] = []
     loop = asyncio.get_running_loop()
