@@ -13,8 +13,8 @@ store lock and checks as a request's own fetch).
 Only a zip request sets it off: clients that read ``.info`` alone (``go
 list -m -json``, update bots) never cause a zip fetch. A client is its
 address (the forwarded one behind ``--trusted-proxies``); what it asked for
-is kept for ``ttl`` seconds, bounded per client and in the number of
-clients. Every request that follows still passes its own access checks:
+is kept for ``ttl`` seconds, bounded per client, in the number of clients
+and in all. Every request that follows still passes its own access checks:
 a prefetch only fills the store, it answers no one.
 """
 
@@ -40,6 +40,9 @@ PER_CLIENT = 2048
 """Versions kept per client (a build list has a few hundred)."""
 CLIENTS = 1024
 """Clients kept, the least recently seen dropped first."""
+HINTS = 65_536
+"""Versions kept in all (about 200 bytes each); past it, the least recently seen client's
+are dropped."""
 QUEUE_MAX = 4096
 """Zips waiting to be fetched; more are not queued (their requests fetch them)."""
 METRIC = "modgate_zip_prefetches_total"
@@ -70,6 +73,8 @@ class ZipPrefetch:
         self._workers = workers
         self._ttl = ttl
         self._hints: OrderedDict[str, OrderedDict[ModuleVersion, float]] = OrderedDict()
+        self._held = 0
+        """Versions in ``_hints``, all clients together."""
         self._queue: deque[ModuleVersion] = deque()
         self._queued: set[ModuleVersion] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -83,20 +88,25 @@ class ZipPrefetch:
         hints = self._hints.get(client)
         if hints is None:
             hints = self._hints[client] = OrderedDict()
-            while len(self._hints) > CLIENTS:
-                self._hints.popitem(last=False)
         else:
             self._hints.move_to_end(client)
+        if mv not in hints:
+            self._held += 1
         hints[mv] = time.monotonic()
         hints.move_to_end(mv)
         if len(hints) > PER_CLIENT:
             hints.popitem(last=False)
+            self._held -= 1
+        while len(self._hints) > CLIENTS or self._held > HINTS:
+            _, dropped = self._hints.popitem(last=False)
+            self._held -= len(dropped)
 
     def follow(self, client: str, mv: ModuleVersion) -> None:
         """``client`` asked for ``mv``'s zip: queue the zips of the .info files it asked for."""
         hints = self._hints.pop(client, None)
         if not hints:
             return
+        self._held -= len(hints)
         oldest = time.monotonic() - self._ttl
         for other, seen in hints.items():
             if other == mv or seen < oldest or other in self._queued:
@@ -134,6 +144,10 @@ class ZipPrefetch:
     def pending(self) -> int:
         """Zips queued or being fetched."""
         return len(self._queued)
+
+    def held(self) -> int:
+        """Versions remembered from .info requests, all clients together."""
+        return self._held
 
     async def aclose(self) -> None:
         """Stop: queued zips are dropped, fetches under way are cancelled."""

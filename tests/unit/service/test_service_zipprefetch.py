@@ -11,7 +11,7 @@ from modgate.metrics import Metrics
 from modgate.protocol.errors import NotFoundError, UpstreamError
 from modgate.protocol.module import ModuleVersion
 from modgate.service.gateway import Gateway
-from modgate.service.zipprefetch import METRIC, ZipPrefetch
+from modgate.service.zipprefetch import CLIENTS, HINTS, METRIC, PER_CLIENT, ZipPrefetch
 from modgate.store.base import Kind
 
 MODS = [ModuleVersion(f"example.com/m{i}", "v1.0.0") for i in range(1, 5)]
@@ -183,3 +183,25 @@ def test_a_version_not_found_ahead_is_not_found_for_the_request_either(tmp_path:
 
     asyncio.run(go())
     assert src.calls[f"zip:{MODS[2]}"] == 1, "the not-found answer was not remembered"
+
+
+def test_the_hints_of_many_clients_are_bounded_in_all() -> None:
+    async def fetch(mv: ModuleVersion) -> None:
+        raise AssertionError("nothing is followed here")
+
+    async def stored(mv: ModuleVersion) -> bool:
+        return False
+
+    prefetch = ZipPrefetch(fetch, stored, Metrics())
+    versions = [ModuleVersion("example.com/m", f"v1.0.{i}") for i in range(PER_CLIENT + 10)]
+    for mv in versions:  # one client: its oldest hints go first
+        prefetch.note(CI, mv)
+    assert prefetch.held() == PER_CLIENT
+    clients = HINTS // PER_CLIENT + 5
+    assert clients <= CLIENTS, "the total bound must be the one under test"
+    for i in range(clients):
+        for mv in versions[:PER_CLIENT]:
+            prefetch.note(f"10.2.{i // 256}.{i % 256}", mv)
+    assert prefetch.held() <= HINTS, f"{prefetch.held()} hints held, more than {HINTS}"
+    prefetch.note(CI, versions[0])
+    assert prefetch.held() <= HINTS
