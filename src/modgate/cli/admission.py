@@ -12,7 +12,7 @@ from modgate.admission.review import Policy
 from modgate.admission.webhook import AdmissionServer
 from modgate.cli.doctor import load_doctor_config
 from modgate.cli.jsonlog import setup as setup_logging
-from modgate.config import parse_listen
+from modgate.config.values import parse_listen
 from modgate.doctor.findings import Severity
 from modgate.server.tls import TlsCertificate, TlsError
 

@@ -9,27 +9,25 @@ environment.
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from modgate.config import values
 from modgate.protocol.goproxy import EntryKind, ProxyList, parse_goproxy, redact_url
 from modgate.protocol.patterns import PatternList, parse_patterns
 from modgate.server.auth.settings import AuthConfigError, AuthSettings, auth_settings
-from modgate.server.forwarded import Network, parse_networks
+from modgate.server.forwarded import Network
 from modgate.server.settings import DEFAULT_MAX_CONNECTIONS_PER_CLIENT, DEFAULT_SHUTDOWN_GRACE
 from modgate.server.tls import TlsError, check_key_permissions
 from modgate.service.sumdbproxy import DEFAULT_DATABASES, Database, parse_databases
 from modgate.sources.git_cmd import DEFAULT_REMOTE_TIMEOUT as DEFAULT_GIT_TIMEOUT
-from modgate.sources.vcs_resolve import parse_rewrites
 from modgate.store.redisurl import check_url as check_redis_url
 from modgate.store.s3 import parse_url as parse_s3_url
 
 ENV_PREFIX = "MODGATE_"
-MIN_LEASE = 0.5
 AUTH_TABLE = "auth"
 DEFAULT_UPSTREAM = "https://proxy.golang.org,direct"
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -38,18 +36,6 @@ DEFAULT_S3_REDIRECT_EXPIRY = 300
 cover a clock that lags the object store's by a few minutes."""
 MAX_S3_REDIRECT_EXPIRY = 7 * 24 * 3600
 """The longest validity a SigV4 presigned URL can have."""
-TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
-FALSE_WORDS = frozenset({"", "false", "off", "no", "0"})
-SIZE_UNITS = {
-    "": 1,
-    "B": 1,
-    "KB": 1000,
-    "MB": 1000**2,
-    "GB": 1000**3,
-    "KIB": 1 << 10,
-    "MIB": 1 << 20,
-    "GIB": 1 << 30,
-}
 
 
 class ConfigError(ValueError):
@@ -263,7 +249,7 @@ def _validate(
     def bad(name: str, why: str) -> ConfigError:
         return _fail(origin[name], raw[name], why)
 
-    host, port = parse_listen(raw["listen"], lambda why: bad("listen", why))
+    host, port = values.parse_listen(raw["listen"], lambda why: bad("listen", why))
     try:
         upstream = parse_goproxy(raw["upstream"])
     except ValueError as exc:
@@ -324,59 +310,58 @@ def _validate(
         upstream=upstream,
         upstream_text=raw["upstream"],
         private=private,
-        list_ttl=_seconds(raw["list_ttl"], lambda why: bad("list_ttl", why)),
-        negative_ttl=_seconds(raw["negative_ttl"], lambda why: bad("negative_ttl", why)),
-        upstream_timeout=_seconds(raw["upstream_timeout"], lambda w: bad("upstream_timeout", w)),
-        connect_timeout=_seconds(raw["connect_timeout"], lambda w: bad("connect_timeout", w)),
+        list_ttl=values.seconds(raw["list_ttl"], lambda why: bad("list_ttl", why)),
+        negative_ttl=values.seconds(raw["negative_ttl"], lambda why: bad("negative_ttl", why)),
+        upstream_timeout=values.seconds(
+            raw["upstream_timeout"], lambda w: bad("upstream_timeout", w)
+        ),
+        connect_timeout=values.seconds(raw["connect_timeout"], lambda w: bad("connect_timeout", w)),
         upstream_retries=int(
-            _seconds(raw["upstream_retries"], lambda w: bad("upstream_retries", w))
+            values.seconds(raw["upstream_retries"], lambda w: bad("upstream_retries", w))
         ),
         ca_bundle=ca_bundle,
-        hot_cache_bytes=parse_size(raw["hot_cache"], lambda why: bad("hot_cache", why)),
+        hot_cache_bytes=values.parse_size(raw["hot_cache"], lambda why: bad("hot_cache", why)),
         access_log=access_log,
         log_level=level,
-        workers=_workers(raw["workers"], lambda why: bad("workers", why)),
+        workers=values.workers(raw["workers"], lambda why: bad("workers", why)),
         sumdb=databases,
         sumdb_key=sumdb_key,
         verify_sumdb=verify,
-        git_rewrite=_git_rewrites(raw["git_rewrite"], lambda why: bad("git_rewrite", why)),
-        git_timeout=_seconds(raw["git_timeout"], lambda w: bad("git_timeout", w)),
-        direct_allow_hosts=_host_patterns(raw["direct_allow_hosts"], bad),
+        git_rewrite=values.git_rewrites(raw["git_rewrite"], lambda why: bad("git_rewrite", why)),
+        git_timeout=values.seconds(raw["git_timeout"], lambda w: bad("git_timeout", w)),
+        direct_allow_hosts=values.host_patterns(raw["direct_allow_hosts"], bad),
         notices=tuple(notices),
         tls_cert=tls_cert,
         tls_key=tls_key,
-        max_connections=_connections(raw["max_connections"], lambda w: bad("max_connections", w)),
-        max_connections_per_client=_connections(
+        max_connections=values.connections(
+            raw["max_connections"], lambda w: bad("max_connections", w)
+        ),
+        max_connections_per_client=values.connections(
             raw["max_connections_per_client"],
             lambda w: bad("max_connections_per_client", w),
             auto=False,
         ),
-        shutdown_grace=_seconds(raw["shutdown_grace"], lambda w: bad("shutdown_grace", w)),
-        trusted_proxies=_networks(raw["trusted_proxies"], lambda w: bad("trusted_proxies", w)),
+        shutdown_grace=values.seconds(raw["shutdown_grace"], lambda w: bad("shutdown_grace", w)),
+        trusted_proxies=values.networks(
+            raw["trusted_proxies"], lambda w: bad("trusted_proxies", w)
+        ),
         store_url=store_url,
-        store_cache_bytes=parse_size(
+        store_cache_bytes=values.parse_size(
             raw["store_cache_size"], lambda why: bad("store_cache_size", why)
         ),
         redis=redis,
-        redis_lease=_lease(raw["redis_lease"], lambda w: bad("redis_lease", w)),
+        redis_lease=values.lease(raw["redis_lease"], lambda w: bad("redis_lease", w)),
         s3_redirect_expiry=redirect_expiry,
-        prefetch_zips=_on_off(raw["prefetch_zips"], lambda w: bad("prefetch_zips", w)),
+        prefetch_zips=values.on_off(raw["prefetch_zips"], lambda w: bad("prefetch_zips", w)),
     )
-
-
-def _on_off(value: str, bad: Any) -> bool:
-    word = value.strip().lower()
-    if word not in TRUE_WORDS | FALSE_WORDS or not word:
-        raise bad("use on or off")
-    return word in TRUE_WORDS
 
 
 def _redirect_expiry(raw: dict[str, str], origin: dict[str, str], store_url: str, bad: Any) -> int:
     """--s3-redirect-expiry when --s3-redirect is on, else 0; refused without an object store."""
     flag = raw["s3_redirect"].strip().lower()
-    if flag not in TRUE_WORDS | FALSE_WORDS:
+    if flag not in values.TRUE_WORDS | values.FALSE_WORDS:
         raise bad("s3_redirect", "use true or false (the flag alone means true)")
-    on = flag in TRUE_WORDS
+    on = flag in values.TRUE_WORDS
     if on and not store_url:
         raise bad("s3_redirect", "only an object store can redirect (use --store s3://BUCKET)")
     text = raw["s3_redirect_expiry"].strip()
@@ -386,28 +371,6 @@ def _redirect_expiry(raw: dict[str, str], origin: dict[str, str], store_url: str
     if origin["s3_redirect_expiry"] != "default" and not on:
         raise bad("s3_redirect_expiry", "it needs --s3-redirect")
     return int(text) if on else 0
-
-
-def _networks(value: str, bad: Any) -> tuple[Network, ...]:
-    try:
-        return parse_networks(value)
-    except ValueError as exc:
-        raise bad(str(exc)) from None
-
-
-MAX_CONNECTIONS_LIMIT = 1 << 20
-
-
-def _connections(value: str, bad: Any, *, auto: bool = True) -> int:
-    """A connection count from 1 up; with ``auto``, also ``auto`` (0: the descriptor limit)."""
-    text = value.strip().lower()
-    if auto and text == "auto":
-        return 0
-    if not text.isdigit() or not 1 <= int(text) <= MAX_CONNECTIONS_LIMIT:
-        raise bad(
-            f"use a whole number from 1 to {MAX_CONNECTIONS_LIMIT}" + (", or auto" if auto else "")
-        )
-    return int(text)
 
 
 def _tls_pair(raw: dict[str, str], bad: Any) -> tuple[Path | None, Path | None]:
@@ -438,37 +401,6 @@ def offline_chain(upstream: ProxyList) -> bool:
     )
 
 
-def _host_patterns(value: str, bad: Any) -> PatternList:
-    """GOPRIVATE-style globs matched against host names (so without a ``/``)."""
-    try:
-        patterns = parse_patterns(value)
-    except ValueError as exc:
-        raise bad("direct_allow_hosts", str(exc)) from None
-    for pattern in patterns.patterns:
-        if "/" in pattern:
-            raise bad(
-                "direct_allow_hosts",
-                f"pattern {pattern!r} has a '/'; these patterns match host names only",
-            )
-    return patterns
-
-
-def _git_rewrites(value: str, bad: Any) -> tuple[tuple[str, str], ...]:
-    """``PREFIX=URL,PREFIX=URL``: which git repository serves a module path prefix."""
-    pairs: dict[str, str] = {}
-    for item in value.split(","):
-        if not item.strip():
-            continue
-        prefix, sep, url = item.partition("=")
-        if not sep:
-            raise bad("use PREFIX=URL pairs, e.g. corp.example.com/lib=https://git.corp/lib.git")
-        pairs[prefix.strip()] = url.strip()
-    try:
-        return parse_rewrites(pairs)
-    except ValueError as exc:
-        raise bad(str(exc)) from None
-
-
 def _sumdb_settings(
     raw: dict[str, str], bad: Any
 ) -> tuple[tuple[Database, ...], Path | None, str | None]:
@@ -494,49 +426,6 @@ def _sumdb_settings(
             f"use off or a --sumdb database with a known key ({', '.join(keyed) or 'none'})",
         )
     return databases, sumdb_key, verify
-
-
-def parse_listen(value: str, bad: Any) -> tuple[str, int]:
-    m = re.fullmatch(r"\s*(\[[0-9a-fA-F:.]+\]|[^:\s\[\]]*):(\d{1,5})\s*", value)
-    if not m:
-        raise bad("use HOST:PORT, for example 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080")
-    host, port = m.group(1).strip("[]") or "0.0.0.0", int(m.group(2))
-    if port > 65535:
-        raise bad("the port must be 0 to 65535")
-    return host, port
-
-
-def parse_size(value: str, bad: Any) -> int:
-    m = re.fullmatch(r"\s*(\d+)\s*([A-Za-z]*)\s*", value)
-    if not m or m.group(2).upper() not in SIZE_UNITS:
-        raise bad(
-            "use a byte count such as 67108864, 64MiB or 1GiB "
-            "(KiB, MiB, GiB are powers of 1024; KB, MB, GB powers of 1000)"
-        )
-    return int(m.group(1)) * SIZE_UNITS[m.group(2).upper()]
-
-
-def _lease(value: str, bad: Any) -> float:
-    seconds = _seconds(value, bad)
-    if seconds < MIN_LEASE:
-        raise bad(f"use at least {MIN_LEASE} seconds (the lease is extended every third of it)")
-    return seconds
-
-
-def _seconds(value: str, bad: Any) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise bad("use a number of seconds") from None
-    if not 0 <= seconds < float("inf"):
-        raise bad("use a non-negative number of seconds")
-    return seconds
-
-
-def _workers(value: str, bad: Any) -> int:
-    if not value.strip().isdigit() or not 1 <= int(value) <= 256:
-        raise bad("use a whole number of processes from 1 to 256")
-    return int(value)
 
 
 def describe(settings: ServeSettings) -> dict[str, object]:
