@@ -386,7 +386,10 @@ class Gateway:
     async def _fetch_info(self, mv: ModuleVersion, publish: Callable[[bytes], None]) -> None:
         async def op(source: Source) -> bytes:
             data = await source.info(mv.path, mv.version)
-            await asyncio.to_thread(self.ingest.accept_info, mv, data, source.name)
+            if self.ingest.on_the_spot(data):
+                self.ingest.accept_info(mv, data, source.name)
+            else:
+                await asyncio.to_thread(self.ingest.accept_info, mv, data, source.name)
             return data
 
         data = await self._walk_refetching(mv, op)
@@ -398,7 +401,10 @@ class Gateway:
         async def op(source: Source) -> bytes:
             data = await source.mod(mv)
             await self.ingest.prepare(mv, source.name)
-            await asyncio.to_thread(self.ingest.accept_mod, mv, data, source.name)
+            if self.ingest.on_the_spot(data):
+                self.ingest.accept_mod(mv, data, source.name)
+            else:
+                await asyncio.to_thread(self.ingest.accept_mod, mv, data, source.name)
             return data
 
         data = await self._walk_refetching(mv, op)

@@ -28,6 +28,10 @@ from modgate.store.base import Kind, Store
 
 log = logging.getLogger("modgate.ingest")
 
+CHECK_ON_THE_SPOT_BYTES = 64 << 10
+"""A .mod or .info up to this size is checked on the event loop (a parse and a hash, well
+under a millisecond) when its checks read nothing but small local files."""
+
 
 class DamagedArtifactError(InvalidModuleError):
     """Fetched bytes that fail the artifact checks (zip rules, go.mod, .info).
@@ -52,6 +56,11 @@ class IngestVerifier(Protocol):
 
     def stored(self, mv: ModuleVersion, gomod_h1: str, zip_h1: str) -> None: ...
 
+    @property
+    def reads_little(self) -> bool:
+        """Whether ``check`` reads at most one small record from the store."""
+        ...
+
 
 class Ingest:
     def __init__(
@@ -64,9 +73,24 @@ class Ingest:
         self.store = store
         self.metrics = metrics
         self.verifier = verifier
+        self._remote = bool(getattr(store, "reads_block", False))
         self.inflated = inflated if inflated is not None else InflateMemo()
         """Deflate streams known: checked before (the unchanged files of a module's next
         version), or made by modgate's own zip builder from contents it hashed."""
+
+    def on_the_spot(self, data: bytes) -> bool:
+        """Whether ``accept_mod``/``accept_info`` of ``data`` may run on the event loop.
+
+        A small artifact's checks are a parse and a hash; they also read the
+        checksum-database record from a local store. A large artifact, a
+        remote store or a private checksum log (which reads tiles) takes a
+        worker thread.
+        """
+        return (
+            len(data) <= CHECK_ON_THE_SPOT_BYTES
+            and not self._remote
+            and (self.verifier is None or self.verifier.reads_little)
+        )
 
     async def prepare(self, mv: ModuleVersion, source: str) -> None:
         """Fetch what the checksum databases say about ``mv``, before storing any of it."""

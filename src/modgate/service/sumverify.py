@@ -225,6 +225,11 @@ class SumVerifier:
         self.public = public
         self.log = log
 
+    @property
+    def reads_little(self) -> bool:
+        """``check`` reads one small record of a public database; a private log reads more."""
+        return self.log is None
+
     def _public_for(self, mv: ModuleVersion) -> PublicChecker | None:
         return None if self.private.matches(mv.path) else self.public
 

@@ -344,6 +344,8 @@ def test_bytes_damaged_once_are_fetched_again(tmp_path: Path, key: str, bad: byt
 class ZipMismatchVerifier:
     """A checksum database that disagrees with every zip: a security event, raised as ``error``."""
 
+    reads_little = True
+
     def __init__(self, error: type[InvalidModuleError]) -> None:
         self.error = error
 
@@ -546,3 +548,31 @@ def test_a_store_failure_after_the_answer_is_logged_and_fetched_again(
     assert "store_after_answer_failed" in events, events
     assert src.calls["mod:example.com/m@v1.0.0"] == 2, "the failed write was not fetched again"
     assert gw.store.get(MV, Kind.MOD) == GOMOD
+
+
+@pytest.mark.parametrize(("padding", "on_loop"), [(0, True), (70_000, False)])
+def test_small_mod_files_are_checked_on_the_loop_and_large_ones_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, padding: int, on_loop: bool
+) -> None:
+    gomod = GOMOD + b"// padding\n" * (padding // 11)
+    table = good_table()
+    table["mod:example.com/m@v1.0.0"] = gomod
+    gw = make_gateway(tmp_path, (FakeSource("up", table), False))
+    threads: list[str] = []
+    real = gw.ingest.accept_mod
+
+    def recording(mv: ModuleVersion, data: bytes, source: str) -> None:
+        threads.append(threading.current_thread().name)
+        real(mv, data, source)
+
+    monkeypatch.setattr(gw.ingest, "accept_mod", recording)
+
+    async def go() -> None:
+        assert (await gw.mod(MV)).body == gomod
+        await gw.aclose()
+
+    run(go())
+    assert len(threads) == 1, threads
+    assert (threads[0] == threading.main_thread().name) is on_loop, (
+        f"a {len(gomod)}-byte .mod was checked in {threads[0]}"
+    )
