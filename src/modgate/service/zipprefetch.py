@@ -130,13 +130,16 @@ class ZipPrefetch:
                 else:
                     await self._fetch(mv)
                     outcome = "stored"
-            except ModgateError as exc:
+            except ModgateError as exc:  # the client's own request will see it, if it asks
                 outcome = "failed"
                 log.debug(
                     "zip prefetch failed",
                     extra={"event": "prefetch_failed", "subject": str(mv), "kind": "zip",
                            "error": str(exc)},
                 )  # fmt: skip
+            except Exception:  # a fault of modgate's: logged, and the next zip is fetched
+                outcome = "failed"
+                log.exception("zip prefetch of %s failed", mv)
             finally:
                 self._queued.discard(mv)
             self._metrics.inc(METRIC, (("outcome", outcome),))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from test_service_gateway import Answer, FakeSource, make_gateway, module_zip
 
 from modgate.metrics import Metrics
@@ -205,3 +206,33 @@ def test_the_hints_of_many_clients_are_bounded_in_all() -> None:
     assert prefetch.held() <= HINTS, f"{prefetch.held()} hints held, more than {HINTS}"
     prefetch.note(CI, versions[0])
     assert prefetch.held() <= HINTS
+
+
+def test_an_unexpected_fault_is_counted_and_the_next_zip_still_fetched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fetched: list[ModuleVersion] = []
+
+    async def fetch(mv: ModuleVersion) -> None:
+        if mv == MODS[1]:
+            raise RuntimeError("a bug")
+        fetched.append(mv)
+
+    async def stored(mv: ModuleVersion) -> bool:
+        return False
+
+    async def go() -> Metrics:
+        metrics = Metrics()
+        prefetch = ZipPrefetch(fetch, stored, metrics, workers=1)
+        for mv in MODS:
+            prefetch.note(CI, mv)
+        prefetch.follow(CI, MODS[0])
+        while prefetch.pending():
+            await asyncio.sleep(0.01)
+        await prefetch.aclose()
+        return metrics
+
+    metrics = asyncio.run(go())
+    assert fetched == [MODS[2], MODS[3]], fetched
+    assert metrics.counters[(METRIC, (("outcome", "failed"),))] == 1
+    assert any("a bug" in r.getMessage() or r.exc_info for r in caplog.records), caplog.text
