@@ -24,7 +24,7 @@ from modgate.metrics import Metrics
 from modgate.protocol import semver
 from modgate.protocol.errors import InvalidModuleError, InvalidRequestError
 from modgate.protocol.module import ModuleVersion, check
-from modgate.store.base import Kind, Store
+from modgate.store.base import Kind, Store, reads_block
 
 log = logging.getLogger("modgate.ingest")
 
@@ -73,7 +73,7 @@ class Ingest:
         self.store = store
         self.metrics = metrics
         self.verifier = verifier
-        self._remote = bool(getattr(store, "reads_block", False))
+        self._remote = reads_block(store)
         self.inflated = inflated if inflated is not None else InflateMemo()
         """Deflate streams known: checked before (the unchanged files of a module's next
         version), or made by modgate's own zip builder from contents it hashed."""

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
 from modgate.protocol.module import ModuleVersion
-from modgate.store.base import Kind, Stamped, Store
+from modgate.store.base import Kind, Stamped, Store, reads_block
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ class StoreReads:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.remote = bool(getattr(store, "reads_block", False))
+        self.remote = reads_block(store)
         """Whether a read may be a network round trip (then it runs in a thread)."""
         cached = getattr(store, "cached_path", None)
         self._cached: Callable[[ModuleVersion, Kind], Path | None] | None = (

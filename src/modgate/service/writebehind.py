@@ -16,7 +16,6 @@ nothing from waiting for each other.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Executor
 
 from modgate.protocol.module import ModuleVersion
 from modgate.store.base import GroupedWrites, Kind, Store
@@ -28,20 +27,18 @@ _Pending = tuple[ModuleVersion, Kind, bytes, "asyncio.Future[None]"]
 
 
 class WriteBehind:
-    def __init__(self, store: Store, executor: Executor | None = None) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._grouped = store if isinstance(store, GroupedWrites) else None
-        self._executor = executor
         self._waiting: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
 
     async def put(self, mv: ModuleVersion, kind: Kind, data: bytes) -> None:
         """Store ``data`` durably; raises the store's error for this write."""
-        loop = asyncio.get_running_loop()
         if self._grouped is None:
-            await loop.run_in_executor(self._executor, self._store.put, mv, kind, data)
+            await asyncio.to_thread(self._store.put, mv, kind, data)
             return
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((mv, kind, data, done))
         if self._writer is None:
             self._writer = asyncio.ensure_future(self._write_groups())
@@ -50,16 +47,13 @@ class WriteBehind:
     async def _write_groups(self) -> None:
         grouped = self._grouped
         assert grouped is not None
-        loop = asyncio.get_running_loop()
         group: list[_Pending] = []
         try:
             while self._waiting:
                 group, self._waiting = self._waiting[:GROUP_MAX], self._waiting[GROUP_MAX:]
                 items = [(mv, kind, data) for mv, kind, data, _ in group]
                 try:
-                    errors = await loop.run_in_executor(self._executor, grouped.put_many, items)
-                except asyncio.CancelledError:
-                    raise
+                    errors = await asyncio.to_thread(grouped.put_many, items)
                 except Exception as exc:  # every caller of the group gets it
                     errors = [exc] * len(group)
                 for (*_, done), error in zip(group, errors, strict=True):

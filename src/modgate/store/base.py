@@ -76,6 +76,12 @@ class Store(Protocol):
         """Every module path that has at least one stored version."""
 
 
+def reads_block(store: Store) -> bool:
+    """Whether a read of ``store`` may be a network round trip (an object store): such a
+    store says so with a true ``reads_block`` attribute."""
+    return bool(getattr(store, "reads_block", False))
+
+
 @runtime_checkable
 class GroupedWrites(Protocol):
     """A store that makes several small writes durable together (fewer fsyncs)."""

@@ -149,10 +149,11 @@ class FilesystemStore:
     def put_many(self, items: list[tuple[ModuleVersion, Kind, bytes]]) -> list[Exception | None]:
         """``put`` of each item, with the fsyncs they share made once.
 
-        Every temp file is written, then each is fsynced (on a journaling
-        filesystem the first fsync commits them all and the others return at
-        once), then linked into place, then each directory that changed is
-        fsynced once, deepest first. The order per artifact is ``put``'s, so
+        Every temp file is written; then each is fsynced and linked into place
+        (on a journaling filesystem the first fsync commits them all and the
+        others return at once); then each directory that changed is fsynced
+        once, an artifact's own directory before the parents of the ones it
+        created. The order per artifact is ``put``'s, so
         a crash leaves at most some of them missing. Errors are per item.
         """
         results: list[Exception | None] = [None] * len(items)
@@ -199,11 +200,7 @@ class FilesystemStore:
                 self._install(self._copy_temp(src, subject), final, subject, replace=False)
             return
         try:
-            fd = os.open(src, _READ_FLAGS)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_file(src)
         except OSError as exc:
             raise _failure(subject, "flush", src, exc) from exc
         self._install(src, final, subject, replace=False)
