@@ -64,7 +64,10 @@ def test_a_zip_request_fetches_the_zips_of_that_clients_info_requests_in_order(
             await gw.info(mv.path, mv.version, CI)
         await gw.zip(MODS[0], CI)
         await settle(gw)
-        assert src.zips == [mv.path for mv in MODS], "zips fetched in the order asked"
+        # taken in the order asked (test_hints_expire_and_are_bounded), two at a time: which
+        # of two fetches under way reaches the source first is the scheduler's choice
+        assert src.zips[0] == MODS[0].path, src.zips
+        assert sorted(src.zips[1:]) == [mv.path for mv in MODS[1:]], src.zips
         for mv in MODS[1:]:
             assert gw.store.size(mv, Kind.ZIP), f"{mv}'s zip was not stored ahead"
             answer = await gw.zip(mv, CI)
