@@ -272,14 +272,13 @@ def start_nginx(root: Path, prefix: Path) -> tuple[subprocess.Popen[bytes], int]
     return launch_nginx(prefix, root)
 
 
-MODGATE_CPUS: set[int] | None = None
-"""With --separate-cores: the CPU modgate runs on (the client and the upstream get the other)."""
-
-
-def start_modgate(store: Path, upstream: str, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_modgate(
+    store: Path, upstream: str, log: Path, cpus: set[int] | None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """modgate on ``store``; with ``cpus`` (--separate-cores), on those CPUs only."""
     args = ["--store", str(store), "--upstream", upstream, "--verify-sumdb", "off",
             "--access-log", str(log)]  # fmt: skip
-    return launch_modgate(args, sys.stderr.buffer, cpus=MODGATE_CPUS)
+    return launch_modgate(args, sys.stderr.buffer, cpus=cpus)
 
 
 # ---- the go command ---------------------------------------------------------------------------
@@ -372,13 +371,14 @@ def bench(
     client: Path,
     upstream_root: Path,
     mods: list[Module],
+    cpus: set[int] | None,
 ) -> dict[str, list[float]]:
     results: dict[str, list[float]] = defaultdict(list)
     misses: dict[str, list[float]] = defaultdict(list)
     for rnd in range(rounds):
         store = work / f"store-{setting}-{rnd}"
         log = work / f"access-{setting}-{rnd}.log"
-        modgate, port = start_modgate(store, upstream_url, log)
+        modgate, port = start_modgate(store, upstream_url, log, cpus)
         modgate_url = f"http://{HOST}:{port}"
         try:
             order = ["upstream", "cold", "warm"]
@@ -436,12 +436,12 @@ def main() -> None:
                              "delaying proxy on the others, as if modgate were a machine of "
                              "its own")  # fmt: skip
     args = parser.parse_args()
+    modgate_cpus: set[int] | None = None
     if args.separate_cores:
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) < 2:
             sys.exit("--separate-cores needs at least 2 CPUs")
-        global MODGATE_CPUS  # noqa: PLW0603 - read by start_modgate
-        MODGATE_CPUS = {cpus[-1]}
+        modgate_cpus = {cpus[-1]}
         os.sched_setaffinity(0, set(cpus[:-1]))  # inherited by nginx and the go command
         print(f"modgate on CPU {cpus[-1]}; the go command and the upstream on {cpus[:-1]}")
     if shutil.which(NGINX) is None:
@@ -474,7 +474,18 @@ def main() -> None:
         go_download(go, main_dir, client, settings["fast"] if "fast" in settings else
                     next(iter(settings.values())))  # fmt: skip
         all_results = {
-            name: bench(name, url, args.rounds, go, main_dir, work, client, upstream_root, mods)
+            name: bench(
+                name,
+                url,
+                args.rounds,
+                go,
+                main_dir,
+                work,
+                client,
+                upstream_root,
+                mods,
+                modgate_cpus,
+            )
             for name, url in settings.items()
         }
         report(all_results)
