@@ -23,6 +23,7 @@ _.on_message_begin
 _.on_url
 _.on_header
 _.on_headers_complete
+_.on_message_complete
 
 # http.server / socketserver hooks and class attributes: the request handler
 # calls do_<METHOD> and log_message and reads the attributes; the server reads

@@ -37,9 +37,11 @@ Record = tuple[float, str, bytes, bytes, int, int, float, bool]
 
 QUOTED_CACHE = 4096
 """Addresses, methods and targets whose JSON form is remembered between records, and
-(remote, method, target, status, bytes) whose part of the line is."""
+(remote, method, target, status, bytes) whose part of the line is; likewise times
+(by millisecond) and durations (by microsecond)."""
 
-LINE = '{"time":"%s.%03dZ",%s"duration_ms":%.3f,"cache":"%s"}\n'
+HEAD = '{"time":"%s.%03dZ",'
+TAIL = '"duration_ms":%d.%03d,"cache":"%s"}\n'
 MIDDLE = '"remote":%s,"method":%s,"path":%s,"status":%d,"bytes":%d,'
 """The part of a line that repeats for a client asking for the same artifact again."""
 
@@ -53,10 +55,13 @@ class AccessLog:
         self.path = path
         """The file ``stream`` was opened from (None: a stream the log does not own)."""
         self.records: list[Record] = []
+        """Waiting to be written: always this one list, which the hot path appends to directly."""
         self._second = -1
         self._stamp = ""
         self._quoted: dict[str | bytes, str] = {}
         self._middles: dict[tuple[str, bytes, bytes, int, int], str] = {}
+        self._heads: dict[int, str] = {}
+        self._tails: dict[bool, dict[int, str]] = {True: {}, False: {}}
 
     @classmethod
     def open(cls, path: Path) -> AccessLog:
@@ -83,32 +88,72 @@ class AccessLog:
     def flush(self) -> None:
         if not self.records:
             return
-        records, self.records = self.records, []
-        self.stream.write("".join([self.format(r) for r in records]))
+        # ``records`` stays the same list: the connections' hot path appends to it.
+        records = self.records[:]
+        self.records.clear()
+        self.stream.write("".join(self._render(records)))
         self.stream.flush()
 
     def format(self, record: Record) -> str:
-        """One JSON line; hand-rolled because json.dumps per record is too slow here."""
-        when, remote, method, target, status, nbytes, duration, hit = record
-        second = int(when)
+        """One JSON line."""
+        return "".join(self._render([record]))
+
+    def _render(self, records: list[Record]) -> list[str]:
+        """The lines of ``records``, in parts.
+
+        Hand-rolled because json.dumps per record is too slow here: each line is
+        four remembered strings (the time to the millisecond, the part naming the
+        client, request and answer, the duration to the microsecond with the cache
+        outcome, and the end), so a line costs a few dictionary lookups.
+        """
+        parts: list[str] = []
+        append = parts.append
+        heads, middles = self._heads, self._middles
+        hit_tails, miss_tails = self._tails[True], self._tails[False]
+        for when, remote, method, target, status, nbytes, duration, hit in records:
+            millis = int(when * 1000.0)
+            head = heads.get(millis)
+            if head is None:
+                head = self._head(millis)
+            key = (remote, method, target, status, nbytes)
+            middle = middles.get(key)
+            if middle is None:
+                middle = self._middle(key)
+            micros = int(duration * 1e6 + 0.5)
+            tail = (hit_tails if hit else miss_tails).get(micros)
+            if tail is None:
+                tail = self._tail(micros, hit)
+            append(head)
+            append(middle)
+            append(tail)
+        return parts
+
+    def _head(self, millis: int) -> str:
+        second, rest = divmod(millis, 1000)
         if second != self._second:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        key = (remote, method, target, status, nbytes)
-        middle = self._middles.get(key)
-        if middle is None:
-            if len(self._middles) >= QUOTED_CACHE:
-                self._middles.clear()
-            middle = self._middles[key] = MIDDLE % (
-                self._quote(remote), self._quote(method), self._quote(target), status, nbytes
-            )  # fmt: skip
-        return LINE % (
-            self._stamp,
-            int((when - second) * 1000),
-            middle,
-            duration * 1000.0,
-            "hit" if hit else "miss",
-        )
+        if len(self._heads) >= QUOTED_CACHE:
+            self._heads.clear()
+        head = self._heads[millis] = HEAD % (self._stamp, rest)
+        return head
+
+    def _middle(self, key: tuple[str, bytes, bytes, int, int]) -> str:
+        if len(self._middles) >= QUOTED_CACHE:
+            self._middles.clear()
+        remote, method, target, status, nbytes = key
+        middle = self._middles[key] = MIDDLE % (
+            self._quote(remote), self._quote(method), self._quote(target), status, nbytes
+        )  # fmt: skip
+        return middle
+
+    def _tail(self, micros: int, hit: bool) -> str:
+        tails = self._tails[hit]
+        if len(tails) >= QUOTED_CACHE:
+            tails.clear()
+        millis, rest = divmod(micros, 1000)
+        tail = tails[micros] = TAIL % (millis, rest, "hit" if hit else "miss")
+        return tail
 
     def _quote(self, value: str | bytes) -> str:
         """The JSON string for a remote address, a method or (the path of) a target."""

@@ -36,6 +36,7 @@ class HotEntry:
         "head_len",
         "key",
         "module",
+        "row",
         "seen_prefix",
         "subject",
     )
@@ -65,6 +66,8 @@ class HotEntry:
         self.fd = -1
         self.fd_prefix = b""
         self.seen_prefix = b""
+        # Its route's count of hot answers (state.ServerState.hot_row), once served.
+        self.row: list[float] | None = None
 
     @property
     def head(self) -> bytes:

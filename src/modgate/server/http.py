@@ -9,6 +9,13 @@ asks the ``RequestRouter``; while that task runs, later requests (hits included)
 wait in the queue so responses keep the request order. When the queue is
 long or the client stops reading, the connection stops reading too.
 
+A hot request that arrived as exactly one whole read is remembered by its
+bytes (``ServerState.known``, bounded). When the same bytes arrive again as one
+read while the parser is between requests, they are the same request: it is
+answered without parsing (one dict lookup on the bytes), after the same checks
+of the entry's freshness and the credentials. Any other read goes through the
+parser, so what was not parsed before is never answered this way.
+
 Limits: request-target length (414), header count and size (431), no request
 bodies (413 / 400, then close), malformed requests (400, then close), a
 deadline for the request head (slow clients) and for idle keep-alive
@@ -22,11 +29,14 @@ import logging
 import os
 import socket
 import time
+from bisect import bisect_left
 from collections import deque
 from typing import cast
 
 import httptools
 
+from modgate.metrics import LATENCY_BUCKETS
+from modgate.server.accesslog import FLUSH_BATCH
 from modgate.server.admission import REFUSAL_LINGER_MAX, refusal_response
 from modgate.server.auth.gate import ConnAccess
 from modgate.server.filesend import FileChangedError, sendfile_file
@@ -36,7 +46,15 @@ from modgate.server.hotcache import HotEntry
 from modgate.server.pending import PendingRequest, StopParsing
 from modgate.server.responses import ConnMode, error_reply
 from modgate.server.router import RequestRouter
-from modgate.server.state import CACHE_HIT, CACHE_MISS, CACHE_NONE, ServerState
+from modgate.server.state import (
+    CACHE_HIT,
+    CACHE_MISS,
+    CACHE_NONE,
+    FIRST_BOUND,
+    KNOWN_MAX_BYTES,
+    KnownRequest,
+    ServerState,
+)
 
 log = logging.getLogger("modgate.server")
 
@@ -80,6 +98,7 @@ class HttpConnection(asyncio.Protocol):
         self._min_sendfile = self._files.min_body if self._files.enabled else 1 << 62
         self._sockfd = -1
         self._log = state.access_log
+        self._records = None if self._log is None else self._log.records
         self._max_target = settings.max_target
         self._max_headers = settings.max_headers
         self._max_header_bytes = settings.max_header_bytes
@@ -116,6 +135,11 @@ class HttpConnection(asyncio.Protocol):
         self._head_raw = 0
         self._last_active = state.now
         self._t0 = 0.0
+        # Between two requests: the parser was fed whole requests only (or nothing yet).
+        self._between = True
+        # Requests seen before, by their exact bytes (None: not used on this connection).
+        self._known: dict[bytes, KnownRequest] | None = state.known
+        self._candidate: KnownRequest | None = None
         # Access control (None while authentication is off).
         self._access: ConnAccess | None = None
         self._authz: bytes | None = None
@@ -152,6 +176,7 @@ class HttpConnection(asyncio.Protocol):
             self._via_proxy = True
             self._watched = self._watched | FORWARDING_NAMES
             self._watched_lengths = frozenset(len(name) for name in self._watched)
+            self._known = None  # the client is named by headers, which a request may vary
         if not self._admitted and not self._admit(transport):
             return
         if self._state.access is not None:
@@ -212,6 +237,17 @@ class HttpConnection(asyncio.Protocol):
         if self._stopped:
             return
         self._last_active = self._state.now
+        fresh = self._between
+        if fresh and self._fast and self._known is not None:
+            # The same bytes as a hot request parsed before: the same request again.
+            known = self._known.get(data)
+            if known is not None and self._hit(known[0], known[1], known[2], time.perf_counter()):
+                self._head_started = 0.0
+                if self._out:  # empty when the answer went out with sendfile
+                    assert self._transport is not None
+                    self._transport.writelines(self._out)
+                    self._out.clear()
+                return
         if not self._head_started:
             # Bytes between requests (blank lines included, which the parser skips)
             # start the header timer: they never refresh the idle one.
@@ -234,6 +270,12 @@ class HttpConnection(asyncio.Protocol):
                 self._head_raw += len(data)
                 if self._head_raw > self._max_head_raw:
                     self._stop(431, "request head too large")
+            candidate = self._candidate
+            if candidate is not None:
+                self._candidate = None
+                # Exactly one whole request, answered hot: remember what these bytes ask.
+                if fresh and self._between and len(data) <= KNOWN_MAX_BYTES:
+                    self._state.remember(data, candidate)
         if self._out:
             assert self._transport is not None
             self._transport.writelines(self._out)
@@ -269,6 +311,8 @@ class HttpConnection(asyncio.Protocol):
     # ---- httptools callbacks ------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._between = False
+        self._candidate = None
         self._url = b""
         self._nheaders = 0
         self._hbytes = 0
@@ -281,6 +325,9 @@ class HttpConnection(asyncio.Protocol):
         if self._via_proxy:
             self._xff = self._fwd = self._xproto = None
         self._t0 = time.perf_counter()
+
+    def on_message_complete(self) -> None:
+        self._between = True
 
     def on_url(self, url: bytes) -> None:
         self._url = target = self._url + url
@@ -348,39 +395,16 @@ class HttpConnection(asyncio.Protocol):
         url = self._url
         if self._via_proxy:
             self._forwarded()
-        if self._fast and keep_alive and inm is None and not http10:
-            entry = self._hot.get(url)
-            access = self._access
-            if (
-                entry is not None
-                and (not entry.expires or entry.expires > self._state.now)
-                and (access is None or access.fast(self._authz, entry, self._state.now))
-            ):
-                if method == GET:
-                    data = entry.data
-                    nbytes = entry.body_len
-                elif method == HEAD:
-                    data = entry.data[: entry.head_len]
-                    nbytes = 0
-                else:
-                    data = b""
-                if data:
-                    self._hot.move_to_end(url)
-                    state = self._state
-                    out = self._out
-                    if nbytes < self._min_sendfile or out or not self._send_whole(entry):
-                        out.append(state.ok_prefix)
-                        out.append(data)
-                    state.requests[entry.key] += 1
-                    state.hits += 1
-                    state.bytes_served += nbytes
-                    duration = time.perf_counter() - self._t0
-                    state.observe(entry.key[0], CACHE_HIT, duration)
-                    if self._log is not None:
-                        self._log.add(
-                            (time.time(), self._client, method, url, 200, nbytes, duration, True)
-                        )
-                    return
+        if (
+            self._fast
+            and keep_alive
+            and inm is None
+            and not http10
+            and self._hit(method, url, self._authz, self._t0)
+        ):
+            if self._known is not None:
+                self._candidate = (method, url, self._authz)
+            return
         if not keep_alive:
             mode = ConnMode.CLOSE
         elif http10:
@@ -402,6 +426,51 @@ class HttpConnection(asyncio.Protocol):
         )
         if not keep_alive:
             raise StopParsing(0, "")
+
+    def _hit(self, method: bytes, url: bytes, authz: bytes | None, t0: float) -> bool:
+        """Answer a GET or HEAD of a hot ``url`` into the output list; False if it is not hot.
+
+        ``t0`` is when the request began (its duration is logged and measured).
+        """
+        entry = self._hot.get(url)
+        if entry is None:
+            return False
+        state = self._state
+        if entry.expires and entry.expires <= state.now:
+            return False
+        access = self._access
+        if access is not None and not access.fast(authz, entry, state.now):
+            return False
+        if method == GET:
+            data = entry.data
+            nbytes = entry.body_len
+        elif method == HEAD:
+            data = entry.data[: entry.head_len]
+            nbytes = 0
+        else:
+            return False
+        self._hot.move_to_end(url)
+        out = self._out
+        if nbytes < self._min_sendfile or out or not self._send_whole(entry):
+            out.append(state.ok_prefix)
+            out.append(data)
+        state.hits += 1
+        state.bytes_served += nbytes
+        duration = time.perf_counter() - t0
+        row = entry.row
+        if row is None:
+            row = entry.row = state.hot_row(entry.key[0])
+        if duration <= FIRST_BOUND:
+            row[0] += 1
+        else:
+            row[bisect_left(LATENCY_BUCKETS, duration)] += 1
+        row[-1] += duration
+        records = self._records
+        if records is not None:
+            records.append((time.time(), self._client, method, url, 200, nbytes, duration, True))
+            if len(records) >= FLUSH_BATCH:
+                self._log.flush()  # type: ignore[union-attr]
+        return True
 
     def _forwarded(self) -> None:
         """This request's client and scheme, as the trusted proxies in front of us name them."""

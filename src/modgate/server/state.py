@@ -29,6 +29,12 @@ MEMORY_LAYER = (("layer", "memory"),)
 REQUEST_DURATION = "modgate_request_duration_seconds"
 FIRST_BOUND = LATENCY_BUCKETS[0]
 CACHE_HIT, CACHE_MISS, CACHE_NONE = "hit", "miss", "none"
+KnownRequest = tuple[bytes, bytes, bytes | None]
+"""What a request's bytes asked, as parsed once: (method, target, Authorization value)."""
+KNOWN_MAX = 1024
+"""Requests remembered by their bytes (cleared when full)."""
+KNOWN_MAX_BYTES = 4096
+"""Longest request remembered: a request head as the go command or a CI client sends it."""
 
 
 class ServerState:
@@ -58,8 +64,15 @@ class ServerState:
         # last: beyond every bound) and their sum; bounded by routes x 3 outcomes.
         self.latency: dict[tuple[str, str], list[int]] = {}
         self.latency_sums: dict[tuple[str, str], float] = {}
+        # Answers from the hot set per route: a count per histogram bucket, then the sum
+        # of their durations. Each hot entry holds its route's row, so counting a hot
+        # answer costs no lookup; they are 200s and count as requests when flushed.
+        self.hot_rows: dict[str, list[float]] = {}
         self.bytes_served = 0
         self.hits = 0
+        # Hot requests by their exact bytes: a client asking the same again is answered
+        # without parsing (the bytes were parsed, limits checked, when first seen).
+        self.known: dict[bytes, KnownRequest] = {}
         # Clock and per-second response prefixes.
         self.now = time.monotonic()
         self._second = -1
@@ -86,6 +99,12 @@ class ServerState:
             found = self._prefixes[key] = status_prefix(status, self._date, mode)
         return found
 
+    def remember(self, data: bytes, request: KnownRequest) -> None:
+        """Remember that ``data`` is exactly one request, asking ``request``."""
+        if len(self.known) >= KNOWN_MAX:
+            self.known.clear()
+        self.known[data] = request
+
     def count(self, route: str, status: int, nbytes: int, hit: bool) -> None:
         self.requests[(route, status)] += 1
         self.bytes_served += nbytes
@@ -104,9 +123,28 @@ class ServerState:
             row[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self.latency_sums[(route, cache)] += seconds
 
+    def hot_row(self, route: str) -> list[float]:
+        """The row counting hot answers of ``route`` (see ``hot_rows``)."""
+        row = self.hot_rows.get(route)
+        if row is None:
+            row = self.hot_rows[route] = [0] * (len(LATENCY_BUCKETS) + 2)
+        return row
+
     def flush_metrics(self) -> None:
         """Add the counts since the last flush into the registry."""
         metrics = self.metrics
+        for route, hot in self.hot_rows.items():
+            n = int(sum(hot[:-1]))
+            if n:
+                self.requests[(route, 200)] += n
+                row = self.latency.get((route, CACHE_HIT))
+                if row is None:
+                    row = self.latency[(route, CACHE_HIT)] = [0] * (len(LATENCY_BUCKETS) + 1)
+                    self.latency_sums[(route, CACHE_HIT)] = 0.0
+                for i in range(len(row)):
+                    row[i] += int(hot[i])
+                self.latency_sums[(route, CACHE_HIT)] += hot[-1]
+                hot[:] = [0] * len(hot)
         for (route, cache), row in self.latency.items():
             n = sum(row)
             if n:
