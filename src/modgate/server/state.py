@@ -31,8 +31,12 @@ FIRST_BOUND = LATENCY_BUCKETS[0]
 CACHE_HIT, CACHE_MISS, CACHE_NONE = "hit", "miss", "none"
 KnownRequest = tuple[bytes, bytes, bytes | None]
 """What a request's bytes asked, as parsed once: (method, target, Authorization value)."""
-KNOWN_MAX = 1024
-"""Requests remembered by their bytes (cleared when full)."""
+KNOWN_MAX = 8192
+"""Requests remembered by their bytes at most (all are forgotten when full)."""
+KNOWN_BUDGET = 4 << 20
+"""Bytes the remembered requests may take, counted as their length plus KNOWN_OVERHEAD."""
+KNOWN_OVERHEAD = 256
+"""Bytes charged per remembered request for its key, its answer and the table."""
 KNOWN_MAX_BYTES = 4096
 """Longest request remembered: a request head as the go command or a CI client sends it."""
 
@@ -73,6 +77,7 @@ class ServerState:
         # Hot requests by their exact bytes: a client asking the same again is answered
         # without parsing (the bytes were parsed, limits checked, when first seen).
         self.known: dict[bytes, KnownRequest] = {}
+        self.known_bytes = 0
         # Clock and per-second response prefixes.
         self.now = time.monotonic()
         self._second = -1
@@ -101,8 +106,12 @@ class ServerState:
 
     def remember(self, data: bytes, request: KnownRequest) -> None:
         """Remember that ``data`` is exactly one request, asking ``request``."""
-        if len(self.known) >= KNOWN_MAX:
+        cost = len(data) + KNOWN_OVERHEAD
+        if len(self.known) >= KNOWN_MAX or self.known_bytes + cost > KNOWN_BUDGET:
             self.known.clear()
+            self.known_bytes = 0
+        if data not in self.known:
+            self.known_bytes += cost
         self.known[data] = request
 
     def count(self, route: str, status: int, nbytes: int, hit: bool) -> None:

@@ -19,7 +19,7 @@ from server_support import INFO_PATH, LIST_PATH, Client, FakeGateway, request, s
 from modgate.server.app import ServerHandle
 from modgate.server.http import HttpConnection
 from modgate.server.settings import ServerSettings
-from modgate.server.state import KNOWN_MAX, KNOWN_MAX_BYTES
+from modgate.server.state import KNOWN_BUDGET, KNOWN_MAX, KNOWN_MAX_BYTES, KNOWN_OVERHEAD
 
 OTHER_INFO = "/example.com/mod/@v/v1.0.1.info"
 
@@ -182,6 +182,11 @@ def test_remembered_requests_are_bounded() -> None:
         for i in range(KNOWN_MAX + 10):
             state.remember(b"GET /%d HTTP/1.1\r\n\r\n" % i, (b"GET", b"/%d" % i, None))
             assert len(state.known) <= KNOWN_MAX
+        pad = b"x" * (KNOWN_MAX_BYTES - 100)
+        for i in range(2 * KNOWN_BUDGET // KNOWN_MAX_BYTES):
+            state.remember(b"GET /%d HTTP/1.1\r\nX: %s\r\n\r\n" % (i, pad), (b"GET", b"/", None))
+            held = sum(len(raw) + KNOWN_OVERHEAD for raw in state.known)
+            assert held == state.known_bytes <= KNOWN_BUDGET, (held, state.known_bytes)
         client = await Client.connect(handle.port)
         long_header = "X-Pad: " + "p" * KNOWN_MAX_BYTES + "\r\n"
         for _ in range(3):
