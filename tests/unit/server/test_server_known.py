@@ -12,14 +12,26 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Iterable
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from server_support import INFO_PATH, LIST_PATH, Client, FakeGateway, request, serve_test
 
+from modgate.metrics import Metrics
 from modgate.server.app import ServerHandle
+from modgate.server.hotcache import HotEntry
 from modgate.server.http import HttpConnection
+from modgate.server.router import RequestRouter
 from modgate.server.settings import ServerSettings
-from modgate.server.state import KNOWN_BUDGET, KNOWN_MAX, KNOWN_MAX_BYTES, KNOWN_OVERHEAD
+from modgate.server.state import (
+    KNOWN_BUDGET,
+    KNOWN_MAX,
+    KNOWN_MAX_BYTES,
+    KNOWN_OVERHEAD,
+    ServerState,
+)
 
 OTHER_INFO = "/example.com/mod/@v/v1.0.1.info"
 
@@ -194,3 +206,64 @@ def test_remembered_requests_are_bounded() -> None:
         assert all(len(raw) <= KNOWN_MAX_BYTES for raw in state.known), "a long request was kept"
 
     serve_test(body, settings=settings)
+
+
+# ---- the same answers with and without remembering, however the bytes are split ----------
+
+
+class _Capture:
+    """A transport that keeps what is written."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"peername": ("127.0.0.1", 1)}.get(name, default)
+
+    def writelines(self, data: Iterable[bytes]) -> None:
+        for chunk in data:
+            self.out += chunk
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+def _answers(state: ServerState, reads: list[bytes], remember: bool) -> bytes:
+    conn = HttpConnection(state, RequestRouter.__new__(RequestRouter))
+    transport = _Capture()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    if not remember:
+        conn._known = None
+    for data in reads:
+        conn.data_received(data)
+    assert conn._task is None, "every request here is hot: none should reach the router"
+    return bytes(transport.out)
+
+
+HOT_TARGETS = [b"/example.com/a/@v/v1.0.0.info", b"/example.com/a/@v/v1.0.0.mod"]
+_REQUESTS = st.builds(
+    lambda method, target, extra: b"%s %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (method, target, extra),
+    st.sampled_from([b"GET", b"HEAD"]),
+    st.sampled_from(HOT_TARGETS),
+    st.sampled_from([b"", b"User-Agent: Go-http-client/1.1\r\n", b"Connection: keep-alive\r\n"]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_REQUESTS, min_size=1, max_size=12), st.data())
+def test_remembering_never_changes_an_answer(requests: list[bytes], data: st.DataObject) -> None:
+    stream = b"".join(requests)
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(stream) - 1), max_size=8)))
+    reads = [stream[i:j] for i, j in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    state = ServerState(ServerSettings(), Metrics(), None)
+    for target in HOT_TARGETS:
+        body = b"body of " + target
+        head = b"Content-Length: %d\r\n\r\n" % len(body)
+        state.hot.put(target, HotEntry(head + body, len(head), None, ("info", 200)))
+    for one in requests:  # seen before, one read each: remembered
+        _answers(state, [one], remember=True)
+    assert len(state.known) == len(set(requests)), state.known
+    with_known = _answers(state, reads, remember=True)
+    without = _answers(state, reads, remember=False)
+    assert with_known == without, f"reads {reads}: answers differ"
+    assert with_known.count(b"HTTP/1.1 200") == len(requests), with_known
