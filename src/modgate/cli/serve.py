@@ -525,6 +525,8 @@ def serve_command(
                 max_connections_per_client=settings.max_connections_per_client,
                 shutdown_grace=settings.shutdown_grace,
                 trusted_proxies=TrustedProxies.of(settings.trusted_proxies),
+                # the store's own disk (the disk cache of an object store)
+                hot_file_dir=settings.store,
             ),
         )
     except OSError as exc:

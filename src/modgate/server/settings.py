@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 from modgate.protocol.request import MAX_TARGET_LENGTH
 from modgate.server.forwarded import TrustedProxies
@@ -37,6 +38,8 @@ class ServerSettings:
     """Largest body kept in the hot set; larger files are streamed from disk."""
     sendfile_bytes: int = DEFAULT_SENDFILE_BYTES
     """Bytes of the hottest large responses kept in memory files, sent without copying."""
+    hot_file_dir: Path | None = None
+    """A directory on a disk filesystem for those files (None: shared memory only)."""
     max_target: int = DEFAULT_MAX_TARGET
     """Longest request-target accepted (414 beyond)."""
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES

@@ -50,7 +50,8 @@ class ServerState:
         self.settings = settings
         self.metrics = metrics
         self.access_log = access_log
-        files = MemFiles(settings.sendfile_bytes if settings.hot_cache_bytes else 0)
+        budget = settings.sendfile_bytes if settings.hot_cache_bytes else 0
+        files = MemFiles(budget, directory=settings.hot_file_dir)
         self.hot = HotCache(settings.hot_cache_bytes, settings.hot_entry_max_bytes, files)
         self.connections: set[HttpConnection] = set()
         self.admission = Admission(

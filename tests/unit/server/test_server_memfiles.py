@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from server_support import ZIP_PATH, Client, FakeGateway, request, serve_test
 from modgate.server.app import ServerHandle
 from modgate.server.hotcache import HotCache, HotEntry
 from modgate.server.memfiles import MemFiles
+from modgate.server.settings import ServerSettings
 
 KEY = ("zip", 200)
 HEAD = b"Content-Length: 10000\r\n\r\n"
@@ -104,6 +106,39 @@ def test_without_memfd_nothing_is_sent_from_files(monkeypatch: pytest.MonkeyPatc
     assert files.fd_for(e, b"P") == -1 and not files.enabled
 
 
+def test_files_in_a_directory_are_unnamed_files_there(tmp_path: Path) -> None:
+    files, e = MemFiles(budget=1 << 20, directory=tmp_path), entry()
+    files.fd_for(e, b"P1")
+    fd = files.fd_for(e, b"P1")
+    assert fd >= 0 and file_bytes(fd) == b"P1" + e.data
+    info = os.fstat(fd)
+    assert stat.S_ISREG(info.st_mode) and info.st_nlink == 0, "not an unnamed regular file"
+    assert info.st_dev == tmp_path.stat().st_dev, "the file is not on the directory's filesystem"
+    assert os.listdir(tmp_path) == [], "the file has a name"
+    before = open_fds()
+    files.close()
+    assert open_fds() == before - 1 and e.fd == -1
+
+
+def test_a_directory_that_takes_no_unnamed_files_falls_back_to_memory_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "missing"
+    files, e = MemFiles(budget=1 << 20, directory=missing), entry()
+    files.fd_for(e, b"P1")
+    fd = files.fd_for(e, b"P1")
+    assert fd >= 0 and file_bytes(fd) == b"P1" + e.data
+    assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"), "not a memory file"
+    assert files.directory is None
+    warnings = [r.getMessage() for r in caplog.records if "unnamed files" in r.getMessage()]
+    assert len(warnings) == 1 and str(missing) in warnings[0], warnings
+    other = entry()
+    files.fd_for(other, b"P1")
+    assert files.fd_for(other, b"P1") >= 0
+    assert len([r for r in caplog.records if "unnamed files" in r.getMessage()]) == 1
+    files.close()
+
+
 # ---- through the server ------------------------------------------------------------------------
 
 
@@ -114,8 +149,12 @@ def big_zip(tmp_path: Path) -> Path:
     return path
 
 
-def test_hot_zip_bytes_are_the_same_from_memory_and_from_the_file(big_zip: Path) -> None:
+@pytest.mark.parametrize("where", ["memory", "directory"])
+def test_hot_zip_bytes_are_the_same_from_memory_and_from_the_file(
+    big_zip: Path, tmp_path: Path, where: str
+) -> None:
     want = big_zip.read_bytes()
+    settings = ServerSettings(hot_file_dir=tmp_path if where == "directory" else None)
 
     async def body(handle: ServerHandle, gw: FakeGateway) -> None:
         client = await Client.connect(handle.port)
@@ -129,9 +168,12 @@ def test_hot_zip_bytes_are_the_same_from_memory_and_from_the_file(big_zip: Path)
             dates.add(resp.header("date"))
         assert len(dates) == 2, f"Date headers {dates}"
         assert len(handle.state.hot.files) == 1, "the hot zip was never sent from a file"
+        (held,) = handle.state.hot.entries.values()
+        on_disk = os.fstat(held.fd).st_dev == tmp_path.stat().st_dev
+        assert on_disk == (where == "directory"), f"the file is not where asked ({where})"
         await client.close()
 
-    serve_test(body, FakeGateway(zip_path=big_zip))
+    serve_test(body, FakeGateway(zip_path=big_zip), settings=settings)
 
 
 def test_a_client_that_reads_slowly_gets_every_byte(big_zip: Path) -> None:
