@@ -99,7 +99,7 @@ SPECS: dict[str, MetricSpec] = {
         MetricSpec(
             "modgate_hot_memfile_bytes",
             "gauge",
-            "Bytes of hot responses held in memory files for sendfile.",
+            "Bytes of hot responses held in files for sendfile (page cache or memory).",
         ),
         MetricSpec(
             "modgate_auth_decisions_total",
