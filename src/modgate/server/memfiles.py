@@ -112,21 +112,23 @@ class MemFiles:
         entry.fd, entry.fd_prefix = -1, b""
 
     def _create(self, prefix: bytes, data: bytes) -> int:
+        if self.directory is not None:
+            fd = self._unnamed_file()
+            if fd >= 0:
+                problem = _fill(fd, prefix, data)
+                if problem is None:
+                    return fd
+                # a full disk or a quota: memory files from now on, said once
+                self._no_unnamed_files(problem)
         try:
-            fd = self._unnamed_file() if self.directory is not None else -1
-            if fd < 0:
-                fd = os.memfd_create("modgate-hot", os.MFD_CLOEXEC)
+            fd = os.memfd_create("modgate-hot", os.MFD_CLOEXEC)
         except OSError as exc:
             self.enabled = False
             log.warning("memory files unavailable (%s); hot responses are written from memory", exc)
             return -1
-        try:
-            written = os.pwritev(fd, (prefix, data), 0)
-            if written != len(prefix) + len(data):
-                raise OSError(f"short write to a memory file ({written} bytes)")
-        except OSError as exc:
-            os.close(fd)
-            log.warning("could not fill a memory file: %s", exc)
+        problem = _fill(fd, prefix, data)
+        if problem is not None:
+            log.warning("could not fill a memory file: %s", problem)
             return -1
         return fd
 
@@ -136,10 +138,26 @@ class MemFiles:
         try:
             return os.open(self.directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
         except OSError as exc:
-            log.warning(
-                "unnamed files unavailable in %s (%s); hot responses use memory files",
-                self.directory,
-                exc.strerror or exc,
-            )
-            self.directory = None
+            self._no_unnamed_files(exc.strerror or str(exc))
             return -1
+
+    def _no_unnamed_files(self, problem: str) -> None:
+        log.warning(
+            "unnamed files unavailable in %s (%s); hot responses use memory files",
+            self.directory,
+            problem,
+        )
+        self.directory = None
+
+
+def _fill(fd: int, prefix: bytes, data: bytes) -> str | None:
+    """Write ``prefix`` + ``data`` at the start of ``fd``; on failure close it and say why."""
+    try:
+        written = os.pwritev(fd, (prefix, data), 0)
+        if written == len(prefix) + len(data):
+            return None
+        problem = f"short write ({written} bytes)"
+    except OSError as exc:
+        problem = exc.strerror or str(exc)
+    os.close(fd)
+    return problem

@@ -139,6 +139,36 @@ def test_a_directory_that_takes_no_unnamed_files_falls_back_to_memory_files(
     files.close()
 
 
+def test_a_full_disk_falls_back_to_memory_files_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = os.pwritev
+    failed: list[int] = []
+
+    def pwritev(fd: int, buffers: list[bytes], offset: int) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path)):
+            failed.append(fd)
+            raise OSError(28, "No space left on device")
+        return real(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "pwritev", pwritev)
+    files, e = MemFiles(budget=1 << 20, directory=tmp_path), entry()
+    before = open_fds()
+    files.fd_for(e, b"P1")
+    fd = files.fd_for(e, b"P1")
+    assert len(failed) == 1, "the disk file was not tried"
+    assert fd >= 0 and file_bytes(fd) == b"P1" + e.data
+    assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"), "not a memory file"
+    assert open_fds() == before + 1, "the failed disk file was left open"
+    for prefix in (b"P2", b"P3"):
+        files.fd_for(e, prefix)
+        assert files.fd_for(e, prefix) >= 0
+    warnings = [r.getMessage() for r in caplog.records if "unnamed files" in r.getMessage()]
+    assert len(failed) == 1 and len(warnings) == 1, warnings
+    assert "No space left on device" in warnings[0], warnings
+    files.close()
+
+
 # ---- through the server ------------------------------------------------------------------------
 
 
