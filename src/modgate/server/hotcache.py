@@ -38,6 +38,7 @@ class HotEntry:
         "module",
         "row",
         "seen_prefix",
+        "sends",
         "subject",
     )
 
@@ -66,6 +67,7 @@ class HotEntry:
         self.fd = -1
         self.fd_prefix = b""
         self.seen_prefix = b""
+        self.sends = 0  # sends from the current file
         # Its route's count of hot answers (state.ServerState.hot_row), once served.
         self.row: list[float] | None = None
 

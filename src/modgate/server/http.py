@@ -306,6 +306,7 @@ class HttpConnection(asyncio.Protocol):
             sent = 0  # a broken connection: the transport's write reports it
         if sent < total:
             self._out.append((prefix + entry.data)[sent:])
+        entry.sends += 1
         return True
 
     # ---- httptools callbacks ------------------------------------------------------------

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from server_support import ZIP_PATH, Client, FakeGateway, request, serve_test
 
+from modgate.server import memfiles
 from modgate.server.app import ServerHandle
 from modgate.server.hotcache import HotCache, HotEntry
-from modgate.server.memfiles import MemFiles
+from modgate.server.memfiles import DISK_AFTER_SENDS, MemFiles
 from modgate.server.settings import ServerSettings
 
 KEY = ("zip", 200)
@@ -106,11 +107,24 @@ def test_without_memfd_nothing_is_sent_from_files(monkeypatch: pytest.MonkeyPatc
     assert files.fd_for(e, b"P") == -1 and not files.enabled
 
 
-def test_files_in_a_directory_are_unnamed_files_there(tmp_path: Path) -> None:
+def hot_file(files: MemFiles, e: HotEntry, prefix: bytes) -> int:
+    """The file ``e`` gets in the second of ``prefix`` after a second of many sends."""
+    e.sends = DISK_AFTER_SENDS
+    files.fd_for(e, prefix)
+    return files.fd_for(e, prefix)
+
+
+def test_the_hottest_entries_get_unnamed_files_in_the_directory(tmp_path: Path) -> None:
     files, e = MemFiles(budget=1 << 20, directory=tmp_path), entry()
     files.fd_for(e, b"P1")
-    fd = files.fd_for(e, b"P1")
-    assert fd >= 0 and file_bytes(fd) == b"P1" + e.data
+    first = files.fd_for(e, b"P1")
+    assert os.readlink(f"/proc/self/fd/{first}").startswith("/memfd:"), "not sent often yet"
+    e.sends = DISK_AFTER_SENDS - 1
+    files.fd_for(e, b"P2")
+    assert os.readlink(f"/proc/self/fd/{files.fd_for(e, b'P2')}").startswith("/memfd:")
+    fd = hot_file(files, e, b"P3")
+    assert fd >= 0 and file_bytes(fd) == b"P3" + e.data
+    assert e.sends == 0, "the count starts again with each file"
     info = os.fstat(fd)
     assert stat.S_ISREG(info.st_mode) and info.st_nlink == 0, "not an unnamed regular file"
     assert info.st_dev == tmp_path.stat().st_dev, "the file is not on the directory's filesystem"
@@ -125,16 +139,13 @@ def test_a_directory_that_takes_no_unnamed_files_falls_back_to_memory_files(
 ) -> None:
     missing = tmp_path / "missing"
     files, e = MemFiles(budget=1 << 20, directory=missing), entry()
-    files.fd_for(e, b"P1")
-    fd = files.fd_for(e, b"P1")
+    fd = hot_file(files, e, b"P1")
     assert fd >= 0 and file_bytes(fd) == b"P1" + e.data
     assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"), "not a memory file"
     assert files.directory is None
     warnings = [r.getMessage() for r in caplog.records if "unnamed files" in r.getMessage()]
     assert len(warnings) == 1 and str(missing) in warnings[0], warnings
-    other = entry()
-    files.fd_for(other, b"P1")
-    assert files.fd_for(other, b"P1") >= 0
+    assert hot_file(files, entry(), b"P1") >= 0
     assert len([r for r in caplog.records if "unnamed files" in r.getMessage()]) == 1
     files.close()
 
@@ -154,15 +165,13 @@ def test_a_full_disk_falls_back_to_memory_files_once(
     monkeypatch.setattr(os, "pwritev", pwritev)
     files, e = MemFiles(budget=1 << 20, directory=tmp_path), entry()
     before = open_fds()
-    files.fd_for(e, b"P1")
-    fd = files.fd_for(e, b"P1")
+    fd = hot_file(files, e, b"P1")
     assert len(failed) == 1, "the disk file was not tried"
     assert fd >= 0 and file_bytes(fd) == b"P1" + e.data
     assert os.readlink(f"/proc/self/fd/{fd}").startswith("/memfd:"), "not a memory file"
     assert open_fds() == before + 1, "the failed disk file was left open"
     for prefix in (b"P2", b"P3"):
-        files.fd_for(e, prefix)
-        assert files.fd_for(e, prefix) >= 0
+        assert hot_file(files, e, prefix) >= 0
     warnings = [r.getMessage() for r in caplog.records if "unnamed files" in r.getMessage()]
     assert len(failed) == 1 and len(warnings) == 1, warnings
     assert "No space left on device" in warnings[0], warnings
@@ -181,8 +190,9 @@ def big_zip(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("where", ["memory", "directory"])
 def test_hot_zip_bytes_are_the_same_from_memory_and_from_the_file(
-    big_zip: Path, tmp_path: Path, where: str
+    big_zip: Path, tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(memfiles, "DISK_AFTER_SENDS", 2)  # hot enough after two sends
     want = big_zip.read_bytes()
     settings = ServerSettings(hot_file_dir=tmp_path if where == "directory" else None)
 
