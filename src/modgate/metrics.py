@@ -86,6 +86,11 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec("modgate_hot_cache_bytes", "gauge", "Bytes held in the in-memory hot set."),
         MetricSpec(
+            "modgate_hot_known_requests_total",
+            "counter",
+            "Hot requests answered from their bytes, seen before, without parsing them again.",
+        ),
+        MetricSpec(
             "modgate_connections_refused_total",
             "counter",
             "Connections answered 503 because a connection limit was reached, by reason.",

@@ -13,7 +13,7 @@ import pytest
 
 from helpers.goenv import go_env, json_stream, run_go
 from helpers.modules import SampleProject, download_problems
-from helpers.servers import ModgateFactory, StaticProxyFactory
+from helpers.servers import ModgateFactory, StaticProxyFactory, metric_total
 
 pytestmark = pytest.mark.go
 
@@ -87,3 +87,25 @@ def test_modgate_chained_behind_modgate(
 
     printed = build_main(tmp_path / "build", outer.url, sample, gocache)
     assert printed == EXPECTED_OUTPUT, f"the built program printed {printed!r}"
+
+
+def test_repeated_downloads_are_answered_from_remembered_request_bytes(
+    tmp_path: Path,
+    sample: SampleProject,
+    gocache: Path,
+    static_proxy: StaticProxyFactory,
+    modgate: ModgateFactory,
+) -> None:
+    # The go command sends the same bytes for the same artifact: from the third
+    # download on, hot answers come without parsing, and they are still right.
+    upstream = static_proxy(sample.proxy_root)
+    server = modgate("--upstream", upstream.url)
+    for i in range(3):
+        results = download_all(tmp_path / f"download-{i}", server.url, sample, gocache)
+        problems = download_problems(results, sample.versions, store=server.store)
+        assert not problems, f"download {i + 1} through modgate:\n" + "\n".join(problems)
+    known = metric_total(server.metrics(), "modgate_hot_known_requests_total")
+    assert known >= len(sample.versions), (
+        f"only {known:.0f} requests were answered from remembered bytes; the third download "
+        f"alone asks for {len(sample.versions)} versions' .info, .mod and .zip"
+    )

@@ -242,6 +242,7 @@ class HttpConnection(asyncio.Protocol):
             # The same bytes as a hot request parsed before: the same request again.
             known = self._known.get(data)
             if known is not None and self._hit(known[0], known[1], known[2], time.perf_counter()):
+                self._state.known_hits += 1
                 self._head_started = 0.0
                 if self._out:  # empty when the answer went out with sendfile
                     assert self._transport is not None

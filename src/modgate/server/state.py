@@ -79,6 +79,7 @@ class ServerState:
         # without parsing (the bytes were parsed, limits checked, when first seen).
         self.known: dict[bytes, KnownRequest] = {}
         self.known_bytes = 0
+        self.known_hits = 0
         # Clock and per-second response prefixes.
         self.now = time.monotonic()
         self._second = -1
@@ -111,6 +112,7 @@ class ServerState:
         if len(self.known) >= KNOWN_MAX or self.known_bytes + cost > KNOWN_BUDGET:
             self.known.clear()
             self.known_bytes = 0
+        self.known_hits = 0
         if data not in self.known:
             self.known_bytes += cost
         self.known[data] = request
@@ -174,6 +176,9 @@ class ServerState:
         if self.hits:
             metrics.inc("modgate_cache_hits_total", MEMORY_LAYER, by=self.hits)
             self.hits = 0
+        if self.known_hits:
+            metrics.inc("modgate_hot_known_requests_total", by=self.known_hits)
+            self.known_hits = 0
         if self.access is not None:
             self.access.flush_metrics(metrics)
         for reason, n in self.admission.unflushed().items():

@@ -86,6 +86,7 @@ def test_a_hot_request_seen_before_is_answered_without_parsing() -> None:
         # the first was answered from the (fake) store: a hit too, though not a hot one
         histogram = 'modgate_request_duration_seconds_count{route="info",cache="hit"} 3'
         assert histogram in text, f"expected {histogram!r} in:\n{text}"
+        assert "modgate_hot_known_requests_total 1" in text, text
 
     serve_test(body, access_log=log)
 
