@@ -102,9 +102,9 @@ class AccessLog:
         """The lines of ``records``, in parts.
 
         Hand-rolled because json.dumps per record is too slow here: each line is
-        four remembered strings (the time to the millisecond, the part naming the
-        client, request and answer, the duration to the microsecond with the cache
-        outcome, and the end), so a line costs a few dictionary lookups.
+        three remembered strings (the time to the millisecond; the part naming the
+        client, request and answer; the duration to the microsecond, the cache
+        outcome and the end of the line), so a line costs a few dictionary lookups.
         """
         parts: list[str] = []
         append = parts.append

@@ -37,7 +37,7 @@ class ServerSettings:
     hot_entry_max_bytes: int = DEFAULT_HOT_ENTRY_MAX_BYTES
     """Largest body kept in the hot set; larger files are streamed from disk."""
     sendfile_bytes: int = DEFAULT_SENDFILE_BYTES
-    """Bytes of the hottest large responses kept in memory files, sent without copying."""
+    """Bytes of the hottest large responses kept in files (memory or page cache) for sendfile."""
     hot_file_dir: Path | None = None
     """A directory on a disk filesystem for those files (None: shared memory only)."""
     max_target: int = DEFAULT_MAX_TARGET

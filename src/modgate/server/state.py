@@ -112,7 +112,6 @@ class ServerState:
         if len(self.known) >= KNOWN_MAX or self.known_bytes + cost > KNOWN_BUDGET:
             self.known.clear()
             self.known_bytes = 0
-        self.known_hits = 0
         if data not in self.known:
             self.known_bytes += cost
         self.known[data] = request

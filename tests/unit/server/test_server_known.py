@@ -268,3 +268,18 @@ def test_remembering_never_changes_an_answer(requests: list[bytes], data: st.Dat
     without = _answers(state, reads, remember=False)
     assert with_known == without, f"reads {reads}: answers differ"
     assert with_known.count(b"HTTP/1.1 200") == len(requests), with_known
+
+
+def test_remembering_a_request_keeps_the_count_of_answers_from_bytes() -> None:
+    async def body(handle: ServerHandle, gw: FakeGateway) -> None:
+        client = await Client.connect(handle.port)
+        for _ in range(3):  # miss, hot hit (remembered), answered from its bytes
+            await client.get(INFO_PATH)
+        for _ in range(2):  # a HEAD remembered after that answer, then answered from its bytes
+            await client.get(INFO_PATH, "HEAD")
+        assert len(handle.state.known) == 2, handle.state.known
+        handle.state.flush_metrics()
+        text = handle.state.metrics.render().decode()
+        assert "modgate_hot_known_requests_total 2" in text, text
+
+    serve_test(body)
