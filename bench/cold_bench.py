@@ -27,7 +27,9 @@ and the delaying proxy on the others, as if modgate were a machine of its
 own: on a small machine the go command's extraction otherwise uses every
 core, and a cold modgate's verification competes with it for them.
 
-The three runs alternate (their order rotates each round), several rounds;
+The three runs alternate (their order rotates each round), several rounds,
+each after a ``sync`` and a short pause, so that none pays for the disk
+writes of the one before it (a warm run always follows a cold one);
 the medians and the ratios to the upstream alone are printed, together with
 modgate's own median time per request kind on a cold miss (from its access
 log). It prints the figures and asserts nothing.
@@ -42,6 +44,7 @@ import io
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,6 +70,9 @@ from benchlib import (
 from modgate.protocol.escape import escape_path
 
 GO_TIMEOUT = 300.0
+SETTLE_S = 0.5
+"""Pause before each timed run, after a ``sync``: no run pays for the writeback of the one
+before it (the store a cold run filled, the module cache just removed)."""
 VERSION_TIME = "2024-03-01T10:00:00Z"
 
 # (module path, version, files, uncompressed bytes): file counts and sizes of the
@@ -291,9 +297,9 @@ def go_binary() -> str:
     return found
 
 
-def go_download(go: str, main_dir: Path, client: Path, proxy_url: str) -> float:
+def go_download(go: str, main_dir: Path, client: Path, proxy_url: str) -> tuple[float, float]:
     """``go mod download`` in ``main_dir`` with a fresh module cache under ``client``;
-    returns seconds."""
+    returns its wall-clock seconds and the CPU seconds the go command used."""
     home = client / "gohome"
     modcache = home / "modcache"
     if home.exists():
@@ -317,6 +323,9 @@ def go_download(go: str, main_dir: Path, client: Path, proxy_url: str) -> float:
     }
     gosum = main_dir / "go.sum"
     gosum.unlink(missing_ok=True)
+    os.sync()
+    time.sleep(SETTLE_S)
+    cpu = _children_cpu()
     started = time.monotonic()
     done = subprocess.run(
         [go, "mod", "download"],
@@ -327,9 +336,15 @@ def go_download(go: str, main_dir: Path, client: Path, proxy_url: str) -> float:
         timeout=GO_TIMEOUT,
     )
     elapsed = time.monotonic() - started
+    cpu = _children_cpu() - cpu
     if done.returncode != 0:
         sys.exit(f"go mod download via {proxy_url} failed:\n{done.stderr.decode()[-3000:]}")
-    return elapsed
+    return elapsed, cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def check_cache(modcache: Path, upstream_root: Path, mods: list[Module]) -> None:
@@ -390,11 +405,12 @@ def bench(
             for run in order:
                 url = upstream_url if run == "upstream" else modgate_url
                 cpu = cpu_seconds(modgate.pid)
-                seconds = go_download(go, main_dir, client, url)
+                seconds, go_cpu = go_download(go, main_dir, client, url)
                 cpu = cpu_seconds(modgate.pid) - cpu
                 check_cache(client / "gohome" / "modcache", upstream_root, mods)
                 results[run].append(seconds)
-                used = f"   modgate CPU {cpu:.2f} s" if run != "upstream" else ""
+                used = f"   go CPU {go_cpu:.2f} s"
+                used += f"   modgate CPU {cpu:.2f} s" if run != "upstream" else ""
                 print(f"{setting:<10} round {rnd + 1} {run:<9} {seconds:6.3f} s{used}", flush=True)
         finally:
             stop(modgate)
@@ -402,7 +418,8 @@ def bench(
             misses[kind].extend(values)
         shutil.rmtree(store, ignore_errors=True)
     summary = ", ".join(
-        f"{kind} {statistics.median(v):.2f} ms (n={len(v)})" for kind, v in sorted(misses.items())
+        f"{kind} {statistics.median(v):.2f} ms (n={len(v)}, {sum(v) / rounds:.0f} ms a run)"
+        for kind, v in sorted(misses.items())
     )
     print(f"{setting:<10} modgate's median time per request on a cold miss: {summary}")
     return results
