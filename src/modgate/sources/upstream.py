@@ -53,7 +53,7 @@ from modgate.protocol.errors import (
 from modgate.protocol.escape import escape_path, escape_version
 from modgate.protocol.goproxy import redact_url
 from modgate.protocol.module import ModuleVersion
-from modgate.sources.httpclient import ProxyRoute, proxy_for
+from modgate.sources.httpclient import ProxyRoute, basic_authorization, proxy_for, stream_get
 
 LIST_MAX_BYTES = 16 << 20
 INFO_MAX_BYTES = 64 << 10
@@ -120,11 +120,11 @@ class UpstreamProxy:
             raise ValueError(msg)
         host = parts.netloc.rpartition("@")[2]
         self._base = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-        self._auth: httpx.BasicAuth | None = None
+        self._authorization: str | None = None
         secrets: set[str] = set()
         if parts.username is not None or parts.password is not None:
             user, password = parts.username or "", parts.password or ""
-            self._auth = httpx.BasicAuth(unquote(user), unquote(password))
+            self._authorization = basic_authorization(unquote(user), unquote(password))
             secrets = {s for s in (user, password, unquote(user), unquote(password)) if s}
         # Longest first, so that a secret containing another is removed whole.
         self._secrets = tuple(sorted(secrets, key=len, reverse=True))
@@ -254,7 +254,7 @@ class UpstreamProxy:
         self._metrics.inc(FETCHES, self._labels)
         started = time.monotonic()
         try:
-            async with self._client.stream("GET", url, auth=self._auth) as resp:
+            async with stream_get(self._client, url, self._authorization) as resp:
                 if resp.status_code != http.HTTPStatus.OK:
                     raise await self._status_failure(subject, shown, resp)
                 if not _framed(resp):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
+import itertools
 import socket
 import ssl
 import subprocess
@@ -39,7 +40,7 @@ from modgate.protocol.errors import (
 )
 from modgate.protocol.module import ModuleVersion
 from modgate.sources import upstream
-from modgate.sources.httpclient import USER_AGENT, make_client
+from modgate.sources.httpclient import MAX_REDIRECTS, USER_AGENT, make_client
 from modgate.sources.upstream import UpstreamProxy, redact_url
 
 T = TypeVar("T")
@@ -294,6 +295,51 @@ def test_redirect_loop_is_an_upstream_error(server: Server) -> None:
     with pytest.raises(UpstreamError, match="redirected too many times"):
         fetch(server.url, get_mod, metrics=metrics)
     assert errors_by_kind(metrics, server.url) == {"redirect": 1}
+
+
+def test_redirects_stop_after_the_limit(server: Server) -> None:
+    hops = [f"/hop/{i}" for i in range(MAX_REDIRECTS + 1)]
+    server.script[MOD_PATH] = [Reply(302, headers={"Location": hops[0]})]
+    for here, there in itertools.pairwise(hops):
+        server.script[here] = [Reply(307, headers={"Location": there})]
+    server.script[hops[-1]] = [Reply(200, b"module m\n")]
+    # the limit's worth of redirects is followed ...
+    server.script[hops[-2]] = [Reply(200, b"module m\n")]
+    assert fetch(server.url, get_mod) == b"module m\n"
+    assert len(server.requests) == MAX_REDIRECTS + 1
+    # ... one more is refused
+    server.script[hops[-2]] = [Reply(307, headers={"Location": hops[-1]})]
+    with pytest.raises(UpstreamError, match="redirected too many times"):
+        fetch(server.url, get_mod, retries=0)
+
+
+def test_credentials_follow_a_redirect_only_within_the_origin(server: Server) -> None:
+    other = Server()
+    try:
+        authed = server.url.replace("://", "://alice:s3cret@")
+        expected = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        server.script[MOD_PATH] = [Reply(302, headers={"Location": "/same/v1.mod"})]
+        server.script["/same/v1.mod"] = [Reply(200, b"module m\n")]
+        assert fetch(authed, get_mod) == b"module m\n"
+        assert [h.get("authorization") for _, h in server.requests] == [expected, expected]
+        server.script[MOD_PATH] = [Reply(302, headers={"Location": f"{other.url}/cdn/v1.mod"})]
+        other.script["/cdn/v1.mod"] = [Reply(200, b"module m\n")]
+        assert fetch(authed, get_mod) == b"module m\n"
+        assert other.paths() == ["/cdn/v1.mod"]
+        assert "authorization" not in other.requests[0][1], "credentials sent to another origin"
+    finally:
+        other.close()
+
+
+def test_an_upstreams_cookies_are_never_sent_back(server: Server) -> None:
+    server.script[MOD_PATH] = [
+        Reply(503, b"busy\n", headers={"Set-Cookie": "session=abc; Path=/"}),
+        Reply(200, b"module m\n"),
+    ]
+    assert fetch(server.url, get_mod) == b"module m\n"
+    assert len(server.requests) == 2
+    assert "cookie" not in server.requests[1][1], "an upstream's cookie was sent back"
+    assert server.requests[1][1]["user-agent"] == USER_AGENT
 
 
 # -- credentials ------------------------------------------------------------------------------
