@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio._backends._asyncio  # noqa: F401 - loaded now, not by the first upstream request
 import certifi
 import httpx
 from httpx._exceptions import request_context  # attaches the request to transport errors
